@@ -89,9 +89,18 @@ typedef struct {
 
 int tq_data_info(const char *path, tq_info *info, tq_err *err);
 
+/* The result groups in a file (all top-level groups but accounts and territories), with
+ * their manifest's command and finish time: calls fn once per group. */
+typedef void (*tq_result_fn)(const char *group, const char *command, const char *finished,
+                             void *ctx);
+int tq_data_results(const char *path, tq_result_fn fn, void *ctx, tq_err *err);
+
 /* Read this rank's rows of the selected columns (comm NULL or size 1: all rows). */
 int tq_accounts_read(const char *path, const tq_comm *comm, unsigned cols, tq_accounts *a,
                      tq_err *err);
+/* Rows [lo, hi) of the selected columns, serial open (blocked / out-of-core reading). */
+int tq_accounts_read_range(const char *path, unsigned cols, int64_t lo, int64_t hi,
+                           tq_accounts *a, tq_err *err);
 void tq_accounts_free(tq_accounts *a);
 /* Allocate arrays for `rows` rows of the selected columns (used by import/generate). */
 int tq_accounts_alloc(tq_accounts *a, int64_t rows, int d, int id_len, unsigned cols);
@@ -107,6 +116,8 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
                             tq_err *err);
 int tq_writer_append(tq_writer *w, const tq_accounts *batch, tq_err *err);
 int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err);
+/* A vector attribute on /accounts (e.g. the generator's true model). */
+int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n);
 /* commit=1: flush, record n and checksum, rename onto path. commit=0: delete the temp. */
 int tq_writer_close(tq_writer *w, int commit, tq_err *err);
 
