@@ -247,6 +247,10 @@ static hid_t open_dataset_file(const char *path, const tq_comm *comm, unsigned f
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f;
     int version = 0;
     quiet_hdf5();
+    /* Ranks open the same file read-only at the same time, some through MPI-IO and some
+     * serially (small headers); HDF5's advisory locks would make them refuse each other.
+     * Writers never share a file: results are written by rank 0 alone. */
+    if (flags == H5F_ACC_RDONLY) H5Pset_file_locking(fapl, 0, 1);
 #ifdef TQ_HAVE_MPI
     if (tq_comm_size(comm) > 1) H5Pset_fapl_mpio(fapl, *(MPI_Comm *)tq_comm_mpi(comm), MPI_INFO_NULL);
 #else
@@ -795,6 +799,7 @@ tq_result *tq_result_begin(const char *path, const char *name, const tq_comm *co
     r->name = strdup(name);
     r->tmpname = malloc(strlen(name) + 8);
     if (r->tmpname) sprintf(r->tmpname, "%s.tmp", name);
+    tq_comm_barrier(comm);  /* every rank has closed the file before rank 0 writes it */
     if (tq_comm_rank(comm) == 0) {
         if (tq_data_info(path, &info, err) != TQ_OK) {
             ok = 0;
@@ -991,6 +996,7 @@ int tq_accounts_write_f32(const char *path, const tq_comm *comm, const char *nam
     hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    /* a collective: every rank has closed the file before rank 0 writes it */
     if (tq_comm_sum_i64(comm, &n, 1) != TQ_OK) return TQ_EMPI;
     if (tq_comm_rank(comm) == 0) {
         all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
