@@ -1,0 +1,1160 @@
+/* tq_kmeans.c: exact, deterministic, parallel weighted Lloyd k-means at d = 3.
+ *
+ * One Lloyd iteration = an update (centers := weighted means of their points) followed by
+ * an assignment pass (labels := argmin_j g_j(x), g_j(x) = ||c_j||^2 - 2 x.c_j, ties to the
+ * lowest j). The assignment pass also forms, per block, the sums the next update needs
+ * (sum w*x, sum w, count, and the inertia sum w*||x - c||^2), so each iteration reads the
+ * points once.
+ *
+ * Assignment passes:
+ *  - first pass (and every pass for TQ_KM_ALGO_BRUTE): vectorized brute force. Centers
+ *    are kept as SoA arrays (-2c, ||c||^2) padded to groups of 16. For a tile of 32
+ *    points held in registers, each center costs 3 FMAs and one min per 8 points;
+ *    per group of 16 centers the tile keeps the group minimum and the group number, and
+ *    the winning group is rescanned at the end to find the lowest index reaching the
+ *    minimum. Because every path evaluates g by the same three fused multiply-adds
+ *    (tq_kmeans_g), the value found is bit-identical to the scalar reference.
+ *  - later passes (TQ_KM_ALGO_BOUNDS): per point one lower bound l on the distance to
+ *    every center but its own (Hamerly 2010, "Making k-means even faster", SDM), kept
+ *    valid across an update by subtracting the largest drift of the other centers, and
+ *    a fresh exact distance u to its own center (one evaluation per point, which also
+ *    gives the inertia). The point keeps its center if max(l, s(a) - u) > u, where s(a)
+ *    is the distance from its center to the nearest other center. Otherwise the only
+ *    possible winners lie within 2u of the current center (if ||x-c_j|| <= u then
+ *    ||c_j - c_a|| <= 2u): they are enumerated from a's list of nearest centers sorted by
+ *    distance (Exponion, Newling & Fleuret 2016, "Fast k-means with accurate bounds",
+ *    ICML), falling back to a full scan when 2u exceeds the list.
+ *
+ * Exactness of skipping: bounds are on true (real-number) distances; a center is skipped
+ * only if lower^2 > upper^2 + 4*gs with margins sd on both sides (safe_gt), where gs
+ * bounds the rounding error of g + ||x||^2 and sd the error accumulated by the bound
+ * arithmetic. So a skipped center always has a strictly larger computed g, and the
+ * chosen label is the brute-force one.
+ *
+ * Determinism: per-block sums in point order, combined in block order
+ * (tq_comm_sum_blocks); integer counters are summed exactly; seeding draws use the
+ * counter-based RNG keyed by global row and step; every rank makes the same decisions
+ * from the same reduced values. */
+#include "tq_kmeans.h"
+
+#include <float.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define GROUP 16 /* centers per group in the brute-force pass */
+#define TILE 32  /* points per register tile in the brute-force pass */
+
+void tq_kmeans_defaults(tq_kmeans_params *p)
+{
+    p->k = 8;                 /* clusters */
+    p->max_iter = 100;        /* center updates at most */
+    p->tol = 1e-6;            /* relative inertia decrease that counts as converged */
+    p->seed = 42;             /* RNG seed for seeding */
+    p->init = TQ_KM_INIT_PP;  /* k-means++ */
+    p->algo = TQ_KM_ALGO_BOUNDS; /* bounds after a vectorized first pass */
+    p->fixed = 0;             /* centers move */
+    p->par_rounds = 5;        /* k-means|| rounds (Bahmani et al. 2012) */
+    p->par_oversample = 2.0;  /* k-means||: 2k expected candidates per round */
+    p->neighbors = 48;        /* sorted neighbor list per center (Exponion search) */
+}
+
+const char *tq_kmeans_check(const tq_kmeans_params *p)
+{
+    if (!p) return "kmeans: no parameters";
+    if (p->k < 1) return "kmeans: k must be at least 1";
+    if (p->max_iter < 0 || p->max_iter > 1000000) return "kmeans: max_iter must be in [0, 1e6]";
+    if (!(p->tol >= 0) || !isfinite(p->tol)) return "kmeans: tol must be finite and >= 0";
+    if (p->init < TQ_KM_INIT_PP || p->init > TQ_KM_INIT_GIVEN) return "kmeans: unknown init";
+    if (p->algo < TQ_KM_ALGO_BOUNDS || p->algo > TQ_KM_ALGO_REF) return "kmeans: unknown algo";
+    if (p->par_rounds < 1 || p->par_rounds > 100) return "kmeans: par_rounds must be in [1, 100]";
+    if (!(p->par_oversample > 0) || !isfinite(p->par_oversample))
+        return "kmeans: par_oversample must be > 0";
+    if (p->neighbors < 1 || p->neighbors > 4096) return "kmeans: neighbors must be in [1, 4096]";
+    return NULL;
+}
+
+void tq_kmeans_result_free(tq_kmeans_result *r)
+{
+    if (!r) return;
+    free(r->iter_time);
+    free(r->iter_inertia);
+    free(r->iter_ndist);
+    r->iter_time = r->iter_inertia = NULL;
+    r->iter_ndist = NULL;
+}
+
+void tq_latlon_to_xyz(double lat, double lon, double *x, double *y, double *z)
+{
+    double la = lat * (M_PI / 180.0), lo = lon * (M_PI / 180.0);
+    *x = cos(la) * cos(lo);
+    *y = cos(la) * sin(lo);
+    *z = sin(la);
+}
+
+void tq_xyz_to_latlon(double x, double y, double z, double *lat, double *lon)
+{
+    double h = hypot(x, y);
+    *lat = atan2(z, h) * (180.0 / M_PI);
+    *lon = (h > 0 ? atan2(y, x) : 0.0) * (180.0 / M_PI);
+}
+
+/* ---- centers in the layout the passes use --------------------------------------------- */
+typedef struct {
+    int k, kp;                    /* clusters, k padded to a multiple of GROUP */
+    double *c;                    /* k x 3 row-major (the centers themselves) */
+    double *m2x, *m2y, *m2z, *c2; /* kp each: -2c and ||c||^2; padding has c2 = +inf */
+} centers_t;
+
+static void centers_free(centers_t *C)
+{
+    free(C->c);
+    free(C->m2x);
+    free(C->m2y);
+    free(C->m2z);
+    free(C->c2);
+    memset(C, 0, sizeof *C);
+}
+
+static int centers_alloc(centers_t *C, int k)
+{
+    memset(C, 0, sizeof *C);
+    C->k = k;
+    C->kp = (k + GROUP - 1) / GROUP * GROUP;
+    C->c = malloc((size_t)k * 3 * sizeof(double));
+    C->m2x = aligned_alloc(64, (size_t)C->kp * sizeof(double));
+    C->m2y = aligned_alloc(64, (size_t)C->kp * sizeof(double));
+    C->m2z = aligned_alloc(64, (size_t)C->kp * sizeof(double));
+    C->c2 = aligned_alloc(64, (size_t)C->kp * sizeof(double));
+    if (!C->c || !C->m2x || !C->m2y || !C->m2z || !C->c2) {
+        centers_free(C);
+        return TQ_ENOMEM;
+    }
+    return TQ_OK;
+}
+
+/* Recompute the SoA arrays from C->c. ||c||^2 is rounded once here and shared by every
+ * path, so all paths evaluate the same g. */
+static void centers_prepare(centers_t *C)
+{
+    for (int j = 0; j < C->kp; j++) {
+        if (j < C->k) {
+            const double *c = C->c + 3 * j;
+            C->m2x[j] = -2.0 * c[0];
+            C->m2y[j] = -2.0 * c[1];
+            C->m2z[j] = -2.0 * c[2];
+            C->c2[j] = fma(c[2], c[2], fma(c[1], c[1], c[0] * c[0]));
+        } else {
+            C->m2x[j] = C->m2y[j] = C->m2z[j] = 0.0;
+            C->c2[j] = INFINITY;
+        }
+    }
+}
+
+static inline double g_of(const centers_t *C, int j, double x, double y, double z)
+{
+    return tq_kmeans_g(x, y, z, C->m2x[j], C->m2y[j], C->m2z[j], C->c2[j]);
+}
+
+void tq_kmeans_assign_ref(const double *x, const double *y, const double *z, int64_t m,
+                          const double *centers, int k, int32_t *label)
+{
+    for (int64_t i = 0; i < m; i++) {
+        double best = INFINITY;
+        int32_t bi = 0;
+        for (int j = 0; j < k; j++) {
+            const double *c = centers + 3 * j;
+            double c2 = fma(c[2], c[2], fma(c[1], c[1], c[0] * c[0]));
+            double g = tq_kmeans_g(x[i], y[i], z[i], -2.0 * c[0], -2.0 * c[1], -2.0 * c[2], c2);
+            if (g < best) {
+                best = g;
+                bi = j;
+            }
+        }
+        label[i] = bi;
+    }
+}
+
+/* ---- brute force: m points, labels and best g --------------------------------------- */
+#ifdef __AVX512F__
+/* One tile of TILE points (px.. hold TILE values) against all centers. */
+static void brute_tile(const double *px, const double *py, const double *pz, const centers_t *C,
+                       int32_t *lab, double *gbest)
+{
+    __m512d x0 = _mm512_loadu_pd(px), x1 = _mm512_loadu_pd(px + 8);
+    __m512d x2 = _mm512_loadu_pd(px + 16), x3 = _mm512_loadu_pd(px + 24);
+    __m512d y0 = _mm512_loadu_pd(py), y1 = _mm512_loadu_pd(py + 8);
+    __m512d y2 = _mm512_loadu_pd(py + 16), y3 = _mm512_loadu_pd(py + 24);
+    __m512d z0 = _mm512_loadu_pd(pz), z1 = _mm512_loadu_pd(pz + 8);
+    __m512d z2 = _mm512_loadu_pd(pz + 16), z3 = _mm512_loadu_pd(pz + 24);
+    __m512d inf = _mm512_set1_pd(INFINITY);
+    __m512d b0 = inf, b1 = inf, b2 = inf, b3 = inf;
+    __m512d q0 = _mm512_setzero_pd(), q1 = q0, q2 = q0, q3 = q0;
+    for (int g0 = 0; g0 < C->kp; g0 += GROUP) {
+        __m512d m0 = inf, m1 = inf, m2 = inf, m3 = inf;
+        for (int j = g0; j < g0 + GROUP; j++) {
+            __m512d ax = _mm512_set1_pd(C->m2x[j]), ay = _mm512_set1_pd(C->m2y[j]);
+            __m512d az = _mm512_set1_pd(C->m2z[j]), ac = _mm512_set1_pd(C->c2[j]);
+            __m512d t0 = _mm512_fmadd_pd(x0, ax, ac), t1 = _mm512_fmadd_pd(x1, ax, ac);
+            __m512d t2 = _mm512_fmadd_pd(x2, ax, ac), t3 = _mm512_fmadd_pd(x3, ax, ac);
+            t0 = _mm512_fmadd_pd(y0, ay, t0);
+            t1 = _mm512_fmadd_pd(y1, ay, t1);
+            t2 = _mm512_fmadd_pd(y2, ay, t2);
+            t3 = _mm512_fmadd_pd(y3, ay, t3);
+            t0 = _mm512_fmadd_pd(z0, az, t0);
+            t1 = _mm512_fmadd_pd(z1, az, t1);
+            t2 = _mm512_fmadd_pd(z2, az, t2);
+            t3 = _mm512_fmadd_pd(z3, az, t3);
+            m0 = _mm512_min_pd(m0, t0);
+            m1 = _mm512_min_pd(m1, t1);
+            m2 = _mm512_min_pd(m2, t2);
+            m3 = _mm512_min_pd(m3, t3);
+        }
+        /* strictly smaller: an earlier group keeps a tie (lowest index wins) */
+        __m512d gq = _mm512_set1_pd((double)g0);
+        __mmask8 k0 = _mm512_cmp_pd_mask(m0, b0, _CMP_LT_OQ);
+        __mmask8 k1 = _mm512_cmp_pd_mask(m1, b1, _CMP_LT_OQ);
+        __mmask8 k2 = _mm512_cmp_pd_mask(m2, b2, _CMP_LT_OQ);
+        __mmask8 k3 = _mm512_cmp_pd_mask(m3, b3, _CMP_LT_OQ);
+        b0 = _mm512_mask_blend_pd(k0, b0, m0);
+        b1 = _mm512_mask_blend_pd(k1, b1, m1);
+        b2 = _mm512_mask_blend_pd(k2, b2, m2);
+        b3 = _mm512_mask_blend_pd(k3, b3, m3);
+        q0 = _mm512_mask_blend_pd(k0, q0, gq);
+        q1 = _mm512_mask_blend_pd(k1, q1, gq);
+        q2 = _mm512_mask_blend_pd(k2, q2, gq);
+        q3 = _mm512_mask_blend_pd(k3, q3, gq);
+    }
+    double bb[TILE], qq[TILE];
+    _mm512_storeu_pd(bb, b0);
+    _mm512_storeu_pd(bb + 8, b1);
+    _mm512_storeu_pd(bb + 16, b2);
+    _mm512_storeu_pd(bb + 24, b3);
+    _mm512_storeu_pd(qq, q0);
+    _mm512_storeu_pd(qq + 8, q1);
+    _mm512_storeu_pd(qq + 16, q2);
+    _mm512_storeu_pd(qq + 24, q3);
+    /* rescan the winning group: the first center whose g equals the minimum */
+    for (int i = 0; i < TILE; i++) {
+        int g0 = (int)qq[i];
+        __m512d vx = _mm512_set1_pd(px[i]), vy = _mm512_set1_pd(py[i]);
+        __m512d vz = _mm512_set1_pd(pz[i]), vb = _mm512_set1_pd(bb[i]);
+        __m512d t0 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0), _mm512_load_pd(C->c2 + g0));
+        __m512d t1 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0 + 8),
+                                     _mm512_load_pd(C->c2 + g0 + 8));
+        t0 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0), t0);
+        t1 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0 + 8), t1);
+        t0 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0), t0);
+        t1 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0 + 8), t1);
+        unsigned mk = (unsigned)_mm512_cmp_pd_mask(t0, vb, _CMP_EQ_OQ) |
+                      ((unsigned)_mm512_cmp_pd_mask(t1, vb, _CMP_EQ_OQ) << 8);
+        lab[i] = g0 + (mk ? __builtin_ctz(mk) : 0);
+        gbest[i] = bb[i];
+    }
+}
+#endif
+
+/* Labels (lowest-index argmin of g) and best g of m points. Cost m*kp evaluations. */
+static void brute_rows(const double *px, const double *py, const double *pz, int64_t m,
+                       const centers_t *C, int32_t *lab, double *gbest)
+{
+#ifdef __AVX512F__
+    int64_t i = 0;
+    for (; i + TILE <= m; i += TILE) brute_tile(px + i, py + i, pz + i, C, lab + i, gbest + i);
+    if (i < m) { /* tail: pad by repeating the last point */
+        double tx[TILE], ty[TILE], tz[TILE], tg[TILE];
+        int32_t tl[TILE];
+        for (int t = 0; t < TILE; t++) {
+            int64_t s = i + t < m ? i + t : m - 1;
+            tx[t] = px[s];
+            ty[t] = py[s];
+            tz[t] = pz[s];
+        }
+        brute_tile(tx, ty, tz, C, tl, tg);
+        for (int t = 0; i + t < m; t++) {
+            lab[i + t] = tl[t];
+            gbest[i + t] = tg[t];
+        }
+    }
+#else
+    for (int64_t i = 0; i < m; i++) {
+        double best = INFINITY;
+        int32_t bi = 0;
+        for (int j = 0; j < C->k; j++) {
+            double g = g_of(C, j, px[i], py[i], pz[i]);
+            if (g < best) {
+                best = g;
+                bi = j;
+            }
+        }
+        lab[i] = bi;
+        gbest[i] = best;
+    }
+#endif
+}
+
+/* ---- bounds ------------------------------------------------------------------------------ */
+typedef struct {
+    double sd;  /* slack on distances: rounding of bound arithmetic, chord units */
+    double gs;  /* bound on |computed (g + ||x||^2) - true d^2| */
+} slack_t;
+
+/* 1 if a lower bound `lo` on the true distance to some center proves that center's
+ * computed g is strictly larger than the computed g of a center whose true distance is
+ * at most `up`. */
+static inline int safe_gt(double lo, double up, const slack_t *s)
+{
+    double a = lo - s->sd, b = up + s->sd;
+    return a > 0 && a * a > fma(b, b, 4.0 * s->gs);
+}
+
+static inline double dist_up(double g, double xx, const slack_t *s)
+{
+    double v = g + xx + s->gs;
+    return sqrt(v > 0 ? v : 0);
+}
+static inline double dist_lo(double g, double xx, const slack_t *s)
+{
+    double v = g + xx - s->gs;
+    return sqrt(v > 0 ? v : 0);
+}
+
+/* Sorted lists of each center's nearest other centers (Exponion). */
+typedef struct {
+    int nn;        /* list length: min(k - 1, params.neighbors) */
+    int32_t *idx;  /* k x nn center indices, by increasing distance */
+    double *d;     /* k x nn distances */
+    double *r;     /* k: distance of the nearest center not in the list (inf if none) */
+    double *s;     /* k: distance to the nearest other center (inf if k == 1) */
+} nbrs_t;
+
+static void nbrs_free(nbrs_t *N)
+{
+    free(N->idx);
+    free(N->d);
+    free(N->r);
+    free(N->s);
+    memset(N, 0, sizeof *N);
+}
+
+static int nbrs_alloc(nbrs_t *N, int k, int want)
+{
+    memset(N, 0, sizeof *N);
+    N->nn = k - 1 < want ? k - 1 : want;
+    size_t L = (size_t)k * (size_t)(N->nn > 0 ? N->nn : 1);
+    N->idx = malloc(L * sizeof *N->idx);
+    N->d = malloc(L * sizeof *N->d);
+    N->r = malloc((size_t)k * sizeof *N->r);
+    N->s = malloc((size_t)k * sizeof *N->s);
+    if (!N->idx || !N->d || !N->r || !N->s) {
+        nbrs_free(N);
+        return TQ_ENOMEM;
+    }
+    return TQ_OK;
+}
+
+/* Cost k^2 distances plus insertion into lists of nn; parallel over centers. */
+static void nbrs_build(nbrs_t *N, const centers_t *C, int nt)
+{
+    int k = C->k, nn = N->nn;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+    for (int a = 0; a < k; a++) {
+        int32_t *li = N->idx + (size_t)a * nn;
+        double *ld = N->d + (size_t)a * nn;
+        int len = 0;
+        double rest = INFINITY;
+        const double *ca = C->c + 3 * a;
+        for (int j = 0; j < k; j++) {
+            if (j == a) continue;
+            const double *cj = C->c + 3 * j;
+            double dx = cj[0] - ca[0], dy = cj[1] - ca[1], dz = cj[2] - ca[2];
+            double dd = sqrt(fma(dz, dz, fma(dy, dy, dx * dx)));
+            if (len == nn && !(dd < ld[nn - 1])) {
+                if (dd < rest) rest = dd;
+                continue;
+            }
+            if (len == nn) {
+                if (ld[nn - 1] < rest) rest = ld[nn - 1];
+                len--;
+            }
+            int p = len;
+            while (p > 0 && ld[p - 1] > dd) {
+                ld[p] = ld[p - 1];
+                li[p] = li[p - 1];
+                p--;
+            }
+            ld[p] = dd;
+            li[p] = j;
+            len++;
+        }
+        N->r[a] = rest;
+        N->s[a] = nn > 0 ? (ld[0] < rest ? ld[0] : rest) : rest;
+    }
+}
+
+/* ---- per-block accumulation: sums for the next update ------------------------------------ */
+/* Block partial layout: [5j+0..2] sum w*x, [5j+3] sum w, [5j+4] count, [5k] inertia. */
+static inline void acc_point(double *S, const centers_t *C, int32_t b, double x, double y,
+                             double z, double w)
+{
+    const double *c = C->c + 3 * b;
+    double *s = S + 5 * (size_t)b;
+    double dx = x - c[0], dy = y - c[1], dz = z - c[2];
+    double d2 = fma(dz, dz, fma(dy, dy, dx * dx));
+    s[0] = fma(w, x, s[0]);
+    s[1] = fma(w, y, s[1]);
+    s[2] = fma(w, z, s[2]);
+    s[3] += w;
+    s[4] += 1.0;
+    S[5 * (size_t)C->k] = fma(w, d2, S[5 * (size_t)C->k]);
+}
+
+/* ---- the kernel state ------------------------------------------------------------------- */
+typedef struct {
+    const tq_kmeans_params *p;
+    const tq_kmeans_data *d;
+    const tq_comm *comm;
+    tq_blocks B;
+    int64_t b0, b1, nloc;
+    int nt;               /* threads */
+    int k;
+    slack_t sl;
+    centers_t C;
+    nbrs_t N;
+    double *lb;           /* nloc lower bounds (bounds algo) */
+    double *part;         /* (b1-b0) x m block partials */
+    double *tot;          /* m totals */
+    int64_t m;            /* 5k + 1 */
+    double *drift;        /* k */
+    double dmax1, dmax2;  /* largest and second largest drift */
+    int dargmax;
+} km_t;
+
+static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
+
+/* One assignment pass. mode 0: brute (sets lb = 0 if bounds are kept), 1: bounds,
+ * 2: scalar reference. Fills part, sums it into tot; *changes = labels that changed. */
+static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *changes,
+                       int64_t *ndist)
+{
+    const tq_kmeans_data *d = S->d;
+    const centers_t *C = &S->C;
+    const nbrs_t *N = &S->N;
+    const slack_t *sl = &S->sl;
+    int k = S->k;
+    int64_t m = S->m, nch = 0, nd = 0;
+    int keep_lb = S->lb != NULL;
+    int status = TQ_OK;
+    int64_t nbl = S->b1 - S->b0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt) reduction(+ : nch, nd)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        double *P = S->part + bb * m;
+        memset(P, 0, (size_t)m * sizeof *P);
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        if (mode == 1) {
+            for (int64_t i = lo; i < hi; i++) {
+                double x = d->x[i], y = d->y[i], z = d->z[i];
+                double xx = fma(z, z, fma(y, y, x * x));
+                int32_t a = label[i];
+                double ga = g_of(C, a, x, y, z);
+                double u = dist_up(ga, xx, sl);
+                double l = S->lb[i] - (a == S->dargmax ? S->dmax2 : S->dmax1);
+                double s = N->s[a] - u;
+                nd++;
+                int32_t b = a;
+                if (!safe_gt(l > s ? l : s, u, sl)) {
+                    /* Exponion: candidates within 2u of c_a, by increasing distance */
+                    const int32_t *li = N->idx + (size_t)a * N->nn;
+                    const double *ld = N->d + (size_t)a * N->nn;
+                    double best = ga, second = INFINITY, rnext = N->r[a];
+                    int t;
+                    for (t = 0; t < N->nn; t++) {
+                        if (safe_gt(ld[t] - u, u, sl)) {
+                            rnext = ld[t];
+                            break;
+                        }
+                        int32_t j = li[t];
+                        double g = g_of(C, j, x, y, z);
+                        if (g < best || (g == best && j < b)) {
+                            second = best;
+                            best = g;
+                            b = j;
+                        } else if (g < second) {
+                            second = g;
+                        }
+                    }
+                    nd += t;
+                    if (t == N->nn && !safe_gt(rnext - u, u, sl)) {
+                        /* the ball reaches past the list: full scan */
+                        best = second = INFINITY;
+                        for (int j = 0; j < k; j++) {
+                            double g = g_of(C, j, x, y, z);
+                            if (g < best) {
+                                second = best;
+                                best = g;
+                                b = j;
+                            } else if (g < second) {
+                                second = g;
+                            }
+                        }
+                        nd += k;
+                        l = dist_lo(second, xx, sl);
+                    } else {
+                        double l1 = dist_lo(second, xx, sl), l2 = rnext - u;
+                        l = l1 < l2 ? l1 : l2;
+                    }
+                }
+                S->lb[i] = l;
+                nch += b != a;
+                label[i] = b;
+                acc_point(P, C, b, x, y, z, wt(d, i));
+            }
+        } else if (mode == 0) {
+            enum { CH = 256 };
+            int32_t lab[CH];
+            double gb[CH];
+            for (int64_t i0 = lo; i0 < hi; i0 += CH) {
+                int64_t cnt = hi - i0 < CH ? hi - i0 : CH;
+                brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, C, lab, gb);
+                for (int64_t t = 0; t < cnt; t++) {
+                    int64_t i = i0 + t;
+                    nch += !first && lab[t] != label[i];
+                    label[i] = lab[t];
+                    if (keep_lb) S->lb[i] = 0.0;
+                    acc_point(P, C, lab[t], d->x[i], d->y[i], d->z[i], wt(d, i));
+                }
+            }
+            nd += (hi - lo) * k;
+        } else {
+            for (int64_t i = lo; i < hi; i++) {
+                int32_t b;
+                tq_kmeans_assign_ref(d->x + i, d->y + i, d->z + i, 1, C->c, k, &b);
+                nch += !first && b != label[i];
+                label[i] = b;
+                acc_point(P, C, b, d->x[i], d->y[i], d->z[i], wt(d, i));
+            }
+            nd += (hi - lo) * k;
+        }
+    }
+    status = tq_comm_sum_blocks(S->comm, &S->B, S->part, m, S->tot);
+    if (status != TQ_OK) return status;
+    int64_t cnts[2] = {nch, nd};
+    status = tq_comm_sum_i64(S->comm, cnts, 2);
+    *changes = cnts[0];
+    *ndist = cnts[1];
+    return status;
+}
+
+/* ---- point lookup and weighted sampling (seeding, repair) -------------------------------- */
+static int owner_of_block(const km_t *S, int64_t blk)
+{
+    int P = tq_comm_size(S->comm);
+    for (int r = 0; r < P; r++) {
+        int64_t b0, b1;
+        tq_blocks_of_rank(&S->B, r, P, &b0, &b1, NULL, NULL);
+        if (blk >= b0 && blk < b1) return r;
+    }
+    return 0;
+}
+
+/* Coordinates of global row gi, on every rank. */
+static int fetch_point(const km_t *S, int64_t gi, double *xyz)
+{
+    int64_t blk = gi / S->B.size;
+    int owner = owner_of_block(S, blk);
+    if (tq_comm_rank(S->comm) == owner) {
+        int64_t i = gi - S->d->lo;
+        xyz[0] = S->d->x[i];
+        xyz[1] = S->d->y[i];
+        xyz[2] = S->d->z[i];
+    }
+    return tq_comm_bcast(S->comm, xyz, 3 * sizeof(double), owner);
+}
+
+/* Draw one row with probability v_i / sum v, where v_i = w_i * D2_i (D2 NULL: v_i = w_i).
+ * bsum holds this rank's per-block sums of v. The draw is u * total with u from the RNG
+ * at (seed, stream, step); the row is found by cumulative sums in global row order, so
+ * it does not depend on the partition. Returns the row's coordinates in xyz. */
+static int sample_row(const km_t *S, const double *D2, const double *bsum, uint64_t stream,
+                      uint64_t step, double *xyz)
+{
+    int status = TQ_OK;
+    int64_t nb = S->B.nblocks;
+    double *all = malloc((size_t)nb * sizeof *all);
+    if (!all) return TQ_ENOMEM;
+    status = tq_comm_allgatherv(S->comm, bsum, S->b1 - S->b0, sizeof(double), all);
+    if (status != TQ_OK) goto done;
+    double total = 0;
+    for (int64_t b = 0; b < nb; b++) total += all[b];
+    double u = tq_rand_uniform(S->p->seed, stream, step);
+    int64_t gi = -1;
+    if (!(total > 0)) {
+        gi = (int64_t)(u * (double)S->B.n); /* all mass zero: uniform row */
+        if (gi >= S->B.n) gi = S->B.n - 1;
+    } else {
+        double target = u * total, cum = 0;
+        int64_t blk = -1, lastpos = -1;
+        double cum_at = 0, cum_last = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            if (all[b] > 0) {
+                lastpos = b;
+                cum_last = cum;
+                if (cum + all[b] > target) {
+                    blk = b;
+                    cum_at = cum;
+                    break;
+                }
+            }
+            cum += all[b];
+        }
+        if (blk < 0) {
+            blk = lastpos;
+            cum_at = cum_last;
+        }
+        int owner = owner_of_block(S, blk);
+        int64_t pick = -1;
+        if (tq_comm_rank(S->comm) == owner) {
+            const tq_kmeans_data *d = S->d;
+            int64_t lo = tq_block_lo(&S->B, blk), hi = tq_block_hi(&S->B, blk), lastv = -1;
+            double c = cum_at;
+            for (int64_t g = lo; g < hi; g++) {
+                int64_t i = g - d->lo;
+                double v = D2 ? wt(d, i) * D2[i] : wt(d, i);
+                if (v > 0) {
+                    lastv = g;
+                    c += v;
+                    if (c > target) {
+                        pick = g;
+                        break;
+                    }
+                }
+            }
+            if (pick < 0) pick = lastv;
+        }
+        status = tq_comm_bcast(S->comm, &pick, sizeof pick, owner);
+        if (status != TQ_OK) goto done;
+        gi = pick;
+    }
+    status = fetch_point(S, gi, xyz);
+done:
+    free(all);
+    return status;
+}
+
+/* D2 := min(D2, ||x - c||^2) for one center (direct formula), and per-block sums of
+ * w * D2 into bsum. init: D2 := ||x - c||^2. Cost: local rows. */
+static void d2_update(const km_t *S, double *D2, const double *c, int init, double *bsum)
+{
+    const tq_kmeans_data *d = S->d;
+    int64_t nbl = S->b1 - S->b0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        for (int64_t i = lo; i < hi; i++) {
+            double dx = d->x[i] - c[0], dy = d->y[i] - c[1], dz = d->z[i] - c[2];
+            double v = fma(dz, dz, fma(dy, dy, dx * dx));
+            if (init || v < D2[i]) D2[i] = v;
+        }
+        double s = 0;
+        for (int64_t i = lo; i < hi; i++) s += wt(d, i) * D2[i];
+        bsum[bb] = s;
+    }
+}
+
+static void wsum_blocks(const km_t *S, double *bsum)
+{
+    const tq_kmeans_data *d = S->d;
+    int64_t nbl = S->b1 - S->b0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        double s = 0;
+        for (int64_t i = lo; i < hi; i++) s += wt(d, i);
+        bsum[bb] = s;
+    }
+}
+
+/* k-means++ (Arthur & Vassilvitskii 2007) with weights: the first center with probability
+ * proportional to w, each next one proportional to w * D^2 (D = distance to the nearest
+ * chosen center). Cost k passes over the local rows. */
+static int seed_pp(km_t *S, int64_t *nd)
+{
+    int status = TQ_OK;
+    int k = S->k;
+    int64_t nbl = S->b1 - S->b0;
+    double *D2 = malloc((size_t)(S->nloc > 0 ? S->nloc : 1) * sizeof *D2);
+    double *bsum = malloc((size_t)(nbl > 0 ? nbl : 1) * sizeof *bsum);
+    if (!D2 || !bsum) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    wsum_blocks(S, bsum);
+    status = sample_row(S, NULL, bsum, 1, 0, S->C.c);
+    if (status != TQ_OK) goto done;
+    for (int c = 1; c < k; c++) {
+        d2_update(S, D2, S->C.c + 3 * (c - 1), c == 1, bsum);
+        *nd += S->B.n;
+        status = sample_row(S, D2, bsum, 1, (uint64_t)c, S->C.c + 3 * c);
+        if (status != TQ_OK) goto done;
+    }
+done:
+    free(D2);
+    free(bsum);
+    return status;
+}
+
+/* Weighted k-means++ on a small local set (every rank computes the same). */
+static int seed_pp_local(const double *P, const double *w, int64_t m, int k, uint64_t seed,
+                         double *out)
+{
+    double *D2 = malloc((size_t)m * sizeof *D2);
+    if (!D2) return TQ_ENOMEM;
+    for (int c = 0; c < k; c++) {
+        double total = 0;
+        for (int64_t i = 0; i < m; i++) total += c ? w[i] * D2[i] : w[i];
+        double target = tq_rand_uniform(seed, 3, (uint64_t)c) * total, cum = 0;
+        int64_t pick = -1, lastv = -1;
+        for (int64_t i = 0; i < m; i++) {
+            double v = c ? w[i] * D2[i] : w[i];
+            if (v > 0) {
+                lastv = i;
+                cum += v;
+                if (cum > target) {
+                    pick = i;
+                    break;
+                }
+            }
+        }
+        if (pick < 0) pick = lastv >= 0 ? lastv : (int64_t)c % m;
+        memcpy(out + 3 * c, P + 3 * pick, 3 * sizeof(double));
+        for (int64_t i = 0; i < m; i++) {
+            const double *x = P + 3 * i;
+            double dx = x[0] - out[3 * c], dy = x[1] - out[3 * c + 1], dz = x[2] - out[3 * c + 2];
+            double v = fma(dz, dz, fma(dy, dy, dx * dx));
+            if (c == 0 || v < D2[i]) D2[i] = v;
+        }
+    }
+    free(D2);
+    return TQ_OK;
+}
+
+/* k-means|| (Bahmani, Moseley, Vattani, Kumar, Vassilvitskii 2012, "Scalable k-means++",
+ * VLDB): one center by weight, then `par_rounds` rounds in which each row is taken
+ * independently with probability min(1, l * w * D^2 / phi), l = par_oversample * k,
+ * phi = sum w * D^2. Candidates get the weight of the rows nearest to them, and weighted
+ * k-means++ picks k of them. Each row's draw is keyed by its global index, so the
+ * candidate set is the same for any partition. Falls back to k-means++ when fewer than k
+ * candidates come up (data with fewer than k distinct points). */
+static int seed_par(km_t *S, int64_t *nd)
+{
+    int status = TQ_OK;
+    const tq_kmeans_data *d = S->d;
+    int k = S->k;
+    int64_t nbl = S->b1 - S->b0, nloc = S->nloc;
+    double *D2 = malloc((size_t)(nloc > 0 ? nloc : 1) * sizeof *D2);
+    double *bsum = malloc((size_t)(nbl > 0 ? nbl : 1) * sizeof *bsum);
+    double *cand = NULL, *loc = NULL, *cw = NULL, *wpart = NULL, *gb = NULL;
+    int32_t *lab = NULL;
+    centers_t NC = {0};
+    int64_t ncand = 0, cap = 0;
+    if (!D2 || !bsum) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    cap = 1 + (int64_t)((double)k * S->p->par_oversample * S->p->par_rounds * 2) + 16;
+    cand = malloc((size_t)cap * 3 * sizeof *cand);
+    if (!cand) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    wsum_blocks(S, bsum);
+    status = sample_row(S, NULL, bsum, 2, 0, cand);
+    if (status != TQ_OK) goto done;
+    ncand = 1;
+    d2_update(S, D2, cand, 1, bsum);
+    *nd += S->B.n;
+    int64_t newfrom = 1;
+    for (int r = 0; r < S->p->par_rounds; r++) {
+        double phi = 0;
+        status = tq_comm_sum_blocks(S->comm, &S->B, bsum, 1, &phi);
+        if (status != TQ_OK) goto done;
+        if (!(phi > 0)) break;
+        double ell = S->p->par_oversample * k;
+        /* local picks in row order */
+        int64_t nloc_pick = 0, lcap = 64;
+        free(loc);
+        loc = malloc((size_t)lcap * 3 * sizeof *loc);
+        if (!loc) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < nloc; i++) {
+            double pr = ell * wt(d, i) * D2[i] / phi;
+            if (pr <= 0) continue;
+            if (pr < 1 && tq_rand_uniform(S->p->seed, 100 + (uint64_t)r,
+                                          (uint64_t)(d->lo + i)) >= pr)
+                continue;
+            if (nloc_pick == lcap) {
+                lcap *= 2;
+                double *t = realloc(loc, (size_t)lcap * 3 * sizeof *loc);
+                if (!t) {
+                    status = TQ_ENOMEM;
+                    goto done;
+                }
+                loc = t;
+            }
+            loc[3 * nloc_pick] = d->x[i];
+            loc[3 * nloc_pick + 1] = d->y[i];
+            loc[3 * nloc_pick + 2] = d->z[i];
+            nloc_pick++;
+        }
+        int64_t tot = nloc_pick;
+        status = tq_comm_sum_i64(S->comm, &tot, 1);
+        if (status != TQ_OK) goto done;
+        if (ncand + tot > cap) {
+            cap = ncand + tot + 16;
+            double *t = realloc(cand, (size_t)cap * 3 * sizeof *cand);
+            if (!t) {
+                status = TQ_ENOMEM;
+                goto done;
+            }
+            cand = t;
+        }
+        status = tq_comm_allgatherv(S->comm, loc, nloc_pick, 3 * sizeof(double),
+                                    cand + 3 * ncand);
+        if (status != TQ_OK) goto done;
+        newfrom = ncand;
+        ncand += tot;
+        if (tot == 0) continue;
+        /* D2 := min(D2, distance to the new candidates): vectorized brute force */
+        centers_free(&NC);
+        status = centers_alloc(&NC, (int)tot);
+        if (status != TQ_OK) goto done;
+        memcpy(NC.c, cand + 3 * newfrom, (size_t)tot * 3 * sizeof(double));
+        centers_prepare(&NC);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+        for (int64_t bb = 0; bb < nbl; bb++) {
+            int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+            int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+            int32_t lb[256];
+            double g[256];
+            for (int64_t i0 = lo; i0 < hi; i0 += 256) {
+                int64_t cnt = hi - i0 < 256 ? hi - i0 : 256;
+                brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, lb, g);
+                for (int64_t t = 0; t < cnt; t++) {
+                    int64_t i = i0 + t;
+                    double xx = fma(d->z[i], d->z[i], fma(d->y[i], d->y[i], d->x[i] * d->x[i]));
+                    double v = g[t] + xx;
+                    if (v < 0) v = 0;
+                    if (v < D2[i]) D2[i] = v;
+                }
+            }
+            double s = 0;
+            for (int64_t i = lo; i < hi; i++) s += wt(d, i) * D2[i];
+            bsum[bb] = s;
+        }
+        *nd += S->B.n * tot;
+    }
+    if (ncand < k) {
+        status = seed_pp(S, nd);
+        goto done;
+    }
+    /* weight of each candidate: rows nearest to it */
+    centers_free(&NC);
+    status = centers_alloc(&NC, (int)ncand);
+    if (status != TQ_OK) goto done;
+    memcpy(NC.c, cand, (size_t)ncand * 3 * sizeof(double));
+    centers_prepare(&NC);
+    wpart = calloc((size_t)(nbl > 0 ? nbl : 1) * (size_t)ncand, sizeof *wpart);
+    cw = malloc((size_t)ncand * sizeof *cw);
+    lab = malloc(256 * sizeof *lab * (size_t)S->nt);
+    gb = malloc(256 * sizeof *gb * (size_t)S->nt);
+    if (!wpart || !cw || !lab || !gb) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        int32_t *L = lab + 256 * omp_get_thread_num();
+        double *G = gb + 256 * omp_get_thread_num();
+        double *W = wpart + bb * ncand;
+        for (int64_t i0 = lo; i0 < hi; i0 += 256) {
+            int64_t cnt = hi - i0 < 256 ? hi - i0 : 256;
+            brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, L, G);
+            for (int64_t t = 0; t < cnt; t++) W[L[t]] += wt(d, i0 + t);
+        }
+    }
+    *nd += S->B.n * ncand;
+    status = tq_comm_sum_blocks(S->comm, &S->B, wpart, ncand, cw);
+    if (status != TQ_OK) goto done;
+    status = seed_pp_local(cand, cw, ncand, k, S->p->seed, S->C.c);
+done:
+    centers_free(&NC);
+    free(D2);
+    free(bsum);
+    free(cand);
+    free(loc);
+    free(cw);
+    free(wpart);
+    free(lab);
+    free(gb);
+    return status;
+}
+
+/* ---- empty-cluster repair ---------------------------------------------------------------- */
+typedef struct {
+    double v;     /* w * ||x - c_label||^2 */
+    int64_t gi;   /* global row */
+    double x[3];
+} cand_t;
+
+/* a ranks before b: larger v, then lower row */
+static int cand_before(const cand_t *a, const cand_t *b)
+{
+    return a->v > b->v || (a->v == b->v && a->gi < b->gi);
+}
+
+static void cand_insert(cand_t *top, int e, int *len, const cand_t *c)
+{
+    if (*len == e && !cand_before(c, &top[e - 1])) return;
+    int p = *len < e ? (*len)++ : e - 1;
+    while (p > 0 && cand_before(c, &top[p - 1])) {
+        top[p] = top[p - 1];
+        p--;
+    }
+    top[p] = *c;
+}
+
+/* Empty clusters (no points) get, in increasing cluster index, the rows with the
+ * largest weighted squared distance to their (updated) center, ties to the lower row:
+ * a total order, so the choice does not depend on the partition. Cost one pass. */
+static int repair_empty(km_t *S, const int32_t *label, const int *empty, int ne)
+{
+    int status = TQ_OK;
+    const tq_kmeans_data *d = S->d;
+    int P = tq_comm_size(S->comm);
+    cand_t *top = calloc((size_t)ne, sizeof *top);
+    cand_t *all = calloc((size_t)ne * (size_t)P, sizeof *all);
+    cand_t *merged = calloc((size_t)ne, sizeof *merged);
+    if (!top || !all || !merged) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    int len = 0;
+    for (int64_t i = 0; i < S->nloc; i++) {
+        const double *c = S->C.c + 3 * label[i];
+        double dx = d->x[i] - c[0], dy = d->y[i] - c[1], dz = d->z[i] - c[2];
+        cand_t cd = {wt(d, i) * fma(dz, dz, fma(dy, dy, dx * dx)), d->lo + i,
+                     {d->x[i], d->y[i], d->z[i]}};
+        cand_insert(top, ne, &len, &cd);
+    }
+    for (int t = len; t < ne; t++) top[t].v = -1, top[t].gi = INT64_MAX;
+    status = tq_comm_allgatherv(S->comm, top, ne, sizeof(cand_t), all);
+    if (status != TQ_OK) goto done;
+    int mlen = 0;
+    for (int t = 0; t < ne * P; t++)
+        if (all[t].v >= 0) cand_insert(merged, ne, &mlen, &all[t]);
+    for (int t = 0; t < ne && t < mlen; t++) memcpy(S->C.c + 3 * empty[t], merged[t].x, 3 * sizeof(double));
+done:
+    free(top);
+    free(all);
+    free(merged);
+    return status;
+}
+
+/* ---- driver ------------------------------------------------------------------------------ */
+int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_comm *comm,
+                  tq_kmeans_result *r)
+{
+    int status = TQ_OK;
+    km_t S;
+    double *old = NULL;
+    int *empty = NULL;
+    memset(&S, 0, sizeof S);
+    r->iter_time = r->iter_inertia = NULL;
+    r->iter_ndist = NULL;
+    r->passes = r->iterations = r->converged = r->repaired = 0;
+    r->ndist = r->nfull = r->seed_ndist = 0;
+    r->t_seed = r->t_iter = r->t_first = 0;
+    r->inertia = 0;
+    if (tq_kmeans_check(p)) return TQ_EINVAL;
+    S.p = p;
+    S.d = d;
+    S.comm = comm;
+    S.k = p->k;
+    S.nt = tq_threads();
+    tq_blocks_init(&S.B, d->n);
+    int64_t lo, hi;
+    tq_blocks_of_rank(&S.B, tq_comm_rank(comm), tq_comm_size(comm), &S.b0, &S.b1, &lo, &hi);
+    if (lo != d->lo || hi != d->hi || d->n < 1) return TQ_EINVAL;
+    if (p->k > d->n) return TQ_EINVAL;
+    S.nloc = hi - lo;
+    int k = p->k;
+    S.m = 5 * (int64_t)k + 1;
+    int64_t nbl = S.b1 - S.b0;
+
+    /* scale of the data for the rounding slack; total weight must be positive */
+    double smax = 0;
+    for (int64_t i = 0; i < S.nloc; i++) {
+        double v = d->x[i] * d->x[i] + d->y[i] * d->y[i] + d->z[i] * d->z[i];
+        if (v > smax) smax = v;
+    }
+    status = tq_comm_max_f64(comm, &smax, 1);
+    if (status != TQ_OK) goto done;
+    if (smax < 1) smax = 1;
+    S.sl.sd = 1e-9 * sqrt(smax);
+    S.sl.gs = 1e-14 * smax;
+
+    status = centers_alloc(&S.C, k);
+    if (status != TQ_OK) goto done;
+    S.part = malloc((size_t)(nbl > 0 ? nbl : 1) * (size_t)S.m * sizeof *S.part);
+    S.tot = malloc((size_t)S.m * sizeof *S.tot);
+    S.drift = malloc((size_t)k * sizeof *S.drift);
+    old = malloc((size_t)k * 3 * sizeof *old);
+    empty = malloc((size_t)k * sizeof *empty);
+    int maxpass = p->fixed ? 1 : p->max_iter + 1;
+    r->iter_time = calloc((size_t)maxpass, sizeof(double));
+    r->iter_inertia = calloc((size_t)maxpass, sizeof(double));
+    r->iter_ndist = calloc((size_t)maxpass, sizeof(int64_t));
+    if (!S.part || !S.tot || !S.drift || !old || !empty || !r->iter_time || !r->iter_inertia ||
+        !r->iter_ndist) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    {
+        double *bs = malloc((size_t)(nbl > 0 ? nbl : 1) * sizeof *bs), wtot = 0;
+        if (!bs) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        wsum_blocks(&S, bs);
+        status = tq_comm_sum_blocks(comm, &S.B, bs, 1, &wtot);
+        free(bs);
+        if (status != TQ_OK) goto done;
+        if (!(wtot > 0)) {
+            status = TQ_EINVAL;
+            goto done;
+        }
+    }
+
+    /* seeding */
+    double t0 = tq_now();
+    if (p->fixed || p->init == TQ_KM_INIT_GIVEN) {
+        memcpy(S.C.c, r->centers, (size_t)k * 3 * sizeof(double));
+    } else if (p->init == TQ_KM_INIT_PP) {
+        status = seed_pp(&S, &r->seed_ndist);
+    } else {
+        status = seed_par(&S, &r->seed_ndist);
+    }
+    if (status != TQ_OK) goto done;
+    centers_prepare(&S.C);
+    r->t_seed = tq_now() - t0;
+
+    int bounds = !p->fixed && p->algo == TQ_KM_ALGO_BOUNDS && p->max_iter > 0;
+    if (bounds) {
+        S.lb = malloc((size_t)(S.nloc > 0 ? S.nloc : 1) * sizeof *S.lb);
+        if (!S.lb) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        status = nbrs_alloc(&S.N, k, p->neighbors);
+        if (status != TQ_OK) goto done;
+    }
+
+    /* first assignment pass */
+    double tstart = tq_now();
+    int64_t changes = 0, nd = 0;
+    status = assign_pass(&S, r->label, p->algo == TQ_KM_ALGO_REF ? 2 : 0, 1, &changes, &nd);
+    if (status != TQ_OK) goto done;
+    r->iter_time[0] = r->t_first = tq_now() - tstart;
+    r->iter_inertia[0] = S.tot[5 * (size_t)k];
+    r->iter_ndist[0] = nd;
+    r->ndist = nd;
+    r->passes = 1;
+    double iprev = S.tot[5 * (size_t)k];
+
+    for (int it = 1; !p->fixed && it <= p->max_iter; it++) {
+        double ts = tq_now();
+        /* update: weighted means; clusters without points are repaired */
+        memcpy(old, S.C.c, (size_t)k * 3 * sizeof *old);
+        int ne = 0;
+        for (int j = 0; j < k; j++) {
+            const double *t = S.tot + 5 * (size_t)j;
+            if (t[3] > 0) {
+                S.C.c[3 * j] = t[0] / t[3];
+                S.C.c[3 * j + 1] = t[1] / t[3];
+                S.C.c[3 * j + 2] = t[2] / t[3];
+            } else if (t[4] == 0) {
+                empty[ne++] = j;
+            } /* points but zero weight: the center stays */
+        }
+        if (ne > 0) {
+            status = repair_empty(&S, r->label, empty, ne);
+            if (status != TQ_OK) goto done;
+            r->repaired += ne;
+        }
+        centers_prepare(&S.C);
+        if (bounds) {
+            S.dmax1 = S.dmax2 = 0;
+            S.dargmax = -1;
+            for (int j = 0; j < k; j++) {
+                double dx = S.C.c[3 * j] - old[3 * j], dy = S.C.c[3 * j + 1] - old[3 * j + 1];
+                double dz = S.C.c[3 * j + 2] - old[3 * j + 2];
+                double dr = sqrt(fma(dz, dz, fma(dy, dy, dx * dx)));
+                S.drift[j] = dr;
+                if (dr > S.dmax1) {
+                    S.dmax2 = S.dmax1;
+                    S.dmax1 = dr;
+                    S.dargmax = j;
+                } else if (dr > S.dmax2) {
+                    S.dmax2 = dr;
+                }
+            }
+            nbrs_build(&S.N, &S.C, S.nt);
+        }
+        status = assign_pass(&S, r->label, bounds ? 1 : (p->algo == TQ_KM_ALGO_REF ? 2 : 0), 0,
+                             &changes, &nd);
+        if (status != TQ_OK) goto done;
+        double inert = S.tot[5 * (size_t)k];
+        r->iter_time[r->passes] = tq_now() - ts;
+        r->iter_inertia[r->passes] = inert;
+        r->iter_ndist[r->passes] = nd;
+        r->passes++;
+        r->ndist += nd;
+        r->iterations = it;
+        if (changes == 0 || (p->tol > 0 && iprev - inert <= p->tol * inert)) {
+            r->converged = 1;
+            break;
+        }
+        iprev = inert;
+    }
+    r->t_iter = tq_now() - tstart;
+    r->nfull = (int64_t)r->passes * d->n * k;
+    r->inertia = S.tot[5 * (size_t)k];
+    memcpy(r->centers, S.C.c, (size_t)k * 3 * sizeof(double));
+    for (int j = 0; j < k; j++) {
+        r->weight[j] = S.tot[5 * (size_t)j + 3];
+        r->count[j] = (int64_t)S.tot[5 * (size_t)j + 4];
+    }
+    if (!p->fixed && p->max_iter > 0 && !r->converged) status = TQ_NOT_CONVERGED;
+done:
+    centers_free(&S.C);
+    nbrs_free(&S.N);
+    free(S.lb);
+    free(S.part);
+    free(S.tot);
+    free(S.drift);
+    free(old);
+    free(empty);
+    if (status < 0) tq_kmeans_result_free(r);
+    return status;
+}
