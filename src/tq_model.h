@@ -1,0 +1,46 @@
+/* tq_model.h: the propensity model outside the kernel: its JSON file (written by
+ * `train --model-out`, read by `score`), metrics as JSON, and scoring a dataset's rows
+ * (shared by `train` and `score`). See docs/propensity.md for the JSON format. */
+#ifndef TQ_MODEL_H
+#define TQ_MODEL_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tq_data.h"
+#include "tq_metrics.h"
+#include "tq_sgd.h"
+
+#define TQ_MODEL_FORMAT "tqplan-logistic-model"
+#define TQ_MODEL_VERSION 1
+
+/* Write the model as JSON to path (PATH.tmp.PID, then renamed). names: d feature names
+ * or NULL. hyper and metrics are copied in (may be NULL). Rank 0 only. */
+int tq_model_save(const char *path, const tq_sgd_model *m, char *const *names,
+                  const cJSON *hyper, const cJSON *metrics, tq_err *err);
+/* Read a model JSON file; *names gets d malloc'ed names or NULL (tq_model_names_free). */
+int tq_model_load(const char *path, tq_sgd_model *m, char ***names, tq_err *err);
+void tq_model_names_free(char **names, int d);
+
+/* The metrics as a JSON object (AUC, log-loss, Brier, lift, calibration table). */
+cJSON *tq_metrics_to_json(const tq_metrics *m);
+/* "AUC 0.8123  log-loss 0.4012  Brier 0.1311  lift@10% 2.71" */
+void tq_metrics_line(const tq_metrics *m, char *buf, size_t size);
+
+/* Score this rank's rows of the dataset (the block partition) with model m. stream_rows
+ * > 0: read the features stream_rows at a time (out-of-core), else all at once.
+ * Outputs (malloc'ed, this rank's hi-lo rows): scores, labels. Checks that the file's d
+ * equals the model's (the error names both). */
+int tq_model_score_file(const char *path, const tq_comm *comm, const tq_sgd_model *m,
+                        int64_t stream_rows, float **scores, int8_t **labels, int64_t *lo,
+                        int64_t *hi, tq_err *err);
+
+/* Metrics over rows gathered from every rank to rank 0 (others get zeros): rows whose
+ * keep(i) is true, i global. */
+int tq_model_metrics(const tq_comm *comm, const float *scores, const int8_t *labels,
+                     int64_t lo, int64_t hi, int (*keep)(void *ctx, int64_t i, int8_t y),
+                     void *ctx, tq_metrics *m, float **gathered_p, int8_t **gathered_y,
+                     int64_t *ngathered);
+
+#endif
