@@ -20,13 +20,25 @@ struct tq_comm {
 #define MPI_TRY(call) do { if ((call) != MPI_SUCCESS) return TQ_EMPI; } while (0)
 #endif
 
+/* Started by mpirun/srun (or MPI already initialised by the caller)? A plain run stays
+ * serial without touching MPI: faster start-up, and no MPI runtime in serial tools. */
+static int launched_by_mpi(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                 "MPI_LOCALNRANKS", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
 tq_comm *tq_comm_world(int *argc, char ***argv)
 {
 #ifdef TQ_HAVE_MPI
     int inited = 0, provided = 0;
+    MPI_Initialized(&inited);
+    if (!inited && !launched_by_mpi()) return NULL;
     tq_comm *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    MPI_Initialized(&inited);
     if (!inited) {
         if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             free(c);

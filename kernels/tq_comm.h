@@ -18,8 +18,9 @@
 
 typedef struct tq_comm tq_comm;
 
-/* MPI_Init (thread level FUNNELED) if needed, and a comm over MPI_COMM_WORLD; returns
- * NULL when built without MPI. Size 1 runs still get a comm (cheap). */
+/* MPI_Init (thread level FUNNELED) if needed, and a comm over MPI_COMM_WORLD. Returns
+ * NULL (serial) when built without MPI, or when the process was not started by an MPI
+ * launcher (mpirun, srun: detected by its environment) and MPI is not initialised. */
 tq_comm *tq_comm_world(int *argc, char ***argv);
 /* Frees the comm and calls MPI_Finalize if tq_comm_world initialised MPI. NULL-safe. */
 void tq_comm_finalize(tq_comm **comm);
