@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tq_common.h"
 
@@ -321,16 +322,31 @@ void tq_feature_hash(const char *name, const char *val, size_t vlen, int m, int 
 
 /* ---- id set ----------------------------------------------------------------------- */
 
+/* A zeroed slot table. Tables of 2 MiB or more are 2 MiB-aligned and asked to live
+ * on transparent huge pages: the probes are random, and with 4 KiB pages nearly every
+ * probe of a large table would also miss the TLB. */
+static tq_idslot *slots_alloc(int64_t cap)
+{
+    size_t bytes = (size_t)cap * sizeof(tq_idslot), huge = (size_t)2 << 20;
+    if (bytes < huge) return calloc((size_t)cap, sizeof(tq_idslot));
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: failure only costs speed */
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
+
 int tq_idset_init(tq_idset *s, int64_t expect)
 {
     memset(s, 0, sizeof *s);
     int64_t cap = 1024;
     while (cap < 2 * expect) cap *= 2;
-    s->hash = calloc((size_t)cap, sizeof *s->hash);
-    s->ref = malloc((size_t)cap * sizeof *s->ref);
+    s->slot = slots_alloc(cap);
     s->arena_cap = 1 << 16;
     s->arena = malloc((size_t)s->arena_cap);
-    if (!s->hash || !s->ref || !s->arena) {
+    if (!s->slot || !s->arena) {
         tq_idset_free(s);
         return TQ_ENOMEM;
     }
@@ -341,8 +357,7 @@ int tq_idset_init(tq_idset *s, int64_t expect)
 void tq_idset_free(tq_idset *s)
 {
     if (!s) return;
-    free(s->hash);
-    free(s->ref);
+    free(s->slot);
     free(s->arena);
     memset(s, 0, sizeof *s);
 }
@@ -356,9 +371,9 @@ static uint64_t id_hash(const char *s, size_t len)
 static int64_t idset_slot(const tq_idset *set, uint64_t h, const char *s, size_t len)
 {
     int64_t mask = set->cap - 1, j = (int64_t)(h & (uint64_t)mask);
-    while (set->hash[j]) {
-        if (set->hash[j] == h) {
-            const char *e = set->arena + set->ref[j] + sizeof(int64_t);
+    while (set->slot[j].hash) {
+        if (set->slot[j].hash == h) {
+            const char *e = set->arena + set->slot[j].ref + sizeof(int64_t);
             if (!memcmp(e, s, len) && e[len] == 0) return j;
         }
         j = (j + 1) & mask;
@@ -369,34 +384,38 @@ static int64_t idset_slot(const tq_idset *set, uint64_t h, const char *s, size_t
 static int idset_grow(tq_idset *set)
 {
     int64_t cap = set->cap * 2;
-    uint64_t *hash = calloc((size_t)cap, sizeof *hash);
-    int64_t *ref = malloc((size_t)cap * sizeof *ref);
-    if (!hash || !ref) {
-        free(hash);
-        free(ref);
-        return TQ_ENOMEM;
-    }
+    tq_idslot *slot = slots_alloc(cap);
+    if (!slot) return TQ_ENOMEM;
     for (int64_t i = 0; i < set->cap; i++) {
-        if (!set->hash[i]) continue;
-        int64_t j = (int64_t)(set->hash[i] & (uint64_t)(cap - 1));
-        while (hash[j]) j = (j + 1) & (cap - 1);
-        hash[j] = set->hash[i];
-        ref[j] = set->ref[i];
+        if (!set->slot[i].hash) continue;
+        int64_t j = (int64_t)(set->slot[i].hash & (uint64_t)(cap - 1));
+        while (slot[j].hash) j = (j + 1) & (cap - 1);
+        slot[j] = set->slot[i];
     }
-    free(set->hash);
-    free(set->ref);
-    set->hash = hash;
-    set->ref = ref;
+    free(set->slot);
+    set->slot = slot;
     set->cap = cap;
     return TQ_OK;
 }
 
-int tq_idset_insert(tq_idset *set, const char *s, size_t len, int64_t row, int64_t *first_row)
+uint64_t tq_idset_hash(const tq_idset *set, const char *s, size_t len)
 {
     uint64_t h = id_hash(s, len);
+    __builtin_prefetch(&set->slot[h & (uint64_t)(set->cap - 1)]);
+    return h;
+}
+
+int tq_idset_insert(tq_idset *set, const char *s, size_t len, int64_t row, int64_t *first_row)
+{
+    return tq_idset_insert_hashed(set, id_hash(s, len), s, len, row, first_row);
+}
+
+int tq_idset_insert_hashed(tq_idset *set, uint64_t h, const char *s, size_t len, int64_t row,
+                           int64_t *first_row)
+{
     int64_t j = idset_slot(set, h, s, len);
-    if (set->hash[j]) {
-        if (first_row) memcpy(first_row, set->arena + set->ref[j], sizeof(int64_t));
+    if (set->slot[j].hash) {
+        if (first_row) memcpy(first_row, set->arena + set->slot[j].ref, sizeof(int64_t));
         return 1;
     }
     int64_t need = (int64_t)(sizeof(int64_t) + len + 1);
@@ -412,8 +431,8 @@ int tq_idset_insert(tq_idset *set, const char *s, size_t len, int64_t row, int64
     memcpy(e, &row, sizeof row);
     memcpy(e + sizeof row, s, len);
     e[sizeof row + len] = 0;
-    set->hash[j] = h;
-    set->ref[j] = set->arena_len;
+    set->slot[j].hash = h;
+    set->slot[j].ref = set->arena_len;
     set->arena_len += need;
     set->count++;
     if (2 * set->count > set->cap && idset_grow(set)) return TQ_ENOMEM;
@@ -424,8 +443,8 @@ int64_t tq_idset_find(const tq_idset *set, const char *s, size_t len)
 {
     if (!set->cap) return -1;
     int64_t j = idset_slot(set, id_hash(s, len), s, len);
-    if (!set->hash[j]) return -1;
+    if (!set->slot[j].hash) return -1;
     int64_t row;
-    memcpy(&row, set->arena + set->ref[j], sizeof row);
+    memcpy(&row, set->arena + set->slot[j].ref, sizeof row);
     return row;
 }

@@ -81,8 +81,12 @@ void tq_feature_hash(const char *name, const char *val, size_t vlen, int m, int 
  * into an arena. Memory: about 16 bytes per slot (load <= 1/2) plus the id bytes,
  * i.e. O(N) ids, as the import contract allows. */
 typedef struct {
-    uint64_t *hash;      /* slot -> hash of the id (0 = empty; real hashes are |1) */
-    int64_t *ref;        /* slot -> offset in arena of: int64 row, then id bytes, NUL */
+    uint64_t hash;       /* hash of the id (0 = empty slot; real hashes are |1) */
+    int64_t ref;         /* offset in arena of: int64 row, then the id bytes, NUL */
+} tq_idslot;
+
+typedef struct {
+    tq_idslot *slot;     /* hash and reference side by side: one cache miss a probe */
     int64_t cap;         /* slots, a power of two */
     int64_t count;       /* ids stored */
     char *arena;
@@ -95,6 +99,12 @@ void tq_idset_free(tq_idset *s);
  * there (*first_row = the row it was first seen at; nothing inserted), or TQ_ENOMEM. */
 int tq_idset_insert(tq_idset *set, const char *s, size_t len, int64_t row,
                     int64_t *first_row);
+/* The same in two steps, to hide the cache miss of a large table: tq_idset_hash
+ * computes the id's hash and prefetches its slot; do other work (validate the row),
+ * then tq_idset_insert_hashed. */
+uint64_t tq_idset_hash(const tq_idset *set, const char *s, size_t len);
+int tq_idset_insert_hashed(tq_idset *set, uint64_t h, const char *s, size_t len, int64_t row,
+                           int64_t *first_row);
 /* Row of id s, or -1 when absent. */
 int64_t tq_idset_find(const tq_idset *set, const char *s, size_t len);
 

@@ -1,0 +1,171 @@
+/* cmd_import.c: `tqplan import` -- CSV accounts (and territories) -> validated HDF5
+ * dataset. A thin front end: options -> tq_import_params -> tq_import_run. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq_cli.h"
+#include "tq_import.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tqplan import ACCOUNTS.csv [--territories T.csv] -o DATA.h5 [options]\n"
+            "\n"
+            "Reads a CSV of accounts (the header names the columns, any order) and writes a\n"
+            "validated dataset. Columns (docs/formats.md):\n"
+            "  id, lat, lon          required (lat in [-90,90], lon in [-180,180], degrees)\n"
+            "  workload, value       optional, >= 0, default 1 (also for a blank field)\n"
+            "  prev_territory        optional: a territory id of T.csv (with --territories)\n"
+            "                        or an integer index 0..K-1; blank = none\n"
+            "  locked                optional: 0/1/true/false, blank = 0\n"
+            "  label                 optional: 0/1, blank = unknown\n"
+            "  f_NAME                numeric feature NAME\n"
+            "  c_NAME                categorical: hashed into --hash-slots signed features\n"
+            "Territories CSV: id (required), home_lat, home_lon (both or neither; blank =\n"
+            "no base), capacity (> 0, default 1). Without it, territories 0..max(prev)\n"
+            "are created when prev_territory is given.\n"
+            "\n"
+            "options:\n"
+            "  -o, --output FILE      dataset to write (replaced only when complete)\n"
+            "  -t, --territories FILE territories CSV\n"
+            "  --ignore-unknown       skip columns with other names (default: error)\n"
+            "  --map NAME=COLUMN      read CSV column COLUMN as NAME (repeatable), e.g.\n"
+            "                         --map value=population --map f_age=AGE\n"
+            "  --max-errors N         report up to N problems, then stop (default 20)\n"
+            "  --hash-slots M         feature slots for c_ columns (default 32)\n"
+            "  --json, -q, --threads  as for every subcommand\n"
+            "\n"
+            "Every problem is reported as FILE:LINE:COLUMN: message (value 'X'); with any\n"
+            "problem the exit status is 1 and no output file is written.\n");
+}
+
+static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats *st)
+{
+    cJSON_AddStringToObject(o, "command", "import");
+    cJSON_AddStringToObject(o, "accounts", p->accounts);
+    if (p->territories) cJSON_AddStringToObject(o, "territories", p->territories);
+    cJSON_AddStringToObject(o, "output", p->out);
+    cJSON_AddNumberToObject(o, "n", (double)st->n);
+    cJSON_AddNumberToObject(o, "d", st->d);
+    cJSON_AddNumberToObject(o, "numeric_features", st->nf);
+    cJSON_AddNumberToObject(o, "categorical_columns", st->nc);
+    cJSON_AddNumberToObject(o, "k", st->k);
+    cJSON_AddNumberToObject(o, "ignored_columns", st->ignored);
+    cJSON_AddNumberToObject(o, "bytes", (double)st->bytes);
+    cJSON_AddNumberToObject(o, "errors", st->errors);
+    cJSON_AddNumberToObject(o, "blank_workload", (double)st->blank_workload);
+    cJSON_AddNumberToObject(o, "blank_value", (double)st->blank_value);
+    tq_json_time(o, "validate", st->t_validate);
+    tq_json_time(o, "write", st->t_write);
+}
+
+int tq_cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"territories", required_argument, 0, 't'},
+        {"ignore-unknown", no_argument, 0, 2001},
+        {"map", required_argument, 0, 2002},
+        {"max-errors", required_argument, 0, 2003},
+        {"hash-slots", required_argument, 0, 2004},
+        {"help", no_argument, 0, 'h'},
+        TQ_CLI_LONGOPTS,
+        {0, 0, 0, 0}};
+    tq_import_params p;
+    tq_import_stats st;
+    tq_err err = {0, ""};
+    char *maps[TQ_IMPORT_MAX_MAP] = {0};
+    int rc = TQ_EXIT_INPUT, c;
+    int64_t v;
+    tq_import_defaults(&p);
+    memset(&st, 0, sizeof st);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:t:hq", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': p.out = optarg; break;
+        case 't': p.territories = optarg; break;
+        case 2001: p.ignore_unknown = 1; break;
+        case 2002: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1]) {
+                tq_error("option --map: '%s' is not NAME=COLUMN", optarg);
+                goto done;
+            }
+            if (p.nmap == TQ_IMPORT_MAX_MAP) {
+                tq_error("option --map: at most %d of them", TQ_IMPORT_MAX_MAP);
+                goto done;
+            }
+            maps[p.nmap] = strdup(optarg);
+            if (!maps[p.nmap]) goto done;
+            maps[p.nmap][eq - optarg] = 0;
+            p.map_name[p.nmap] = maps[p.nmap];
+            p.map_col[p.nmap] = maps[p.nmap] + (eq - optarg) + 1;
+            p.nmap++;
+            break;
+        }
+        case 2003:
+            if (tq_parse_i64("--max-errors", optarg, 1, 1000000, &v)) goto done;
+            p.max_errors = (int)v;
+            break;
+        case 2004:
+            if (tq_parse_i64("--hash-slots", optarg, 1, 1 << 20, &v)) goto done;
+            p.hash_slots = (int)v;
+            break;
+        case 'h':
+            if (tq_g.rank == 0) usage(stdout);
+            rc = TQ_EXIT_OK;
+            goto done;
+        default: {
+            int took = tq_cli_common_opt(c, optarg);
+            if (took < 0) goto done;
+            if (!took) {
+                if (tq_g.rank == 0) usage(stderr);
+                goto done;
+            }
+        }
+        }
+    }
+    if (optind != argc - 1) {
+        tq_error(optind >= argc ? "import: the accounts CSV is missing"
+                                : "import: one accounts CSV, got more arguments");
+        if (tq_g.rank == 0) usage(stderr);
+        goto done;
+    }
+    p.accounts = argv[optind];
+    p.progress = 1;
+    const char *bad = tq_import_check(&p);
+    if (bad) {
+        tq_error("import: %s", bad);
+        goto done;
+    }
+    /* Import is one sequential pass over a text file: rank 0 does it, the other ranks
+     * of an mpirun wait for its exit status. */
+    int status = TQ_OK;
+    if (tq_g.rank == 0) status = tq_import_run(&p, &st, &err);
+    tq_comm_bcast(tq_g.comm, &status, sizeof status, 0);
+    if (status != TQ_OK) {
+        rc = tq_g.rank == 0 ? tq_fail(&err) : tq_exit_code(status);
+        goto done;
+    }
+    if (st.blank_workload)
+        tq_warn("%s: %lld blank workload fields read as 1", p.accounts,
+                (long long)st.blank_workload);
+    if (st.blank_value)
+        tq_warn("%s: %lld blank value fields read as 1", p.accounts, (long long)st.blank_value);
+    double t = st.t_validate + st.t_write;
+    tq_say("import: %lld accounts, %d features (%d numeric, %d categorical columns hashed), "
+           "%d territories -> %s in %.2f s (%.0f rows/s)",
+           (long long)st.n, st.d, st.nf, st.nc, st.k, p.out, t,
+           t > 0 ? (double)st.n / t : 0.0);
+    if (tq_g.json) {
+        cJSON *o = cJSON_CreateObject();
+        if (o) add_stats(o, &p, &st);
+        tq_json_emit(o);
+    }
+    rc = TQ_EXIT_OK;
+done:
+    for (int i = 0; i < TQ_IMPORT_MAX_MAP; i++) free(maps[i]);
+    return rc;
+}

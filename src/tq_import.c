@@ -1,0 +1,840 @@
+/* tq_import.c: CSV -> HDF5 dataset import; see tq_import.h and docs/formats.md. */
+#include "tq_import.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "tq_cli.h"
+#include "tq_csv.h"
+#include "tq_validate.h"
+
+void tq_import_defaults(tq_import_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->accounts = NULL;        /* required */
+    p->territories = NULL;     /* none: territories from prev_territory indexes */
+    p->out = NULL;             /* required */
+    p->ignore_unknown = 0;     /* unknown columns are errors */
+    p->max_errors = 20;        /* enough to see a pattern, few enough to read */
+    p->hash_slots = 32;        /* signed hashing slots for all c_ columns together */
+    p->batch_rows = 65536;     /* rows per append: ~3 MB per batch for d = 8 */
+    p->buf_bytes = (size_t)1 << 20;  /* 1 MiB per fread */
+    p->nmap = 0;
+    p->report = NULL;          /* tq_error */
+    p->progress = 0;
+}
+
+const char *tq_import_check(const tq_import_params *p)
+{
+    if (!p->accounts || !*p->accounts) return "the accounts CSV is required";
+    if (!p->out || !*p->out) return "the output file (-o) is required";
+    if (p->max_errors < 1) return "--max-errors must be >= 1";
+    if (p->hash_slots < 1 || p->hash_slots > 1 << 20) return "--hash-slots must be in [1, 2^20]";
+    if (p->batch_rows < 1) return "batch_rows must be >= 1";
+    if (p->buf_bytes < 1) return "buf_bytes must be >= 1";
+    if (p->nmap < 0 || p->nmap > TQ_IMPORT_MAX_MAP) return "too many --map options";
+    for (int i = 0; i < p->nmap; i++)
+        if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
+            return "--map needs NAME=CSVCOLUMN with both parts non-empty";
+    return NULL;
+}
+
+/* ---- columns ---------------------------------------------------------------------- */
+
+enum {
+    R_ID, R_LAT, R_LON, R_WORKLOAD, R_VALUE, R_PREV, R_LOCKED, R_LABEL,
+    R_NFIXED,
+    R_FEAT = R_NFIXED, R_CAT, R_IGNORE
+};
+static const char *const fixed_names[R_NFIXED] = {
+    "id", "lat", "lon", "workload", "value", "prev_territory", "locked", "label"};
+
+/* Territories CSV columns. */
+enum { T_ID, T_HLAT, T_HLON, T_CAP, T_NFIXED, T_IGNORE = T_NFIXED };
+static const char *const terr_names[T_NFIXED] = {"id", "home_lat", "home_lon", "capacity"};
+
+/* The role of a column name among `names` (case-insensitive), or -1. */
+static int fixed_role(const char *name, const char *const *names, int n)
+{
+    for (int r = 0; r < n; r++)
+        if (!strcasecmp(name, names[r])) return r;
+    return -1;
+}
+
+static int has_prefix(const char *s, const char *pre)
+{
+    return !strncasecmp(s, pre, strlen(pre)) && s[strlen(pre)] != 0;
+}
+
+/* ---- error reporting --------------------------------------------------------------- */
+
+typedef struct {
+    const tq_import_params *p;
+    int errors;
+} reporter;
+
+/* "FILE:LINE:COLUMN: message (value 'X')"; col and val may be NULL. Returns 1 when
+ * the error budget is spent. */
+static int report(reporter *rp, const char *file, int64_t line, const char *col,
+                  const char *val, size_t vlen, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static int report(reporter *rp, const char *file, int64_t line, const char *col,
+                  const char *val, size_t vlen, const char *fmt, ...)
+{
+    char msg[1024], q[256];
+    size_t o = 0;
+    if (line > 0) o += (size_t)snprintf(msg, sizeof msg, "%s:%lld:", file, (long long)line);
+    else o += (size_t)snprintf(msg, sizeof msg, "%s:", file);
+    if (col && o < sizeof msg) {
+        tq_val_quote(col, strlen(col), q, sizeof q);
+        o += (size_t)snprintf(msg + o, sizeof msg - o, "%s:", q);
+    }
+    if (o < sizeof msg) msg[o++] = ' ';
+    va_list ap;
+    va_start(ap, fmt);
+    if (o < sizeof msg) o += (size_t)vsnprintf(msg + o, sizeof msg - o, fmt, ap);
+    va_end(ap);
+    if (val && o < sizeof msg)
+        snprintf(msg + o, sizeof msg - o, " (value '%s')", tq_val_quote(val, vlen, q, sizeof q));
+    if (rp->p->report) rp->p->report(rp->p->report_ctx, msg);
+    else tq_error("%s", msg);
+    rp->errors++;
+    return rp->errors >= rp->p->max_errors;
+}
+
+/* Report a field's TQ_FIELD_* code with a message fitting the column. */
+static int report_field(reporter *rp, const char *file, int64_t line, const char *col,
+                        const char *val, size_t vlen, int code, const char *range)
+{
+    if (code == TQ_FIELD_RANGE && range)
+        return report(rp, file, line, col, val, vlen, "value outside %s", range);
+    return report(rp, file, line, col, val, vlen, "%s", tq_field_msg(code));
+}
+
+/* Every field must be UTF-8; returns 1 (and reports) when not. *stop set when the
+ * error budget is spent. */
+static int check_utf8(reporter *rp, const char *file, int64_t line, const char *col,
+                      const char *s, size_t len, int *stop)
+{
+    size_t ok = tq_utf8_valid_prefix(s, len);
+    if (ok == len) return 0;
+    if (report(rp, file, line, col, s, len,
+               "bytes that are not valid UTF-8 (byte %zu; save the file as UTF-8)", ok + 1))
+        *stop = 1;
+    return 1;
+}
+
+/* ---- territories CSV ---------------------------------------------------------------- */
+
+typedef struct {
+    const tq_import_params *p;
+    reporter *rp;
+    const char *file;
+    int stop;
+    int ncols;
+    int *role;
+    char **colname;
+    int has[T_NFIXED];
+    /* rows */
+    int k, cap, id_max;
+    char **id;
+    int64_t *line;
+    double *hlat, *hlon, *capacity;
+    tq_idset ids;   /* id -> index */
+    int enomem;
+} terr_ctx;
+
+static int terr_header(terr_ctx *c, const tq_csv_row *r)
+{
+    c->ncols = r->n;
+    c->role = calloc((size_t)r->n, sizeof *c->role);
+    c->colname = calloc((size_t)r->n, sizeof *c->colname);
+    if (!c->role || !c->colname) return TQ_ENOMEM;
+    for (int i = 0; i < r->n; i++) {
+        c->colname[i] = strdup(r->field[i]);
+        if (!c->colname[i]) return TQ_ENOMEM;
+        if (check_utf8(c->rp, c->file, r->line, NULL, r->field[i], r->len[i], &c->stop))
+            continue;
+        int role = fixed_role(r->field[i], terr_names, T_NFIXED);
+        if (role < 0) {
+            if (c->p->ignore_unknown) {
+                c->role[i] = T_IGNORE;
+                continue;
+            }
+            report(c->rp, c->file, r->line, r->field[i], NULL, 0,
+                   "unknown column (territories have id, home_lat, home_lon, capacity; "
+                   "--ignore-unknown skips others)");
+            c->role[i] = T_IGNORE;
+            continue;
+        }
+        if (c->has[role]) {
+            report(c->rp, c->file, r->line, r->field[i], NULL, 0,
+                   "column appears twice in the header");
+            c->role[i] = T_IGNORE;
+            continue;
+        }
+        c->has[role] = i + 1;
+        c->role[i] = role;
+    }
+    if (!c->has[T_ID])
+        report(c->rp, c->file, r->line, NULL, NULL, 0, "missing required column 'id'");
+    if (!c->has[T_HLAT] != !c->has[T_HLON])
+        report(c->rp, c->file, r->line, NULL, NULL, 0,
+               "home_lat and home_lon come together: give both columns or neither");
+    /* header problems make every row wrong: stop here */
+    if (c->rp->errors) c->stop = 1;
+    return TQ_OK;
+}
+
+static int terr_row(const tq_csv_row *r, void *u)
+{
+    terr_ctx *c = u;
+    int rc = TQ_OK;
+    if (r->index == 0) {
+        rc = terr_header(c, r);
+        return rc ? rc : c->stop;
+    }
+    if (r->n != c->ncols) {
+        if (report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "expected %d fields as in the header, found %d", c->ncols, r->n))
+            return 1;
+        return 0;
+    }
+    if (c->k == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        char **id = realloc(c->id, (size_t)cap * sizeof *id);
+        if (id) c->id = id;
+        int64_t *line = realloc(c->line, (size_t)cap * sizeof *line);
+        if (line) c->line = line;
+        double *a = realloc(c->hlat, (size_t)cap * sizeof *a);
+        if (a) c->hlat = a;
+        double *b = realloc(c->hlon, (size_t)cap * sizeof *b);
+        if (b) c->hlon = b;
+        double *d = realloc(c->capacity, (size_t)cap * sizeof *d);
+        if (d) c->capacity = d;
+        if (!id || !line || !a || !b || !d) return TQ_ENOMEM;
+        c->cap = cap;
+    }
+    int k = c->k;
+    c->id[k] = NULL;
+    c->line[k] = r->line;
+    c->hlat[k] = c->hlon[k] = NAN;
+    c->capacity[k] = 1.0;
+    int bad = 0;
+    for (int i = 0; i < r->n && !c->stop; i++) {
+        const char *s = r->field[i], *col = c->colname[i];
+        size_t len = r->len[i];
+        int code = TQ_FIELD_OK;
+        if (check_utf8(c->rp, c->file, r->line, col, s, len, &c->stop)) {
+            bad = 1;
+            continue;
+        }
+        switch (c->role[i]) {
+        case T_ID:
+            if (!len) code = TQ_FIELD_EMPTY;
+            else if (len > TQ_IMPORT_ID_MAX) code = TQ_FIELD_TOOLONG;
+            break;
+        case T_HLAT:
+            if (len) code = tq_val_double_in(s, len, -90, 90, &c->hlat[k]);
+            break;
+        case T_HLON:
+            if (len) code = tq_val_double_in(s, len, -180, 180, &c->hlon[k]);
+            break;
+        case T_CAP:
+            if (len) code = tq_val_positive(s, len, &c->capacity[k]);
+            break;
+        default: break;
+        }
+        if (code) {
+            bad = 1;
+            const char *range = c->role[i] == T_HLAT ? "[-90, 90]" : "[-180, 180]";
+            if (report_field(c->rp, c->file, r->line, col, s, len, code, range)) c->stop = 1;
+        }
+    }
+    if (c->stop) return 1;
+    if (bad) return 0;
+    if (isnan(c->hlat[k]) != isnan(c->hlon[k])) {
+        if (report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "home_lat and home_lon come together: give both or leave both blank"))
+            return 1;
+        return 0;
+    }
+    int idc = c->has[T_ID] - 1;
+    const char *id = r->field[idc];
+    size_t idlen = r->len[idc];
+    int64_t first = 0;
+    int dup = tq_idset_insert(&c->ids, id, idlen, k, &first);
+    if (dup < 0) return dup;
+    if (dup) {
+        if (report(c->rp, c->file, r->line, "id", id, idlen,
+                   "duplicate territory id, first on line %lld", (long long)c->line[first]))
+            return 1;
+        return 0;
+    }
+    c->id[k] = strdup(id);
+    if (!c->id[k]) return TQ_ENOMEM;
+    if ((int)idlen > c->id_max) c->id_max = (int)idlen;
+    c->k++;
+    return 0;
+}
+
+static void terr_free(terr_ctx *c)
+{
+    for (int i = 0; i < c->ncols && c->colname; i++) free(c->colname[i]);
+    free(c->colname);
+    free(c->role);
+    for (int i = 0; i < c->k; i++) free(c->id[i]);
+    free(c->id);
+    free(c->line);
+    free(c->hlat);
+    free(c->hlon);
+    free(c->capacity);
+    tq_idset_free(&c->ids);
+}
+
+/* ---- accounts CSV ------------------------------------------------------------------- */
+
+typedef struct {
+    const tq_import_params *p;
+    reporter *rp;
+    const char *file;
+    int pass;            /* 1 validate, 2 convert and write */
+    int stop;            /* error budget spent */
+    int fatal;           /* TQ_E* status that ends the scan */
+    /* header */
+    int ncols;
+    int *role;           /* per CSV column: R_* */
+    int *slot;           /* per CSV column: feature index (R_FEAT) */
+    char **colname;      /* per CSV column: name as in the file (for messages) */
+    const char **catname;  /* per CSV column: c_ name without prefix (R_CAT) */
+    int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
+    int nf, nc, d;
+    int ignored;         /* columns skipped (--ignore-unknown) */
+    int64_t blank[2];    /* blank workload, value fields (set to the default 1) */
+    char **feature_names;  /* d names */
+    /* territories */
+    const terr_ctx *terr;
+    int64_t prev_max;    /* largest prev_territory index (no territories file) */
+    /* pass 1 results */
+    int64_t n;
+    int id_max;
+    tq_idset ids;
+    /* pass 2 */
+    int id_len;
+    tq_accounts batch;
+    int64_t nb;          /* rows in the batch */
+    int64_t written;
+    tq_writer *w;
+    tq_err *err;
+    tq_progress prog;
+} acc_ctx;
+
+static int acc_header(acc_ctx *c, const tq_csv_row *r)
+{
+    const tq_import_params *p = c->p;
+    int used_map[TQ_IMPORT_MAX_MAP] = {0};
+    c->ncols = r->n;
+    c->role = calloc((size_t)r->n, sizeof *c->role);
+    c->slot = calloc((size_t)r->n, sizeof *c->slot);
+    c->colname = calloc((size_t)r->n, sizeof *c->colname);
+    c->catname = calloc((size_t)r->n, sizeof *c->catname);
+    if (!c->role || !c->slot || !c->colname || !c->catname) return TQ_ENOMEM;
+    for (int i = 0; i < r->n; i++) {
+        c->colname[i] = strdup(r->field[i]);
+        if (!c->colname[i]) return TQ_ENOMEM;
+    }
+    for (int i = 0; i < r->n; i++) {
+        const char *name = r->field[i];
+        c->role[i] = R_IGNORE;
+        if (check_utf8(c->rp, c->file, r->line, NULL, name, r->len[i], &c->stop)) continue;
+        if (!r->len[i]) {
+            if (p->ignore_unknown) continue;
+            report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "column %d has an empty name (--ignore-unknown skips it)", i + 1);
+            continue;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(c->colname[j], name)) {
+                report(c->rp, c->file, r->line, name, NULL, 0,
+                       "column appears twice in the header (columns %d and %d)", j + 1, i + 1);
+                goto next;
+            }
+        /* --map NAME=CSVCOL: this CSV column is read as NAME */
+        for (int m = 0; m < p->nmap; m++)
+            if (!strcmp(p->map_col[m], name)) {
+                name = p->map_name[m];
+                used_map[m] = 1;
+                break;
+            }
+        int role = fixed_role(name, fixed_names, R_NFIXED);
+        if (role >= 0) {
+            if (c->has[role]) {
+                report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                       "a second '%s' column (the first is column %d)", fixed_names[role],
+                       c->has[role]);
+                continue;
+            }
+            c->has[role] = i + 1;
+            c->role[i] = role;
+        } else if (has_prefix(name, "f_")) {
+            if (strchr(name, ',')) {
+                report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                       "feature names must not contain commas");
+                continue;
+            }
+            c->role[i] = R_FEAT;
+            c->slot[i] = c->nf++;
+        } else if (has_prefix(name, "c_")) {
+            c->role[i] = R_CAT;
+            c->catname[i] = name + 2;   /* the column's own name or the --map NAME */
+            c->nc++;
+        } else if (p->ignore_unknown) {
+            c->ignored++;
+        } else {
+            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                   "unknown column (known: id, lat, lon, workload, value, prev_territory, "
+                   "locked, label, f_*, c_*; --ignore-unknown skips others, --map "
+                   "NAME=COLUMN renames)");
+        }
+    next:;
+    }
+    for (int role = R_ID; role <= R_LON; role++)
+        if (!c->has[role])
+            report(c->rp, c->file, r->line, NULL, NULL, 0, "missing required column '%s'",
+                   fixed_names[role]);
+    for (int m = 0; m < p->nmap; m++)
+        if (!used_map[m])
+            report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "--map %s=%s: the header has no column '%s'", p->map_name[m],
+                   p->map_col[m], p->map_col[m]);
+    if (c->rp->errors) {
+        c->stop = 1;
+        return TQ_OK;
+    }
+    c->d = c->nf + (c->nc ? p->hash_slots : 0);
+    if (c->d) {
+        c->feature_names = calloc((size_t)c->d, sizeof *c->feature_names);
+        if (!c->feature_names) return TQ_ENOMEM;
+        for (int i = 0; i < r->n; i++) {
+            if (c->role[i] != R_FEAT) continue;
+            const char *name = c->colname[i];
+            for (int m = 0; m < p->nmap; m++)
+                if (!strcmp(p->map_col[m], name)) name = p->map_name[m];
+            c->feature_names[c->slot[i]] = strdup(name + 2);
+            if (!c->feature_names[c->slot[i]]) return TQ_ENOMEM;
+        }
+        for (int j = c->nf; j < c->d; j++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "hash%d", j - c->nf);
+            c->feature_names[j] = strdup(buf);
+            if (!c->feature_names[j]) return TQ_ENOMEM;
+        }
+    }
+    return TQ_OK;
+}
+
+/* Append the full batch to the writer. */
+static int flush_batch(acc_ctx *c)
+{
+    if (!c->nb) return TQ_OK;
+    c->batch.lo = 0;
+    c->batch.hi = c->nb;
+    c->batch.n = c->nb;
+    int rc = tq_writer_append(c->w, &c->batch, c->err);
+    c->written += c->nb;
+    c->nb = 0;
+    if (c->p->progress) tq_progress_update(&c->prog, c->written);
+    return rc;
+}
+
+static int acc_row(const tq_csv_row *r, void *u)
+{
+    acc_ctx *c = u;
+    const tq_import_params *p = c->p;
+    if (r->index == 0) {
+        int rc = acc_header(c, r);
+        if (rc) return rc;
+        if (c->stop || c->pass == 1) return c->stop;
+        /* pass 2: d and the feature names are known now */
+        rc = tq_accounts_alloc(&c->batch, p->batch_rows, c->d, c->id_len,
+                               TQ_COL_ID | TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE |
+                                   TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_FEATURES |
+                                   TQ_COL_LABEL);
+        if (rc) {
+            tq_err_set(c->err, rc, "import: out of memory for a batch of %lld rows",
+                       (long long)p->batch_rows);
+            return rc;
+        }
+        c->w = tq_writer_create(p->out, c->d, c->id_len, c->feature_names, c->err);
+        if (!c->w) return c->err->status ? c->err->status : TQ_EIO;
+        return 0;
+    }
+    if (r->n != c->ncols) {
+        if (c->pass == 2) goto changed;
+        c->n++;
+        if (report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "expected %d fields as in the header, found %d", c->ncols, r->n))
+            return 1;
+        return 0;
+    }
+    /* the row's values; defaults for absent columns */
+    int64_t j = c->nb;
+    double lat = 0, lon = 0, workload = 1, value = 1;
+    int64_t prev = -1;
+    uint8_t locked = 0;
+    int8_t label = -1;
+    float *feat = NULL;
+    if (c->pass == 2) {
+        feat = c->d ? c->batch.features + j * c->d : NULL;
+        if (c->d) memset(feat, 0, (size_t)c->d * sizeof *feat);
+    }
+    int bad = 0;
+    const int idc = c->has[R_ID] - 1;
+    const char *id = r->field[idc];
+    size_t idlen = r->len[idc];
+    /* start the id set's cache miss now; the insert comes after the row's checks */
+    uint64_t idh = c->pass == 1 ? tq_idset_hash(&c->ids, id, idlen) : 0;
+    for (int i = 0; i < r->n; i++) {
+        const char *s = r->field[i], *col = c->colname[i];
+        size_t len = r->len[i];
+        int code = TQ_FIELD_OK;
+        const char *range = NULL;
+        double v;
+        if (check_utf8(c->rp, c->file, r->line, col, s, len, &c->stop)) {
+            bad = 1;
+            if (c->stop) break;
+            continue;
+        }
+        switch (c->role[i]) {
+        case R_ID:
+            if (!len) code = TQ_FIELD_EMPTY;
+            else if (len > TQ_IMPORT_ID_MAX) code = TQ_FIELD_TOOLONG;
+            break;
+        case R_LAT:
+            code = tq_val_double_in(s, len, -90, 90, &lat);
+            range = "[-90, 90]";
+            break;
+        case R_LON:
+            code = tq_val_double_in(s, len, -180, 180, &lon);
+            range = "[-180, 180]";
+            break;
+        case R_WORKLOAD:
+            if (!len) {   /* blank: the default, counted and reported as a warning */
+                if (c->pass == 1) c->blank[0]++;
+                break;
+            }
+            code = tq_val_nonneg(s, len, &workload);
+            if (!code && workload > FLT_MAX) code = TQ_FIELD_RANGE;
+            range = "the float32 range";
+            break;
+        case R_VALUE:
+            if (!len) {
+                if (c->pass == 1) c->blank[1]++;
+                break;
+            }
+            code = tq_val_nonneg(s, len, &value);
+            if (!code && value > FLT_MAX) code = TQ_FIELD_RANGE;
+            range = "the float32 range";
+            break;
+        case R_LOCKED:
+            code = tq_val_bool(s, len, &locked);
+            if (code) {
+                bad = 1;
+                if (report(c->rp, c->file, r->line, col, s, len,
+                           "locked must be 0, 1, true, false or blank"))
+                    c->stop = 1;
+                code = TQ_FIELD_OK;
+            }
+            break;
+        case R_LABEL:
+            code = tq_val_label(s, len, &label);
+            if (code) {
+                bad = 1;
+                if (report(c->rp, c->file, r->line, col, s, len,
+                           "label must be 0, 1 or blank (unknown)"))
+                    c->stop = 1;
+                code = TQ_FIELD_OK;
+            }
+            break;
+        case R_PREV:
+            if (!len) break;   /* blank: no territory last year */
+            if (c->terr) {
+                prev = tq_idset_find(&c->terr->ids, s, len);
+                if (prev < 0) {
+                    bad = 1;
+                    if (report(c->rp, c->file, r->line, col, s, len,
+                               "not among the territories of %s", c->terr->file))
+                        c->stop = 1;
+                }
+            } else {
+                code = tq_val_int(s, len, 0, TQ_IMPORT_K_MAX - 1, &prev);
+                if (code) {
+                    bad = 1;
+                    if (report(c->rp, c->file, r->line, col, s, len,
+                               "not a territory index (an integer in [0, %d); give "
+                               "--territories to use territory ids)",
+                               TQ_IMPORT_K_MAX))
+                        c->stop = 1;
+                    code = TQ_FIELD_OK;
+                    prev = -1;
+                } else if (prev > c->prev_max) {
+                    c->prev_max = prev;
+                }
+            }
+            break;
+        case R_FEAT:
+            code = tq_val_double(s, len, &v);
+            if (!code && fabs(v) > FLT_MAX) code = TQ_FIELD_RANGE;
+            range = "the float32 range";
+            if (!code && feat) feat[c->slot[i]] = (float)v;
+            break;
+        case R_CAT:
+            if (len && feat) {
+                int slot;
+                float sign;
+                tq_feature_hash(c->catname[i], s, len, p->hash_slots, &slot, &sign);
+                feat[c->nf + slot] += sign;
+            }
+            break;
+        default: break;
+        }
+        if (code) {
+            bad = 1;
+            if (report_field(c->rp, c->file, r->line, col, s, len, code, range)) c->stop = 1;
+        }
+        if (c->stop) break;
+    }
+    if (c->pass == 1) {
+        c->n++;
+        if (c->stop) return 1;
+        if (!bad || (idlen && idlen <= TQ_IMPORT_ID_MAX &&
+                     tq_utf8_valid_prefix(id, idlen) == idlen)) {
+            int64_t first = 0;
+            int dup = tq_idset_insert_hashed(&c->ids, idh, id, idlen, r->line, &first);
+            if (dup < 0) return dup;
+            if (dup && report(c->rp, c->file, r->line, c->colname[idc], id, idlen,
+                              "duplicate id, first on line %lld", (long long)first))
+                return 1;
+            if ((int)idlen > c->id_max) c->id_max = (int)idlen;
+        }
+        return 0;
+    }
+    /* pass 2: the file was valid in pass 1 */
+    if (bad || c->stop) goto changed;
+    memcpy(c->batch.id + j * c->id_len, id, idlen);
+    memset(c->batch.id + j * c->id_len + idlen, 0, (size_t)c->id_len - idlen);
+    c->batch.lat[j] = lat;
+    c->batch.lon[j] = lon;
+    c->batch.workload[j] = (float)workload;
+    c->batch.value[j] = (float)value;
+    c->batch.prev_territory[j] = (int32_t)prev;
+    c->batch.locked[j] = locked;
+    c->batch.label[j] = label;
+    c->nb++;
+    if (c->nb == p->batch_rows) {
+        int rc = flush_batch(c);
+        if (rc) return rc;
+    }
+    return 0;
+changed:
+    tq_err_set(c->err, TQ_EIO, "%s:%lld: the file changed while it was imported", c->file,
+               (long long)r->line);
+    return TQ_EIO;
+}
+
+static void acc_free(acc_ctx *c)
+{
+    for (int i = 0; i < c->ncols && c->colname; i++) free(c->colname[i]);
+    free(c->colname);
+    free(c->catname);
+    free(c->role);
+    free(c->slot);
+    for (int j = 0; j < c->d && c->feature_names; j++) free(c->feature_names[j]);
+    free(c->feature_names);
+    tq_idset_free(&c->ids);
+    tq_accounts_free(&c->batch);
+}
+
+/* ---- the import ----------------------------------------------------------------------- */
+
+int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err)
+{
+    int rc = TQ_OK;
+    reporter rp = {p, 0};
+    terr_ctx tc;
+    acc_ctx ac;
+    tq_territories terr;
+    char *terr_ids = NULL;
+    memset(&tc, 0, sizeof tc);
+    memset(&ac, 0, sizeof ac);
+    memset(&terr, 0, sizeof terr);
+    tq_import_stats st;
+    memset(&st, 0, sizeof st);
+    tq_csv_params cp;
+    tq_csv_defaults(&cp);
+    cp.buf_bytes = p->buf_bytes;
+    tq_csv_stats cs;
+    double t0 = tq_now();
+
+    const char *bad = tq_import_check(p);
+    if (bad) {
+        tq_err_set(err, rc = TQ_EINVAL, "import: %s", bad);
+        goto done;
+    }
+    /* 1. territories, whole */
+    if (p->territories) {
+        tc.p = p;
+        tc.rp = &rp;
+        tc.file = p->territories;
+        if ((rc = tq_idset_init(&tc.ids, 1024))) goto nomem;
+        rc = tq_csv_scan(p->territories, &cp, terr_row, &tc, &cs, err);
+        if (rc < 0 && rc != TQ_EINVAL) goto done;
+        if (rc == TQ_EINVAL) {  /* malformed CSV: one more error */
+            report(&rp, p->territories, 0, NULL, NULL, 0, "%s",
+                   err->msg + strlen(p->territories) + 1);
+            rc = TQ_OK;
+        }
+        if (cs.rows == 0) {
+            report(&rp, p->territories, 0, NULL, NULL, 0, "empty file (no header row)");
+        } else if (tc.k == 0 && !rp.errors) {
+            report(&rp, p->territories, 0, NULL, NULL, 0, "no territory rows after the header");
+        }
+        if (rp.errors) {
+            rc = TQ_EINVAL;
+            tq_err_set(err, rc, "%s: %d error%s%s; nothing written", p->territories,
+                       rp.errors, rp.errors > 1 ? "s" : "",
+                       rp.errors >= p->max_errors ? " (stopped at --max-errors)" : "");
+            goto done;
+        }
+        ac.terr = &tc;
+    }
+    /* 2. accounts, pass 1: validate */
+    ac.p = p;
+    ac.rp = &rp;
+    ac.file = p->accounts;
+    ac.pass = 1;
+    ac.err = err;
+    {
+        struct stat sb;
+        int64_t expect = 1024;
+        /* a low guess of the row count for the id set's first size (~200 bytes a
+         * row); it doubles as needed, and a table too large costs page faults */
+        if (!stat(p->accounts, &sb) && sb.st_size / 200 > expect) expect = sb.st_size / 200;
+        if ((rc = tq_idset_init(&ac.ids, expect))) goto nomem;
+    }
+    rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
+    st.bytes = cs.bytes;
+    if (rc < 0 && rc != TQ_EINVAL) goto done;
+    if (rc == TQ_EINVAL) {
+        report(&rp, p->accounts, 0, NULL, NULL, 0, "%s", err->msg + strlen(p->accounts) + 1);
+        rc = TQ_OK;
+    }
+    if (cs.rows == 0) report(&rp, p->accounts, 0, NULL, NULL, 0, "empty file (no header row)");
+    else if (ac.n == 0 && !rp.errors)
+        report(&rp, p->accounts, 0, NULL, NULL, 0, "no account rows after the header");
+    if (rp.errors) {
+        rc = TQ_EINVAL;
+        tq_err_set(err, rc, "%s: %d error%s%s; nothing written", p->accounts, rp.errors,
+                   rp.errors > 1 ? "s" : "",
+                   rp.errors >= p->max_errors ? " (stopped at --max-errors)" : "");
+        goto done;
+    }
+    tq_idset_free(&ac.ids);   /* not needed for pass 2 */
+    st.blank_workload = ac.blank[0];
+    st.blank_value = ac.blank[1];
+    st.t_validate = tq_now() - t0;
+
+    /* 3. territories to write: the file's, or 0..max(prev_territory) */
+    if (p->territories) {
+        terr.k = tc.k;
+        terr.id_len = tc.id_max + 1;
+        terr_ids = calloc((size_t)tc.k, (size_t)terr.id_len);
+        if (!terr_ids) goto nomem;
+        for (int i = 0; i < tc.k; i++) memcpy(terr_ids + (size_t)i * terr.id_len, tc.id[i], strlen(tc.id[i]));
+        terr.id = terr_ids;
+        terr.home_lat = tc.hlat;
+        terr.home_lon = tc.hlon;
+        terr.capacity = tc.capacity;
+    } else if (ac.has[R_PREV] && ac.prev_max >= 0) {
+        terr.k = (int)ac.prev_max + 1;
+        terr.id_len = 8;
+        terr_ids = calloc((size_t)terr.k, (size_t)terr.id_len);
+        terr.home_lat = malloc((size_t)terr.k * sizeof(double));
+        terr.home_lon = malloc((size_t)terr.k * sizeof(double));
+        terr.capacity = malloc((size_t)terr.k * sizeof(double));
+        if (!terr_ids || !terr.home_lat || !terr.home_lon || !terr.capacity) goto nomem;
+        for (int i = 0; i < terr.k; i++) {
+            snprintf(terr_ids + (size_t)i * terr.id_len, (size_t)terr.id_len, "%d", i);
+            terr.home_lat[i] = terr.home_lon[i] = NAN;
+            terr.capacity[i] = 1.0;
+        }
+        terr.id = terr_ids;
+    }
+    terr.has_home = terr.k > 0;
+    for (int i = 0; i < terr.k; i++)
+        if (isnan(terr.home_lat[i])) terr.has_home = 0;
+
+    /* 4. accounts, pass 2: convert and write */
+    double t1 = tq_now();
+    ac.pass = 2;
+    ac.id_len = ac.id_max + 1;
+    int64_t nvalid = ac.n;
+    ac.n = 0;
+    /* the header is parsed again in pass 2: drop pass 1's column tables */
+    for (int i = 0; i < ac.ncols; i++) free(ac.colname[i]);
+    free(ac.colname);
+    free(ac.catname);
+    free(ac.role);
+    free(ac.slot);
+    for (int j = 0; j < ac.d; j++) free(ac.feature_names[j]);
+    free(ac.feature_names);
+    ac.colname = NULL;
+    ac.catname = NULL;
+    ac.role = ac.slot = NULL;
+    ac.feature_names = NULL;
+    ac.nf = ac.nc = ac.d = ac.ignored = 0;
+    memset(ac.has, 0, sizeof ac.has);
+    if (p->progress) tq_progress_start(&ac.prog, "import", nvalid);
+    rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
+    if (rc == TQ_OK) rc = flush_batch(&ac);
+    if (p->progress) tq_progress_end(&ac.prog);
+    if (rc == TQ_OK && ac.written != nvalid) {
+        tq_err_set(err, rc = TQ_EIO, "%s: the file changed while it was imported",
+                   p->accounts);
+    }
+    if (rc == TQ_OK && terr.k > 0) rc = tq_writer_territories(ac.w, &terr, err);
+    if (rc == TQ_OK) {
+        rc = tq_writer_close(ac.w, 1, err);
+        ac.w = NULL;
+    }
+    st.t_write = tq_now() - t1;
+    goto done;
+nomem:
+    tq_err_set(err, rc = TQ_ENOMEM, "import: out of memory");
+done:
+    if (ac.w) tq_writer_close(ac.w, 0, NULL);
+    st.n = ac.written;
+    st.d = ac.d;
+    st.nf = ac.nf;
+    st.nc = ac.nc;
+    st.k = terr.k;
+    st.id_len = ac.id_len;
+    st.errors = rp.errors;
+    st.ignored = ac.ignored;
+    if (stats) *stats = st;
+    acc_free(&ac);
+    free(terr_ids);
+    if (!p->territories) {
+        free(terr.home_lat);
+        free(terr.home_lon);
+        free(terr.capacity);
+    }
+    terr_free(&tc);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* tq_import.h: CSV accounts (and territories) -> a validated HDF5 dataset.
+ *
+ * The contract is docs/formats.md, "CSV input". In short: the header names the
+ * columns (any order); id, lat, lon are required; workload, value (default 1, also
+ * for a blank field),
+ * prev_territory (default none), locked (default 0), label (default unknown) are
+ * optional; f_NAME columns are numeric features, c_NAME columns categorical values
+ * hashed into `hash_slots` signed feature slots (tq_feature_hash).
+ *
+ * Two streaming passes over the accounts CSV, memory bounded by one batch plus the
+ * duplicate-id set (O(N) ids):
+ *   1. validate every field, find duplicate ids, the longest id and the row count;
+ *      every problem is reported as "FILE:ROW:COLUMN: message (value 'X')" (ROW = line
+ *      in the file), up to max_errors of them. Any error: nothing is written.
+ *   2. convert again, fill batches of batch_rows rows, append them to a tq_writer
+ *      (which writes PATH.tmp.PID and renames it onto PATH only when complete).
+ * The territories CSV is small (K rows) and read whole. */
+#ifndef TQ_IMPORT_H
+#define TQ_IMPORT_H
+
+#include <stdint.h>
+
+#include "tq_data.h"
+
+#define TQ_IMPORT_MAX_MAP 64
+#define TQ_IMPORT_ID_MAX 255   /* bytes of an id, the HDF5 fixed-length string */
+#define TQ_IMPORT_K_MAX 1000000   /* territory index without a territories file */
+
+typedef struct {
+    const char *accounts;      /* path of the accounts CSV (required) */
+    const char *territories;   /* path of the territories CSV, or NULL */
+    const char *out;           /* path of the HDF5 dataset to write (required) */
+    int ignore_unknown;        /* 1: skip columns with unknown names; 0: error */
+    int max_errors;            /* stop after this many errors (>= 1), default 20 */
+    int hash_slots;            /* feature slots for c_ columns (>= 1), default 32 */
+    int64_t batch_rows;        /* rows per writer batch (>= 1), default 65536 */
+    size_t buf_bytes;          /* CSV read buffer, bytes (>= 1), default 1 MiB */
+    int nmap;                  /* --map entries: the CSV column map_col[i] ... */
+    const char *map_name[TQ_IMPORT_MAX_MAP];  /* ... is read as column map_name[i] */
+    const char *map_col[TQ_IMPORT_MAX_MAP];
+    /* Where each validation error goes (one line, no newline); NULL = tq_error. */
+    void (*report)(void *ctx, const char *msg);
+    void *report_ctx;
+    int progress;              /* 1: progress bar (tq_progress) during the write pass */
+} tq_import_params;
+
+void tq_import_defaults(tq_import_params *p);
+/* NULL when valid, else a message (names the bad option). */
+const char *tq_import_check(const tq_import_params *p);
+
+typedef struct {
+    int64_t n;            /* accounts written */
+    int d;                /* feature columns: f_ columns + hash slots (when c_ ones) */
+    int nf, nc;           /* f_ and c_ columns */
+    int k;                /* territories written (0: none) */
+    int id_len;           /* bytes per stored id, NUL included */
+    int errors;           /* validation errors reported */
+    int ignored;          /* columns skipped by --ignore-unknown */
+    int64_t blank_workload, blank_value;  /* blank fields read as the default 1 */
+    int64_t bytes;        /* bytes of the accounts CSV */
+    double t_validate;    /* seconds, pass 1 (and the territories) */
+    double t_write;       /* seconds, pass 2 */
+} tq_import_stats;
+
+/* Run the import. Returns TQ_OK, TQ_EINVAL (bad input: each problem was reported,
+ * err says how many), TQ_EIO or TQ_ENOMEM. No output file is left behind on error.
+ * stats may be NULL. Cost: two passes over the CSV, O(bytes + N) time. */
+int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err);
+
+#endif
