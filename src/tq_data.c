@@ -642,7 +642,9 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
     w->d[W_VALUE] = create_ext(w->g, "value", H5T_IEEE_F32LE, 1, 1);
     w->d[W_PREV] = create_ext(w->g, "prev_territory", H5T_STD_I32LE, 1, 1);
     w->d[W_LOCKED] = create_ext(w->g, "locked", H5T_STD_U8LE, 1, 1);
-    w->d[W_FEAT] = d > 0 ? create_ext(w->g, "features", H5T_IEEE_F32LE, d, 1) : 0;
+    /* features stay uncompressed: float mantissas barely compress (measured: deflate
+     * saved 11% of the file and doubled generate's time at 2M x 16) */
+    w->d[W_FEAT] = d > 0 ? create_ext(w->g, "features", H5T_IEEE_F32LE, d, 0) : 0;
     w->d[W_LABEL] = create_ext(w->g, "label", H5T_STD_I8LE, 1, 1);
     for (int i = 0; i < W_NCOL; i++) {
         if (w->d[i] < 0 || w->g < 0) {
