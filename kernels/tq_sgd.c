@@ -153,7 +153,7 @@ typedef struct {
     tq_blocks bl;
     int64_t b0, b1, lo, hi;   /* this rank's blocks and rows */
     int8_t *role;             /* hi-lo roles */
-    double *mean, *std;       /* d */
+    double *mean, *std, *istd;  /* d: standardisation, istd = 1 / std */
     double wpos, wneg, cbar;  /* class weights, mean weight over training rows */
     state common;             /* the averaged model */
     state *thr;               /* fast mode: one per thread */
@@ -203,13 +203,16 @@ static void state_copy(state *dst, const state *src, int d)
 /* v = w / std, c = b - v . mean (float copies for the inner loop). */
 static void state_raw(state *s, const run *st)
 {
-    double c = s->b;
+    double c = 0.0;
+    const double *restrict w = s->w, *restrict istd = st->istd, *restrict mean = st->mean;
+    float *restrict v = s->v;
+#pragma omp simd reduction(+ : c)
     for (int j = 0; j < st->d; j++) {
-        double v = s->w[j] / st->std[j];
-        s->v[j] = (float)v;
-        c -= v * st->mean[j];
+        double vj = w[j] * istd[j];
+        v[j] = (float)vj;
+        c += vj * mean[j];
     }
-    s->c = (float)c;
+    s->c = (float)(s->b - c);
 }
 
 /* Length of the partial vector of a model: rows, rows*w (d), rows*b, rows*s1 (d+1),
@@ -241,51 +244,46 @@ static void state_get(state *s, int d, const double *sum)
     s->t = sum[k++] / r;
 }
 
-/* One optimiser step from the batch accumulators (acc, S over nb rows). */
+/* One optimiser step from the batch accumulators (acc, S over nb rows). Written as
+ * branch-free loops over the d coordinates so that they vectorise (sqrt, divide). */
 static void state_step(state *s, const run *st, double S, int nb)
 {
     const tq_sgd_params *p = st->p;
     const int d = st->d;
     const double scale = 1.0 / ((double)nb * st->cbar);
-    const double eps = 1e-8, lr = p->lr;
+    const double eps = 1e-8, lr = p->lr, l2 = p->l2, l1 = p->l1;
+    double *restrict w = s->w, *restrict s1 = s->s1, *restrict s2 = s->s2;
+    const double *restrict istd = st->istd, *restrict mean = st->mean;
+    const float *restrict acc = s->acc;
+    const double gb = S * scale;
     if (p->optimizer == TQ_SGD_ADAGRAD) {
+#pragma omp simd
         for (int j = 0; j < d; j++) {
-            double g = ((double)s->acc[j] - st->mean[j] * S) / st->std[j] * scale + p->l2 * s->w[j];
-            s->s2[j] += g * g;
-            double eta = lr / (sqrt(s->s2[j]) + eps);
-            double w = s->w[j] - eta * g;
-            if (p->l1 > 0) { /* proximal step of l1 |w| (truncated gradient) */
-                double t = eta * p->l1;
-                w = w > t ? w - t : (w < -t ? w + t : 0.0);
-            }
-            s->w[j] = w;
+            double g = ((double)acc[j] - mean[j] * S) * istd[j] * scale + l2 * w[j];
+            s2[j] += g * g;
+            double eta = lr / (sqrt(s2[j]) + eps);
+            double x = w[j] - eta * g, t = eta * l1;
+            /* proximal step of l1 |w| (a no-op when l1 = 0) */
+            w[j] = x > t ? x - t : (x < -t ? x + t : 0.0);
         }
-        double g = S * scale;
-        s->s2[d] += g * g;
-        s->b -= lr / (sqrt(s->s2[d]) + eps) * g;
+        s2[d] += gb * gb;
+        s->b -= lr / (sqrt(s2[d]) + eps) * gb;
     } else { /* Adam (Kingma & Ba, ICLR 2015), beta1 0.9, beta2 0.999 */
         const double b1 = 0.9, b2 = 0.999;
         s->t += 1.0;
-        double c1 = 1.0 - pow(b1, s->t), c2 = 1.0 - pow(b2, s->t);
-        for (int j = 0; j <= d; j++) {
-            double g = j < d ? ((double)s->acc[j] - st->mean[j] * S) / st->std[j] * scale +
-                                   p->l2 * s->w[j]
-                             : S * scale;
-            s->s1[j] = b1 * s->s1[j] + (1 - b1) * g;
-            s->s2[j] = b2 * s->s2[j] + (1 - b2) * g * g;
-            double eta = lr / (sqrt(s->s2[j] / c2) + eps);
-            double step = eta * s->s1[j] / c1;
-            if (j < d) {
-                double w = s->w[j] - step;
-                if (p->l1 > 0) {
-                    double t = eta * p->l1;
-                    w = w > t ? w - t : (w < -t ? w + t : 0.0);
-                }
-                s->w[j] = w;
-            } else {
-                s->b -= step;
-            }
+        const double c1 = 1.0 / (1.0 - pow(b1, s->t)), c2 = 1.0 / (1.0 - pow(b2, s->t));
+#pragma omp simd
+        for (int j = 0; j < d; j++) {
+            double g = ((double)acc[j] - mean[j] * S) * istd[j] * scale + l2 * w[j];
+            s1[j] = b1 * s1[j] + (1 - b1) * g;
+            s2[j] = b2 * s2[j] + (1 - b2) * g * g;
+            double eta = lr / (sqrt(s2[j] * c2) + eps);
+            double x = w[j] - eta * s1[j] * c1, t = eta * l1;
+            w[j] = x > t ? x - t : (x < -t ? x + t : 0.0);
         }
+        s1[d] = b1 * s1[d] + (1 - b1) * gb;
+        s2[d] = b2 * s2[d] + (1 - b2) * gb * gb;
+        s->b -= lr / (sqrt(s2[d] * c2) + eps) * s1[d] * c1;
     }
     state_raw(s, st);
 }
@@ -330,8 +328,10 @@ typedef struct {
     int r, R;                 /* slice r of R */
     double *parts;            /* (b1-b0) x m partials */
     int64_t m;
-    const tq_sgd_model *model;   /* PASS_OBJ / PASS_EVAL model (standardised space) */
+    const tq_sgd_model *model;   /* PASS_OBJ model (standardised space) */
     int eval_train;           /* PASS_EVAL: evaluate training rows instead of validation */
+    const double *rv;         /* PASS_EVAL model in raw space (model_raw) */
+    double rc;
 } pass;
 
 /* Slice r of R of block b: global rows [*s0, *s1). */
@@ -342,12 +342,33 @@ static void slice_of(const run *st, int64_t b, int r, int R, int64_t *s0, int64_
     *s1 = lo + len * (r + 1) / R;
 }
 
-/* Standardised-space logit of raw row x under model m (double, fixed order). */
+/* Standardised-space logit of raw row x under model m (double, fixed order): the
+ * definition, used by the objective. */
 static inline double model_logit(const tq_sgd_model *m, const float *x)
 {
     double z = m->b;
     for (int j = 0; j < m->d; j++) z += m->w[j] * (((double)x[j] - m->mean[j]) / m->std[j]);
     return z;
+}
+
+/* The same model in raw feature space: z = c + sum_j v_j x_j, v_j = w_j / std_j,
+ * c = b - sum_j v_j mean_j (saves a divide per feature when scoring). */
+static void model_raw(const tq_sgd_model *m, double *v, double *c)
+{
+    double s = 0.0;
+    for (int j = 0; j < m->d; j++) {
+        v[j] = m->w[j] / m->std[j];
+        s += v[j] * m->mean[j];
+    }
+    *c = m->b - s;
+}
+
+static inline double raw_logit(const double *restrict v, double c, const float *restrict x, int d)
+{
+    double z = 0.0;
+#pragma omp simd reduction(+ : z)
+    for (int j = 0; j < d; j++) z += v[j] * (double)x[j];
+    return c + z;
 }
 
 /* The work of one block slice for every pass kind except training. */
@@ -380,7 +401,10 @@ static void block_work(run *st, const pass *ps, int64_t b, int64_t s0, int64_t s
             st->role[g - st->lo] = (int8_t)r;
             part[r] += 1.0;
             const float *xi = x + i * d;
-            for (int j = 0; j < d; j++) {
+            float probe = 0.0f;   /* NaN or Inf in the row makes the probe NaN */
+#pragma omp simd reduction(+ : probe)
+            for (int j = 0; j < d; j++) probe += xi[j] * 0.0f;
+            for (int j = 0; j < d && probe != 0.0f; j++) {
                 if (!isfinite(xi[j])) {
 #pragma omp critical(tq_sgd_bad)
                     if (g < st->bad_row) {
@@ -410,7 +434,7 @@ static void block_work(run *st, const pass *ps, int64_t b, int64_t s0, int64_t s
             if (r < lo_r || r > lo_r + 1) continue;
             int lab = r - lo_r;
             double c = lab ? st->wpos : st->wneg;
-            part[0] += c * logloss(model_logit(ps->model, x + i * d), lab);
+            part[0] += c * logloss(raw_logit(ps->rv, ps->rc, x + i * d, d), lab);
             part[1] += c;
         }
     } else if (ps->kind == PASS_OBJ) {
@@ -515,6 +539,7 @@ static void run_free(run *st)
     free(st->role);
     free(st->mean);
     free(st->std);
+    free(st->istd);
     state_free(&st->common);
     if (st->thr)
         for (int t = 0; t < st->nthr; t++) state_free(&st->thr[t]);
@@ -556,8 +581,9 @@ static int run_init(run *st, const tq_sgd_data *data, const tq_sgd_params *p,
     st->role = malloc((size_t)(st->hi - st->lo + 1));
     st->mean = calloc((size_t)d, sizeof *st->mean);
     st->std = calloc((size_t)d, sizeof *st->std);
+    st->istd = calloc((size_t)d, sizeof *st->istd);
     st->thr = calloc((size_t)st->nthr, sizeof *st->thr);
-    if (!st->role || !st->mean || !st->std || !st->thr) { status = TQ_ENOMEM; goto done; }
+    if (!st->role || !st->mean || !st->std || !st->istd || !st->thr) { status = TQ_ENOMEM; goto done; }
     for (int t = 0; t < st->nthr; t++)
         if ((status = state_alloc(&st->thr[t], d)) != TQ_OK) goto done;
     if ((status = state_alloc(&st->common, d)) != TQ_OK) goto done;
@@ -573,7 +599,7 @@ static int run_init(run *st, const tq_sgd_data *data, const tq_sgd_params *p,
     if (!parts || !sum) { status = TQ_ENOMEM; goto done; }
 
     /* pass 1: roles, counts, checks, sums */
-    pass ps = {PASS_MEAN, 0, 1, parts, 5 + d, NULL, 0};
+    pass ps = {PASS_MEAN, 0, 1, parts, 5 + d, NULL, 0, NULL, 0};
     if ((status = run_pass(st, &ps, msg, msgsize)) != TQ_OK) goto done;
     /* the first bad value over all ranks */
     double bad = (double)st->bad_row;
@@ -618,12 +644,13 @@ static int run_init(run *st, const tq_sgd_data *data, const tq_sgd_params *p,
     for (int j = 0; j < d; j++) st->mean[j] = ntr > 0 ? sum[5 + j] / (double)ntr : 0.0;
 
     /* pass 2: variance about the mean (two passes: no cancellation) */
-    ps = (pass){PASS_VAR, 0, 1, parts, d, NULL, 0};
+    ps = (pass){PASS_VAR, 0, 1, parts, d, NULL, 0, NULL, 0};
     if ((status = run_pass(st, &ps, msg, msgsize)) != TQ_OK) goto done;
     if ((status = reduce(st, &ps, sum)) != TQ_OK) goto done;
     for (int j = 0; j < d; j++) {
         double sd = ntr > 0 ? sqrt(sum[j] / (double)ntr) : 0.0;
         st->std[j] = sd > 1e-12 * (1.0 + fabs(st->mean[j])) ? sd : 1.0;
+        st->istd[j] = 1.0 / st->std[j];
     }
     /* class weights: balanced when <= 0 */
     st->wpos = p->pos_weight > 0 ? p->pos_weight
@@ -645,11 +672,15 @@ done:
 static int eval_loss(run *st, double *parts, const tq_sgd_model *m, int train_rows,
                      double *loss, char *msg, size_t msgsize)
 {
-    double sum[2];
-    pass ps = {PASS_EVAL, 0, 1, parts, 2, m, train_rows};
+    double sum[2] = {0, 0};
+    double *v = malloc((size_t)m->d * sizeof *v), c;
+    if (!v) return TQ_ENOMEM;
+    model_raw(m, v, &c);
+    pass ps = {PASS_EVAL, 0, 1, parts, 2, m, train_rows, v, c};
     int status = run_pass(st, &ps, msg, msgsize);
     if (status == TQ_OK) status = reduce(st, &ps, sum);
     *loss = sum[1] > 0 ? sum[0] / sum[1] : NAN;
+    free(v);
     return status;
 }
 
@@ -706,7 +737,7 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
                 state_raw(&st.thr[t], &st);
             }
         for (int r = 0; r < p->rounds; r++) {
-            pass ps = {PASS_TRAIN, r, p->rounds, parts, m, NULL, 0};
+            pass ps = {PASS_TRAIN, r, p->rounds, parts, m, NULL, 0, NULL, 0};
             if ((status = run_pass(&st, &ps, rep->msg, sizeof rep->msg)) != TQ_OK) goto done;
             if (p->mode == TQ_SGD_FAST) {
                 /* this rank's thread models, summed in thread order into its first
@@ -770,10 +801,16 @@ done:
     return status;
 }
 
-void tq_sgd_predict(const tq_sgd_model *m, const float *x, int64_t n, float *out)
+int tq_sgd_predict(const tq_sgd_model *m, const float *x, int64_t n, float *out)
 {
+    double *v = malloc((size_t)(m->d > 0 ? m->d : 1) * sizeof *v), c;
+    if (!v) return TQ_ENOMEM;
+    model_raw(m, v, &c);
+    const int d = m->d;
 #pragma omp parallel for schedule(static) num_threads(tq_threads())
-    for (int64_t i = 0; i < n; i++) out[i] = (float)sigmoid(model_logit(m, x + i * m->d));
+    for (int64_t i = 0; i < n; i++) out[i] = (float)sigmoid(raw_logit(v, c, x + i * d, d));
+    free(v);
+    return TQ_OK;
 }
 
 int tq_sgd_objective(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm *comm,
@@ -788,7 +825,7 @@ int tq_sgd_objective(const tq_sgd_data *data, const tq_sgd_params *p, const tq_c
     if (status != TQ_OK) goto done;
     sum = calloc((size_t)d + 2, sizeof *sum);
     if (!sum) { status = TQ_ENOMEM; goto done; }
-    pass ps = {PASS_OBJ, 0, 1, parts, d + 2, m, 0};
+    pass ps = {PASS_OBJ, 0, 1, parts, d + 2, m, 0, NULL, 0};
     if ((status = run_pass(&st, &ps, msg, msgsize)) != TQ_OK) goto done;
     if ((status = reduce(&st, &ps, sum)) != TQ_OK) goto done;
     double C = st.wpos * (double)counts[1] + st.wneg * (double)counts[0];

@@ -118,9 +118,10 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
                  tq_sgd_model *model, tq_sgd_report *rep);
 
 /* Probability for each of n rows (row-major n x d) into out[n]; OpenMP over rows.
- * Computes z = b + sum_j w_j (x_j - mean_j) / std_j in double, the same arithmetic
- * wherever it runs, so training and `score` give identical scores. Cost O(n d). */
-void tq_sgd_predict(const tq_sgd_model *m, const float *x, int64_t n, float *out);
+ * Computes z = b + sum_j w_j (x_j - mean_j) / std_j in double as c + sum_j v_j x_j
+ * (v_j = w_j / std_j), the same arithmetic wherever it runs, so training and `score`
+ * give identical scores. Cost O(n d). TQ_OK or TQ_ENOMEM. */
+int tq_sgd_predict(const tq_sgd_model *m, const float *x, int64_t n, float *out);
 
 /* Objective F and its gradient (w then b, d+1 doubles) at model m over this data's
  * training rows (the same split and weights as tq_sgd_train with p), combined in block

@@ -192,16 +192,23 @@ int tq_cmd_train(int argc, char **argv)
         tq_err_set(&err, st, "%s: %s", path, rep.msg[0] ? rep.msg : tq_strstatus(st));
         goto fail;
     }
-    if (stream <= 0) { /* features no longer needed: free before scoring reads them again */
-        free(a.features);
-        a.features = NULL;
-    }
 
-    /* ---- score every row, metrics on the hold-out split ---- */
+    /* ---- score every row (training checked every feature is finite), metrics on the
+     * hold-out split ---- */
     double t1 = tq_now();
-    int64_t lo, hi;
-    if (tq_model_score_file(path, comm, &model, stream, &scores, &labels, &lo, &hi, &err) != TQ_OK)
-        goto fail;
+    int64_t lo = data.lo, hi = data.hi;
+    if (stream > 0) {
+        if (tq_model_score_file(path, comm, &model, stream, &scores, &labels, &lo, &hi, &err) != TQ_OK)
+            goto fail;
+    } else {
+        scores = malloc((size_t)(hi - lo + 1) * sizeof *scores);
+        if (!scores || tq_sgd_predict(&model, a.features, hi - lo, scores) != TQ_OK) {
+            tq_err_set(&err, TQ_ENOMEM, "out of memory scoring %lld rows", (long long)(hi - lo));
+            goto fail;
+        }
+        labels = a.label;
+        a.label = NULL;
+    }
     double t_score = tq_now() - t1;
     tq_metrics met;
     split_ctx spl = {p.seed, p.val, rep.n_val > 0};

@@ -251,7 +251,7 @@ int tq_model_score_file(const char *path, const tq_comm *comm, const tq_sgd_mode
     if (stream_rows <= 0) {
         if ((status = tq_accounts_read(path, comm, TQ_COL_FEATURES | TQ_COL_LABEL, &a, err)) != TQ_OK)
             goto done;
-        tq_sgd_predict(m, a.features, nl, *scores);
+        if ((status = tq_sgd_predict(m, a.features, nl, *scores)) != TQ_OK) goto nomem;
         memcpy(*labels, a.label, (size_t)nl);
         tq_accounts_free(&a);
     } else {
@@ -259,7 +259,8 @@ int tq_model_score_file(const char *path, const tq_comm *comm, const tq_sgd_mode
             int64_t r1 = r0 + stream_rows < *hi ? r0 + stream_rows : *hi;
             status = tq_accounts_read_range(path, TQ_COL_FEATURES | TQ_COL_LABEL, r0, r1, &a, err);
             if (status != TQ_OK) goto done;
-            tq_sgd_predict(m, a.features, r1 - r0, *scores + (r0 - *lo));
+            if ((status = tq_sgd_predict(m, a.features, r1 - r0, *scores + (r0 - *lo))) != TQ_OK)
+                goto nomem;
             memcpy(*labels + (r0 - *lo), a.label, (size_t)(r1 - r0));
             tq_accounts_free(&a);
         }
@@ -279,6 +280,9 @@ int tq_model_score_file(const char *path, const tq_comm *comm, const tq_sgd_mode
         status = TQ_EINVAL;
         tq_err_set(err, status, "%s: scoring failed on another rank", path);
     }
+    goto done;
+nomem:
+    tq_err_set(err, status, "out of memory scoring %s", path);
 done:
     tq_accounts_free(&a);
     if (status != TQ_OK) {
