@@ -143,6 +143,15 @@ static hid_t make_string_type(int len)
     return t;
 }
 
+/* The stored (file) string type: len bytes, NUL-padded, so a string of exactly len
+ * bytes keeps its last byte (a NULLTERM type of size len holds only len-1). */
+static hid_t make_file_string_type(int len)
+{
+    hid_t t = make_string_type(len);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    return t;
+}
+
 /* Creates an extendible chunked dataset of `width` columns (1-D when width == 1). */
 static hid_t create_ext(hid_t loc, const char *name, hid_t type, int width, int level)
 {
@@ -634,7 +643,7 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
     attr_write_str(w->f, "tqplan_version", TQ_VERSION);
     w->g = create_group(w->f, "accounts");
     /* stored strings are id_len-1 bytes (NUL-terminated unless full) */
-    w->strt = make_string_type(w->id_len - 1);
+    w->strt = make_file_string_type(w->id_len - 1);
     w->d[W_ID] = create_ext(w->g, "id", w->strt, 1, 1);
     w->d[W_LAT] = create_ext(w->g, "lat", H5T_IEEE_F64LE, 1, 1);
     w->d[W_LON] = create_ext(w->g, "lon", H5T_IEEE_F64LE, 1, 1);
@@ -713,7 +722,7 @@ int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err)
 {
     int status = TQ_EIO;
     hid_t g = create_group(w->f, "territories");
-    hid_t ft = make_string_type(t->id_len > 1 ? t->id_len - 1 : 1), mt = make_string_type(t->id_len);
+    hid_t ft = make_file_string_type(t->id_len > 1 ? t->id_len - 1 : 1), mt = make_string_type(t->id_len);
     if (g >= 0 &&
         write_full(g, "id", ft, mt, t->k, 1, t->id) == TQ_OK &&
         write_full(g, "home_lat", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t->k, 1, t->home_lat) == TQ_OK &&
