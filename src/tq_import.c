@@ -108,6 +108,14 @@ static int report(reporter *rp, const char *file, int64_t line, const char *col,
     return rp->errors >= rp->p->max_errors;
 }
 
+/* A message already in the FILE:LINE: form (from the CSV reader). */
+static void report_raw(reporter *rp, const char *msg)
+{
+    if (rp->p->report) rp->p->report(rp->p->report_ctx, msg);
+    else tq_error("%s", msg);
+    rp->errors++;
+}
+
 /* Report a field's TQ_FIELD_* code with a message fitting the column. */
 static int report_field(reporter *rp, const char *file, int64_t line, const char *col,
                         const char *val, size_t vlen, int code, const char *range)
@@ -258,21 +266,23 @@ static int terr_row(const tq_csv_row *r, void *u)
         }
     }
     if (c->stop) return 1;
-    if (bad) return 0;
-    if (isnan(c->hlat[k]) != isnan(c->hlon[k])) {
+    if (!bad && isnan(c->hlat[k]) != isnan(c->hlon[k])) {
         if (report(c->rp, c->file, r->line, NULL, NULL, 0,
                    "home_lat and home_lon come together: give both or leave both blank"))
             return 1;
-        return 0;
     }
+    /* a valid id is kept even when the row has other errors, so that a later
+     * duplicate of it is reported too */
     int idc = c->has[T_ID] - 1;
     const char *id = r->field[idc];
     size_t idlen = r->len[idc];
+    if (!idlen || idlen > TQ_IMPORT_ID_MAX || tq_utf8_valid_prefix(id, idlen) != idlen)
+        return 0;
     int64_t first = 0;
     int dup = tq_idset_insert(&c->ids, id, idlen, k, &first);
     if (dup < 0) return dup;
     if (dup) {
-        if (report(c->rp, c->file, r->line, "id", id, idlen,
+        if (report(c->rp, c->file, r->line, c->colname[idc], id, idlen,
                    "duplicate territory id, first on line %lld", (long long)c->line[first]))
             return 1;
         return 0;
@@ -392,7 +402,8 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             c->slot[i] = c->nf++;
         } else if (has_prefix(name, "c_")) {
             c->role[i] = R_CAT;
-            c->catname[i] = name + 2;   /* the column's own name or the --map NAME */
+            /* the column's own name or the --map NAME (both outlive the scan) */
+            c->catname[i] = (name == r->field[i] ? c->colname[i] : name) + 2;
             c->nc++;
         } else if (p->ignore_unknown) {
             c->ignored++;
@@ -696,8 +707,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
         rc = tq_csv_scan(p->territories, &cp, terr_row, &tc, &cs, err);
         if (rc < 0 && rc != TQ_EINVAL) goto done;
         if (rc == TQ_EINVAL) {  /* malformed CSV: one more error */
-            report(&rp, p->territories, 0, NULL, NULL, 0, "%s",
-                   err->msg + strlen(p->territories) + 1);
+            report_raw(&rp, err->msg);
             rc = TQ_OK;
         }
         if (cs.rows == 0) {
@@ -732,7 +742,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     st.bytes = cs.bytes;
     if (rc < 0 && rc != TQ_EINVAL) goto done;
     if (rc == TQ_EINVAL) {
-        report(&rp, p->accounts, 0, NULL, NULL, 0, "%s", err->msg + strlen(p->accounts) + 1);
+        report_raw(&rp, err->msg);
         rc = TQ_OK;
     }
     if (cs.rows == 0) report(&rp, p->accounts, 0, NULL, NULL, 0, "empty file (no header row)");

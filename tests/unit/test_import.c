@@ -1,0 +1,369 @@
+/* test_import.c: tq_import_run end to end on the CSVs in tests/data: a good file read
+ * back value by value (defaults, territory ids, hashed categories, quoted fields), every
+ * bad-input case of the contract with its FILE:ROW:COLUMN message and no file left
+ * behind, --max-errors, --map, and identical output for any batch and buffer size. */
+#include <dirent.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tq_data.h"
+#include "tq_import.h"
+#include "tq_validate.h"
+
+#define DATA TQ_SOURCE_DIR "/tests/data/"
+
+static char tmpdir[256];
+
+/* Messages reported by the import. */
+typedef struct {
+    char msg[64][600];
+    int n;
+} sink;
+
+static void collect(void *ctx, const char *msg)
+{
+    sink *s = ctx;
+    if (s->n < 64) snprintf(s->msg[s->n], sizeof s->msg[0], "%s", msg);
+    s->n++;
+}
+
+static void params(tq_import_params *p, sink *s, const char *acc, const char *terr,
+                   const char *out)
+{
+    static char accp[512], terrp[512], outp[512];
+    tq_import_defaults(p);
+    snprintf(accp, sizeof accp, DATA "%s", acc);
+    snprintf(outp, sizeof outp, "%s/%s", tmpdir, out);
+    p->accounts = accp;
+    p->out = outp;
+    if (terr) {
+        snprintf(terrp, sizeof terrp, DATA "%s", terr);
+        p->territories = terrp;
+    }
+    memset(s, 0, sizeof *s);
+    p->report = collect;
+    p->report_ctx = s;
+}
+
+/* Files in tmpdir (other than . and ..). */
+static int files_left(void)
+{
+    DIR *d = opendir(tmpdir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tq_test_import.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    char path[600];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void test_good_round_trip(void **state)
+{
+    (void)state;
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, "accounts_good.csv", "territories_good.csv", "good.h5");
+    p.ignore_unknown = 1;
+    int rc = tq_import_run(&p, &st, &err);
+    if (rc) fail_msg("%d %s / %s", rc, err.msg, s.n ? s.msg[0] : "");
+    assert_int_equal(st.n, 6);
+    assert_int_equal(st.nf, 2);
+    assert_int_equal(st.nc, 1);
+    assert_int_equal(st.d, 2 + 32);
+    assert_int_equal(st.k, 3);
+    assert_int_equal(st.ignored, 1);
+    assert_int_equal(st.blank_workload, 1);
+    assert_int_equal(st.blank_value, 1);
+    assert_int_equal(files_left(), 1);   /* good.h5 only: no temp file */
+
+    tq_accounts a;
+    assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+    assert_int_equal(a.n, 6);
+    assert_int_equal(a.d, 34);
+    const char *ids[6] = {"A1", "A2", "A,3", "A4", "A5", "A6"};
+    const double lat[6] = {48.8566, -33.8688, 35.6897, 90, -90, 0};
+    const double lon[6] = {2.3522, 151.2093, 139.6922, -180, 180, 0};
+    const float work[6] = {10, 0, 7.5f, 1, 2, 1}, val[6] = {1000, 2500.5f, 1, 0, 3, 42};
+    const int32_t prev[6] = {0, 1, -1, 2, 1, -1};
+    const uint8_t locked[6] = {1, 0, 0, 1, 0, 0};
+    const int8_t label[6] = {1, 0, -1, -1, 0, 1};
+    const float size[6] = {1.5f, -2, 0, 3, 5, -0.5f}, age[6] = {20, 31.25f, 100, 4, 6, 0};
+    const char *ind[6] = {"retail", "health", "", "retail", "finance", "retail"};
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(a.id + (size_t)i * a.id_len, ids[i]);
+        assert_true(a.lat[i] == lat[i]);
+        assert_true(a.lon[i] == lon[i]);
+        assert_true(a.workload[i] == work[i]);
+        assert_true(a.value[i] == val[i]);
+        assert_int_equal(a.prev_territory[i], prev[i]);
+        assert_int_equal(a.locked[i], locked[i]);
+        assert_int_equal(a.label[i], label[i]);
+        const float *f = a.features + (size_t)i * a.d;
+        assert_true(f[0] == size[i]);
+        assert_true(f[1] == age[i]);
+        /* the category: exactly one hashed slot holds its sign, the rest are 0 */
+        float want[32] = {0};
+        if (ind[i][0]) {
+            int slot;
+            float sign;
+            tq_feature_hash("industry", ind[i], strlen(ind[i]), 32, &slot, &sign);
+            want[slot] = sign;
+        }
+        for (int j = 0; j < 32; j++) assert_true(f[2 + j] == want[j]);
+    }
+    assert_non_null(a.feature_names);
+    assert_string_equal(a.feature_names[0], "size");
+    assert_string_equal(a.feature_names[1], "age");
+    assert_string_equal(a.feature_names[2], "hash0");
+    assert_string_equal(a.feature_names[33], "hash31");
+    tq_accounts_free(&a);
+
+    tq_territories t;
+    assert_int_equal(tq_territories_read(p.out, &t, &err), TQ_OK);
+    assert_int_equal(t.k, 3);
+    assert_string_equal(t.id, "North");
+    assert_string_equal(t.id + t.id_len, "South");
+    assert_string_equal(t.id + 2 * t.id_len, "East");
+    assert_true(t.home_lat[0] == 52.52 && t.home_lon[0] == 13.405);
+    assert_true(t.home_lat[1] == -33.9 && t.home_lon[1] == 18.4);
+    assert_true(isnan(t.home_lat[2]) && isnan(t.home_lon[2]));
+    assert_true(t.capacity[0] == 1.5 && t.capacity[1] == 1 && t.capacity[2] == 2);
+    assert_int_equal(t.has_home, 0);
+    tq_territories_free(&t);
+    unlink(p.out);
+}
+
+/* The same file for any batch size and read-buffer size (batches and buffer
+ * boundaries fall inside quoted fields and rows). */
+static void test_batches_identical(void **state)
+{
+    (void)state;
+    uint64_t sums[4];
+    int64_t batch[4] = {65536, 1, 2, 5};
+    size_t buf[4] = {1 << 20, 1, 7, 64};
+    for (int k = 0; k < 4; k++) {
+        tq_import_params p;
+        sink s;
+        tq_err err = {0, ""};
+        params(&p, &s, "accounts_good.csv", "territories_good.csv", "b.h5");
+        p.ignore_unknown = 1;
+        p.batch_rows = batch[k];
+        p.buf_bytes = buf[k];
+        assert_int_equal(tq_import_run(&p, NULL, &err), TQ_OK);
+        tq_info info;
+        assert_int_equal(tq_data_info(p.out, &info, &err), TQ_OK);
+        assert_int_equal(info.n, 6);
+        sums[k] = info.checksum;
+        unlink(p.out);
+    }
+    for (int k = 1; k < 4; k++) assert_true(sums[k] == sums[0]);
+}
+
+/* Territories from prev_territory indexes when there is no territories file; CRLF. */
+static void test_index_territories(void **state)
+{
+    (void)state;
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, "accounts_crlf_index.csv", NULL, "idx.h5");
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    assert_int_equal(st.k, 3);
+    tq_accounts a;
+    assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+    assert_int_equal(a.prev_territory[0], 2);
+    assert_int_equal(a.prev_territory[1], -1);
+    assert_int_equal(a.prev_territory[2], 0);
+    assert_string_equal(a.id + 2 * a.id_len, "A3");
+    tq_accounts_free(&a);
+    tq_territories t;
+    assert_int_equal(tq_territories_read(p.out, &t, &err), TQ_OK);
+    assert_int_equal(t.k, 3);
+    assert_string_equal(t.id + 2 * t.id_len, "2");
+    assert_true(t.capacity[1] == 1 && isnan(t.home_lat[0]));
+    tq_territories_free(&t);
+    unlink(p.out);
+}
+
+/* One bad-input case: the import fails with TQ_EINVAL, reports `nerr` problems, the
+ * first containing `want` (and the second `want2` when given), and leaves no file. */
+static void expect_bad(const char *acc, const char *terr, int nerr, const char *want,
+                       const char *want2)
+{
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, acc, terr, "bad.h5");
+    int rc = tq_import_run(&p, &st, &err);
+    if (rc != TQ_EINVAL) fail_msg("%s: status %d (%s)", acc, rc, err.msg);
+    if (s.n != nerr) fail_msg("%s: %d errors, want %d; first: %s", acc, s.n, nerr, s.msg[0]);
+    assert_int_equal(st.errors, nerr);
+    if (!strstr(s.msg[0], want)) fail_msg("%s: '%s' lacks '%s'", acc, s.msg[0], want);
+    if (want2 && !strstr(s.msg[1], want2))
+        fail_msg("%s: '%s' lacks '%s'", acc, s.msg[1], want2);
+    assert_non_null(strstr(err.msg, "nothing written"));
+    if (files_left()) fail_msg("%s: files left behind", acc);
+}
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    const char *T = "territories_good.csv";
+    expect_bad("bad_nan.csv", NULL, 2, "bad_nan.csv:3:lon: NaN or infinite value (value 'nan')",
+               "bad_nan.csv:4:lon: NaN or infinite value (value 'inf')");
+    expect_bad("bad_lat.csv", NULL, 2, "bad_lat.csv:2:lat: value outside [-90, 90] (value '90.5')",
+               "bad_lat.csv:3:lat: value outside [-90, 90] (value '-91')");
+    expect_bad("bad_lon.csv", NULL, 1, "bad_lon.csv:2:lon: value outside [-180, 180] (value '180.01')",
+               NULL);
+    expect_bad("bad_negative.csv", NULL, 2, "bad_negative.csv:2:workload: negative value (value '-1')",
+               "bad_negative.csv:3:value: negative value (value '-0.5')");
+    expect_bad("bad_dup_id.csv", NULL, 1,
+               "bad_dup_id.csv:4:id: duplicate id, first on line 2 (value 'A1')", NULL);
+    expect_bad("bad_missing_col.csv", NULL, 2, "bad_missing_col.csv:1:latitude: unknown column",
+               "bad_missing_col.csv:1: missing required column 'lat'");
+    expect_bad("bad_field_count.csv", NULL, 2,
+               "bad_field_count.csv:3: expected 3 fields as in the header, found 2",
+               "bad_field_count.csv:4: expected 3 fields as in the header, found 4");
+    expect_bad("empty.csv", NULL, 1, "empty.csv: empty file (no header row)", NULL);
+    expect_bad("header_only.csv", NULL, 1, "header_only.csv: no account rows after the header",
+               NULL);
+    expect_bad("bad_utf8.csv", NULL, 1,
+               "bad_utf8.csv:2:c_city: bytes that are not valid UTF-8 (byte 2; save the file "
+               "as UTF-8) (value 'Z\\xfcrich')",
+               NULL);
+    expect_bad("bad_label.csv", NULL, 2,
+               "bad_label.csv:3:label: label must be 0, 1 or blank (unknown) (value '2')",
+               "bad_label.csv:4:label: label must be 0, 1 or blank (unknown) (value 'yes')");
+    expect_bad("bad_locked.csv", NULL, 1, "bad_locked.csv:2:locked: locked must be 0, 1", NULL);
+    expect_bad("bad_prev.csv", T, 1,
+               "bad_prev.csv:3:prev_territory: not among the territories of", NULL);
+    expect_bad("bad_prev.csv", NULL, 2,
+               "bad_prev.csv:2:prev_territory: not a territory index", NULL);
+    expect_bad("bad_unknown_col.csv", NULL, 1,
+               "bad_unknown_col.csv:1:segment: unknown column", NULL);
+    expect_bad("bad_number.csv", NULL, 2, "bad_number.csv:2:f_x: not a number (value '1.2.3')",
+               "bad_number.csv:3:lat: not a number (value 'one')");
+    expect_bad("bad_quote.csv", NULL, 1, "bad_quote.csv:3: malformed CSV", NULL);
+    expect_bad("bad_unclosed.csv", NULL, 1,
+               "bad_unclosed.csv:3: malformed CSV: quoted field not closed", NULL);
+    expect_bad("accounts_good.csv", T, 1, "accounts_good.csv:1:note: unknown column", NULL);
+    /* territories file problems */
+    expect_bad("accounts_good.csv", "bad_territories.csv", 3,
+               "bad_territories.csv:2:capacity: value must be > 0 (value '0')",
+               "bad_territories.csv:3: home_lat and home_lon come together");
+    expect_bad("accounts_good.csv", "empty.csv", 1, "empty.csv: empty file (no header row)",
+               NULL);
+}
+
+static void test_max_errors(void **state)
+{
+    (void)state;
+    tq_import_params p;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, "bad_many.csv", NULL, "m.h5");
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 20);   /* the default */
+    assert_non_null(strstr(err.msg, "20 errors (stopped at --max-errors)"));
+    params(&p, &s, "bad_many.csv", NULL, "m.h5");
+    p.max_errors = 3;
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 3);
+    assert_non_null(strstr(s.msg[2], "bad_many.csv:4:lat:"));
+    params(&p, &s, "bad_many.csv", NULL, "m.h5");
+    p.max_errors = 100;
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 30);
+    assert_non_null(strstr(err.msg, "30 errors; nothing written"));
+    assert_int_equal(files_left(), 0);
+}
+
+static void test_map_and_params(void **state)
+{
+    (void)state;
+    tq_import_params p;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, "bad_missing_col.csv", NULL, "map.h5");
+    p.nmap = 1;
+    p.map_name[0] = "lat";
+    p.map_col[0] = "latitude";
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_OK);
+    tq_accounts a;
+    assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+    assert_true(a.lat[0] == 1 && a.workload[0] == 1 && a.label[0] == -1);
+    tq_accounts_free(&a);
+    unlink(p.out);
+    /* a --map naming a column the file lacks */
+    params(&p, &s, "bad_lon.csv", NULL, "map.h5");
+    p.nmap = 1;
+    p.map_name[0] = "value";
+    p.map_col[0] = "population";
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EINVAL);
+    assert_non_null(strstr(s.msg[0], "--map value=population: the header has no column"));
+    /* parameter checks */
+    tq_import_defaults(&p);
+    assert_non_null(tq_import_check(&p));
+    p.accounts = "a.csv";
+    p.out = "o.h5";
+    assert_null(tq_import_check(&p));
+    p.max_errors = 0;
+    assert_non_null(tq_import_check(&p));
+    p.max_errors = 1;
+    p.hash_slots = 0;
+    assert_non_null(tq_import_check(&p));
+    /* a missing input file is an I/O error */
+    params(&p, &s, "no_such_file.csv", NULL, "x.h5");
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EIO);
+    assert_non_null(strstr(err.msg, "no_such_file.csv: cannot open"));
+    assert_int_equal(files_left(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_round_trip),
+        cmocka_unit_test(test_batches_identical),
+        cmocka_unit_test(test_index_territories),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_max_errors),
+        cmocka_unit_test(test_map_and_params),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
