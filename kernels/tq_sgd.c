@@ -120,13 +120,53 @@ static inline float sigmoidf(float z)
     return 1.0f / (1.0f + expf(-z));
 }
 
-/* Fixed-order float dot product (the simd reduction order is fixed by the binary). */
+/* Dot products with a summation order fixed by d alone. `#pragma omp simd reduction`
+ * is not enough: the compiler may peel iterations until the data is aligned, and
+ * the peel depends on the address, i.e. on which rank or buffer holds the row. Here
+ * the lanes are explicit (LANES independent partial sums, combined by a fixed tree),
+ * which the compiler turns into full-width vector instructions without reordering. */
+#define F_LANES 16
+#define D_LANES 8
+
 static inline float dotf(const float *restrict a, const float *restrict b, int d)
 {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < d; j++) s += a[j] * b[j];
-    return s;
+    float acc[F_LANES] = {0};
+    int j = 0;
+    for (; j + F_LANES <= d; j += F_LANES)
+        for (int k = 0; k < F_LANES; k++) acc[k] += a[j + k] * b[j + k];
+    float tail = 0.0f;
+    for (; j < d; j++) tail += a[j] * b[j];
+    for (int w = F_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0] + tail;
+}
+
+/* sum_j a[j] * b[j], a double, b float, fixed order (as dotf). */
+static inline double dot_df(const double *restrict a, const float *restrict b, int d)
+{
+    double acc[D_LANES] = {0};
+    int j = 0;
+    for (; j + D_LANES <= d; j += D_LANES)
+        for (int k = 0; k < D_LANES; k++) acc[k] += a[j + k] * (double)b[j + k];
+    double tail = 0.0;
+    for (; j < d; j++) tail += a[j] * (double)b[j];
+    for (int w = D_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0] + tail;
+}
+
+/* sum_j a[j] * b[j], doubles, fixed order. */
+static inline double dot_dd(const double *restrict a, const double *restrict b, int d)
+{
+    double acc[D_LANES] = {0};
+    int j = 0;
+    for (; j + D_LANES <= d; j += D_LANES)
+        for (int k = 0; k < D_LANES; k++) acc[k] += a[j + k] * b[j + k];
+    double tail = 0.0;
+    for (; j < d; j++) tail += a[j] * b[j];
+    for (int w = D_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0] + tail;
 }
 
 /* ---- run state ----------------------------------------------------------------------- */
@@ -156,7 +196,8 @@ typedef struct {
     double *mean, *std, *istd;  /* d: standardisation, istd = 1 / std */
     double wpos, wneg, cbar;  /* class weights, mean weight over training rows */
     state common;             /* the averaged model */
-    state *thr;               /* fast mode: one per thread */
+    state *thr;               /* one per thread (scratch, or the fast-mode models) */
+    double **thr_vd;          /* one d-vector per thread (scratch of state_raw) */
     int nthr;
     float *xbuf;              /* streaming buffer, chunk_rows x d */
     int8_t *ybuf;
@@ -203,16 +244,15 @@ static void state_copy(state *dst, const state *src, int d)
 /* v = w / std, c = b - v . mean (float copies for the inner loop). */
 static void state_raw(state *s, const run *st)
 {
-    double c = 0.0;
-    const double *restrict w = s->w, *restrict istd = st->istd, *restrict mean = st->mean;
+    const double *restrict w = s->w, *restrict istd = st->istd;
+    double *restrict vd = st->thr_vd[omp_get_thread_num()];
     float *restrict v = s->v;
-#pragma omp simd reduction(+ : c)
+#pragma omp simd
     for (int j = 0; j < st->d; j++) {
-        double vj = w[j] * istd[j];
-        v[j] = (float)vj;
-        c += vj * mean[j];
+        vd[j] = w[j] * istd[j];
+        v[j] = (float)vd[j];
     }
-    s->c = (float)(s->b - c);
+    s->c = (float)(s->b - dot_dd(vd, st->mean, st->d));
 }
 
 /* Length of the partial vector of a model: rows, rows*w (d), rows*b, rows*s1 (d+1),
@@ -355,20 +395,13 @@ static inline double model_logit(const tq_sgd_model *m, const float *x)
  * c = b - sum_j v_j mean_j (saves a divide per feature when scoring). */
 static void model_raw(const tq_sgd_model *m, double *v, double *c)
 {
-    double s = 0.0;
-    for (int j = 0; j < m->d; j++) {
-        v[j] = m->w[j] / m->std[j];
-        s += v[j] * m->mean[j];
-    }
-    *c = m->b - s;
+    for (int j = 0; j < m->d; j++) v[j] = m->w[j] / m->std[j];
+    *c = m->b - dot_dd(v, m->mean, m->d);
 }
 
 static inline double raw_logit(const double *restrict v, double c, const float *restrict x, int d)
 {
-    double z = 0.0;
-#pragma omp simd reduction(+ : z)
-    for (int j = 0; j < d; j++) z += v[j] * (double)x[j];
-    return c + z;
+    return c + dot_df(v, x, d);
 }
 
 /* The work of one block slice for every pass kind except training. */
@@ -544,6 +577,9 @@ static void run_free(run *st)
     if (st->thr)
         for (int t = 0; t < st->nthr; t++) state_free(&st->thr[t]);
     free(st->thr);
+    if (st->thr_vd)
+        for (int t = 0; t < st->nthr; t++) free(st->thr_vd[t]);
+    free(st->thr_vd);
     free(st->xbuf);
     free(st->ybuf);
 }
@@ -584,8 +620,12 @@ static int run_init(run *st, const tq_sgd_data *data, const tq_sgd_params *p,
     st->istd = calloc((size_t)d, sizeof *st->istd);
     st->thr = calloc((size_t)st->nthr, sizeof *st->thr);
     if (!st->role || !st->mean || !st->std || !st->istd || !st->thr) { status = TQ_ENOMEM; goto done; }
-    for (int t = 0; t < st->nthr; t++)
+    st->thr_vd = calloc((size_t)st->nthr, sizeof *st->thr_vd);
+    if (!st->thr_vd) { status = TQ_ENOMEM; goto done; }
+    for (int t = 0; t < st->nthr; t++) {
         if ((status = state_alloc(&st->thr[t], d)) != TQ_OK) goto done;
+        if (!(st->thr_vd[t] = calloc((size_t)d, sizeof **st->thr_vd))) { status = TQ_ENOMEM; goto done; }
+    }
     if ((status = state_alloc(&st->common, d)) != TQ_OK) goto done;
     if (!data->x) {
         st->bufrows = p->chunk_rows > st->bl.size ? p->chunk_rows : st->bl.size;
