@@ -309,7 +309,7 @@ typedef struct {
 static inline int safe_gt(double lo, double up, const slack_t *s)
 {
     double a = lo - s->sd, b = up + s->sd;
-    return a > 0 && a * a > fma(b, b, 4.0 * s->gs);
+    return (a > 0) & (a * a > fma(b, b, 4.0 * s->gs)); /* no branch */
 }
 
 static inline double dist_up(double g, double xx, const slack_t *s)
@@ -328,8 +328,11 @@ typedef struct {
     int nn;        /* list length: min(k - 1, params.neighbors) */
     int32_t *idx;  /* k x nn center indices, by increasing distance */
     double *d;     /* k x nn distances */
-    double *r;     /* k: distance of the nearest center not in the list (inf if none) */
-    double *s;     /* k: distance to the nearest other center (inf if k == 1) */
+    double *r;     /* k: lower bound on the distance of any center not in the list
+                    * (inf if none); list entries may lie beyond it */
+    double *s;     /* k: lower bound on the distance to the nearest other center */
+    double *mdm;   /* k: largest drift, in the last update, of the centers in the list */
+    int valid;     /* lists hold the previous centers: nbrs_build may update them */
 } nbrs_t;
 
 static void nbrs_free(nbrs_t *N)
@@ -338,6 +341,7 @@ static void nbrs_free(nbrs_t *N)
     free(N->d);
     free(N->r);
     free(N->s);
+    free(N->mdm);
     memset(N, 0, sizeof *N);
 }
 
@@ -350,68 +354,177 @@ static int nbrs_alloc(nbrs_t *N, int k, int want)
     N->d = malloc(L * sizeof *N->d);
     N->r = malloc((size_t)k * sizeof *N->r);
     N->s = malloc((size_t)k * sizeof *N->s);
-    if (!N->idx || !N->d || !N->r || !N->s) {
+    N->mdm = malloc((size_t)k * sizeof *N->mdm);
+    if (!N->idx || !N->d || !N->r || !N->s || !N->mdm) {
         nbrs_free(N);
         return TQ_ENOMEM;
     }
     return TQ_OK;
 }
 
-/* Cost k^2 distances plus insertion into lists of nn; parallel over centers. */
-static void nbrs_build(nbrs_t *N, const centers_t *C, int nt)
+/* Cost k^2 squared distances (vectorized) plus a threshold selection of the nn nearest;
+ * square roots only for the kept ones. Parallel over centers; each list depends only on
+ * the centers, so the result is the same for any thread count. */
+static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double pmax, int nt)
 {
-    int k = C->k, nn = N->nn;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
-    for (int a = 0; a < k; a++) {
-        int32_t *li = N->idx + (size_t)a * nn;
-        double *ld = N->d + (size_t)a * nn;
-        int len = 0;
-        double rest = INFINITY;
-        const double *ca = C->c + 3 * a;
-        for (int j = 0; j < k; j++) {
-            if (j == a) continue;
-            const double *cj = C->c + 3 * j;
-            double dx = cj[0] - ca[0], dy = cj[1] - ca[1], dz = cj[2] - ca[2];
-            double dd = sqrt(fma(dz, dz, fma(dy, dy, dx * dx)));
-            if (len == nn && !(dd < ld[nn - 1])) {
-                if (dd < rest) rest = dd;
-                continue;
+    int k = C->k, nn = N->nn, bad = 0;
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+    {
+        double *d2 = malloc((size_t)k * sizeof *d2);
+        if (!d2) bad = 1;
+#pragma omp for schedule(dynamic, 16)
+        for (int a = 0; a < k; a++) {
+            if (!d2) continue;
+            int32_t *li = N->idx + (size_t)a * nn;
+            double *ld = N->d + (size_t)a * nn;
+            if (N->valid && nn > 0) {
+                /* Cheap update: the members' exact new distances, re-sorted; a center
+                 * not in the list was at least r away and came closer by at most
+                 * drift[a] + pmax. Rebuild when that bound falls below the list's middle. */
+                const double *ca = C->c + 3 * a;
+                for (int q = 0; q < nn; q++) {
+                    const double *cj = C->c + 3 * li[q];
+                    double dx = cj[0] - ca[0], dy = cj[1] - ca[1], dz = cj[2] - ca[2];
+                    double dd = sqrt(fma(dz, dz, fma(dy, dy, dx * dx)));
+                    int32_t jj = li[q];
+                    int t = q;
+                    while (t > 0 && ld[t - 1] > dd) {
+                        ld[t] = ld[t - 1];
+                        li[t] = li[t - 1];
+                        t--;
+                    }
+                    ld[t] = dd;
+                    li[t] = jj;
+                }
+                double r = N->r[a] - drift[a] - pmax;
+                if (r >= ld[nn / 2]) {
+                    N->r[a] = r;
+                    N->s[a] = ld[0] < r ? ld[0] : r;
+                    double mx = 0;
+                    for (int q = 0; q < nn; q++) mx = drift[li[q]] > mx ? drift[li[q]] : mx;
+                    N->mdm[a] = mx;
+                    continue;
+                }
             }
-            if (len == nn) {
-                if (ld[nn - 1] < rest) rest = ld[nn - 1];
-                len--;
+            const double ax = C->c[3 * a], ay = C->c[3 * a + 1], az = C->c[3 * a + 2];
+            const double *c = C->c;
+#pragma omp simd
+            for (int j = 0; j < k; j++) {
+                double dx = c[3 * j] - ax, dy = c[3 * j + 1] - ay, dz = c[3 * j + 2] - az;
+                d2[j] = fma(dz, dz, fma(dy, dy, dx * dx));
             }
-            int p = len;
-            while (p > 0 && ld[p - 1] > dd) {
-                ld[p] = ld[p - 1];
-                li[p] = li[p - 1];
-                p--;
+            /* max-heap of the nn smallest (ld, li), then sorted; rest = smallest
+             * squared distance not kept */
+            int len = 0;
+            double rest = INFINITY;
+            for (int j = 0; j < k; j++) {
+                double dd = d2[j];
+                if (j == a) continue;
+                if (len < nn) { /* sift up */
+                    int q = len++;
+                    while (q > 0 && ld[(q - 1) / 2] < dd) {
+                        ld[q] = ld[(q - 1) / 2];
+                        li[q] = li[(q - 1) / 2];
+                        q = (q - 1) / 2;
+                    }
+                    ld[q] = dd;
+                    li[q] = j;
+                    continue;
+                }
+                if (!(dd < ld[0])) {
+                    if (dd < rest) rest = dd;
+                    continue;
+                }
+                if (ld[0] < rest) rest = ld[0];
+                int q = 0; /* replace the top, sift down */
+                for (;;) {
+                    int c1 = 2 * q + 1, c2 = c1 + 1, big = q;
+                    double v = dd;
+                    if (c1 < nn && ld[c1] > v) big = c1, v = ld[c1];
+                    if (c2 < nn && ld[c2] > v) big = c2;
+                    if (big == q) break;
+                    ld[q] = ld[big];
+                    li[q] = li[big];
+                    q = big;
+                }
+                ld[q] = dd;
+                li[q] = j;
             }
-            ld[p] = dd;
-            li[p] = j;
-            len++;
+            for (int e = len - 1; e > 0; e--) { /* heap sort: ascending */
+                double dv = ld[e];
+                int32_t iv = li[e];
+                ld[e] = ld[0];
+                li[e] = li[0];
+                int q = 0;
+                for (;;) {
+                    int c1 = 2 * q + 1, c2 = c1 + 1, big = q;
+                    double v = dv;
+                    if (c1 < e && ld[c1] > v) big = c1, v = ld[c1];
+                    if (c2 < e && ld[c2] > v) big = c2;
+                    if (big == q) break;
+                    ld[q] = ld[big];
+                    li[q] = li[big];
+                    q = big;
+                }
+                ld[q] = dv;
+                li[q] = iv;
+            }
+            for (int q = 0; q < len; q++) ld[q] = sqrt(ld[q]);
+            N->r[a] = sqrt(rest);
+            N->s[a] = len > 0 ? (ld[0] < N->r[a] ? ld[0] : N->r[a]) : N->r[a];
+            double mx = 0;
+            for (int q = 0; q < len; q++) mx = drift[li[q]] > mx ? drift[li[q]] : mx;
+            N->mdm[a] = mx;
         }
-        N->r[a] = rest;
-        N->s[a] = nn > 0 ? (ld[0] < rest ? ld[0] : rest) : rest;
+        free(d2);
     }
+    N->valid = !bad;
+    return bad ? TQ_ENOMEM : TQ_OK;
 }
 
-/* ---- per-block accumulation: sums for the next update ------------------------------------ */
-/* Block partial layout: [5j+0..2] sum w*x, [5j+3] sum w, [5j+4] count, [5k] inertia. */
-static inline void acc_point(double *S, const centers_t *C, int32_t b, double x, double y,
-                             double z, double w)
+
+/* ---- per-block sums, kept up to date incrementally ------------------------------------
+ * Block partial layout (NS doubles per cluster): sum w*x, w*y, w*z, sum w, count,
+ * sum w*||x||^2. The first pass forms them from scratch; later passes move only the points
+ * whose label changed (subtract from the old cluster, add to the new one, in row order
+ * inside the block). The sequence of operations on each block depends only on the
+ * sequence of labelings, which is the same for every algorithm, thread and rank count, so
+ * the sums stay bit-identical. A cluster whose sums changed in some block is "dirty"; only
+ * dirty clusters' columns are re-summed over blocks (in block order) and moved. */
+#define NS 6
+
+static inline void acc_add(double *P, int32_t b, double x, double y, double z, double w,
+                           double sign)
 {
-    const double *c = C->c + 3 * b;
-    double *s = S + 5 * (size_t)b;
-    double dx = x - c[0], dy = y - c[1], dz = z - c[2];
-    double d2 = fma(dz, dz, fma(dy, dy, dx * dx));
-    s[0] = fma(w, x, s[0]);
-    s[1] = fma(w, y, s[1]);
-    s[2] = fma(w, z, s[2]);
-    s[3] += w;
-    s[4] += 1.0;
-    S[5 * (size_t)C->k] = fma(w, d2, S[5 * (size_t)C->k]);
+    double *s = P + NS * (size_t)b;
+    double sw = sign * w;
+    s[0] = fma(sw, x, s[0]);
+    s[1] = fma(sw, y, s[1]);
+    s[2] = fma(sw, z, s[2]);
+    s[3] += sw;
+    s[4] += sign;
+    s[5] = fma(sw, fma(z, z, fma(y, y, x * x)), s[5]);
 }
+
+/* float copies of the bounds that stay bounds: conversion rounds to nearest (relative
+ * error <= 2^-24), so moving the value out by 2^-22 of itself first keeps the float on
+ * the safe side. No branches (the pass is bound by branch mispredictions otherwise). */
+static inline float f_up(double v) /* v >= 0 */
+{
+    return (float)(v * (1.0 + 0x1p-22));
+}
+static inline float f_dn(double v)
+{
+    return (float)(v - fabs(v) * 0x1p-22);
+}
+
+/* What the bounded pass needs about a point's own center, in one 32-byte record. */
+typedef struct {
+    double drift; /* how far the center moved in the last update */
+    double mdm;   /* largest drift of the centers in its neighbor list */
+    double r;     /* lower bound on the distance to any center outside the list */
+    double s;     /* lower bound on the distance to the nearest other center */
+} cbound_t;
 
 /* ---- the kernel state ------------------------------------------------------------------- */
 typedef struct {
@@ -425,129 +538,274 @@ typedef struct {
     slack_t sl;
     centers_t C;
     nbrs_t N;
-    double *lb;           /* nloc lower bounds (bounds algo) */
-    double *part;         /* (b1-b0) x m block partials */
-    double *tot;          /* m totals */
-    int64_t m;            /* 5k + 1 */
-    double *drift;        /* k */
+    float *ub, *lb;       /* nloc upper bound (own center), lower bound (all others) */
+    double *part;         /* (b1-b0) x NS*k block partials, persistent */
+    double *tot;          /* NS*k totals */
+    double *pack, *packtot; /* dirty columns packed for the MPI reduction */
+    int64_t *dirty;       /* k: clusters whose sums changed in this pass (any rank) */
+    int32_t *dlist;       /* dirty cluster indices, increasing */
+    int ndirty;
+    double *drift;        /* k: how far each center moved in the last update */
     double dmax1, dmax2;  /* largest and second largest drift */
     int dargmax;
+    cbound_t *cb;         /* k: per-center bound data for the bounded pass */
 } km_t;
 
 static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
 
-/* One assignment pass. mode 0: brute (sets lb = 0 if bounds are kept), 1: bounds,
- * 2: scalar reference. Fills part, sums it into tot; *changes = labels that changed. */
+/* Bounded assignment of one point that failed the Hamerly test with its loose bounds:
+ * tighten u, test again, then the Exponion search. u, l: the point's bounds after the
+ * drift update. Returns the label; updates *u, *l; counts
+ * distance evaluations in *nd. */
+static inline int32_t bounded_point(const km_t *S, double x, double y, double z, int32_t a,
+                                    double *pu, double *pl, int64_t *nd)
+{
+    const centers_t *C = &S->C;
+    const nbrs_t *N = &S->N;
+    const slack_t *sl = &S->sl;
+    double u = *pu, l = *pl;
+    double sa = N->s[a];
+    /* the caller's test with the loose u failed: tighten u to the exact distance and test again */
+    double xx = fma(z, z, fma(y, y, x * x));
+    double ga = g_of(C, a, x, y, z);
+    u = dist_up(ga, xx, sl);
+    (*nd)++;
+    *pu = u;
+    if (safe_gt(l, u, sl) || safe_gt(sa - u, u, sl)) return a;
+    /* Exponion: the only possible winners lie within 2u of c_a; the list is sorted */
+    const int32_t *li = N->idx + (size_t)a * N->nn;
+    const double *ld = N->d + (size_t)a * N->nn;
+    double best = ga, second = INFINITY, rnext = N->r[a];
+    int32_t b = a;
+    int t;
+    for (t = 0; t < N->nn; t++) {
+        if (safe_gt(ld[t] - u, u, sl)) {
+            if (ld[t] < rnext) rnext = ld[t];
+            break;
+        }
+        int32_t j = li[t];
+        double g = g_of(C, j, x, y, z);
+        if (g < best || (g == best && j < b)) {
+            second = best;
+            best = g;
+            b = j;
+        } else if (g < second) {
+            second = g;
+        }
+    }
+    *nd += t;
+    if (!safe_gt(N->r[a] - u, u, sl)) {
+        /* a center outside the list may be inside the ball: full scan */
+        best = second = INFINITY;
+        for (int j = 0; j < S->k; j++) {
+            double g = g_of(C, j, x, y, z);
+            if (g < best) {
+                second = best;
+                best = g;
+                b = j;
+            } else if (g < second) {
+                second = g;
+            }
+        }
+        *nd += S->k;
+        l = dist_lo(second, xx, sl);
+    } else {
+        double l1 = dist_lo(second, xx, sl), l2 = rnext - u;
+        l = l1 < l2 ? l1 : l2;
+    }
+    *pu = dist_up(best, xx, sl);
+    *pl = l;
+    return b;
+}
+
+/* One assignment pass. mode 0: vectorized brute force, 1: bounds, 2: scalar reference.
+ * first: labels are new (sums formed from scratch). Updates the block partials of
+ * moved points, marks dirty clusters, and re-sums their columns into tot.
+ * *changes = labels that changed (all ranks). */
 static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *changes,
                        int64_t *ndist)
 {
     const tq_kmeans_data *d = S->d;
     const centers_t *C = &S->C;
-    const nbrs_t *N = &S->N;
     const slack_t *sl = &S->sl;
     int k = S->k;
-    int64_t m = S->m, nch = 0, nd = 0;
-    int keep_lb = S->lb != NULL;
+    int64_t m = NS * (int64_t)k, nch = 0, nd = 0;
+    int keep = S->ub != NULL;
     int status = TQ_OK;
     int64_t nbl = S->b1 - S->b0;
+    memset(S->dirty, 0, (size_t)k * sizeof *S->dirty);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt) reduction(+ : nch, nd)
     for (int64_t bb = 0; bb < nbl; bb++) {
         double *P = S->part + bb * m;
-        memset(P, 0, (size_t)m * sizeof *P);
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
         int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        if (first) memset(P, 0, (size_t)m * sizeof *P);
         if (mode == 1) {
-            for (int64_t i = lo; i < hi; i++) {
-                double x = d->x[i], y = d->y[i], z = d->z[i];
-                double xx = fma(z, z, fma(y, y, x * x));
-                int32_t a = label[i];
-                double ga = g_of(C, a, x, y, z);
-                double u = dist_up(ga, xx, sl);
-                double l = S->lb[i] - (a == S->dargmax ? S->dmax2 : S->dmax1);
-                double s = N->s[a] - u;
-                nd++;
-                int32_t b = a;
-                if (!safe_gt(l > s ? l : s, u, sl)) {
-                    /* Exponion: candidates within 2u of c_a, by increasing distance */
-                    const int32_t *li = N->idx + (size_t)a * N->nn;
-                    const double *ld = N->d + (size_t)a * N->nn;
-                    double best = ga, second = INFINITY, rnext = N->r[a];
-                    int t;
-                    for (t = 0; t < N->nn; t++) {
-                        if (safe_gt(ld[t] - u, u, sl)) {
-                            rnext = ld[t];
-                            break;
-                        }
-                        int32_t j = li[t];
-                        double g = g_of(C, j, x, y, z);
-                        if (g < best || (g == best && j < b)) {
-                            second = best;
-                            best = g;
-                            b = j;
-                        } else if (g < second) {
-                            second = g;
-                        }
-                    }
-                    nd += t;
-                    if (t == N->nn && !safe_gt(rnext - u, u, sl)) {
-                        /* the ball reaches past the list: full scan */
-                        best = second = INFINITY;
-                        for (int j = 0; j < k; j++) {
-                            double g = g_of(C, j, x, y, z);
-                            if (g < best) {
-                                second = best;
-                                best = g;
-                                b = j;
-                            } else if (g < second) {
-                                second = g;
-                            }
-                        }
-                        nd += k;
-                        l = dist_lo(second, xx, sl);
-                    } else {
-                        double l1 = dist_lo(second, xx, sl), l2 = rnext - u;
-                        l = l1 < l2 ? l1 : l2;
+            /* phase 1, branch-free over a chunk: bounds moved by the update, the
+             * Hamerly test, and a list of the points that fail it; phase 2: those */
+            enum { CH = 512 };
+            int32_t fail[CH];
+            const cbound_t *cb = S->cb;
+            for (int64_t i0 = lo; i0 < hi; i0 += CH) {
+                int64_t i1 = hi - i0 < CH ? hi : i0 + CH;
+                int nf = 0;
+                for (int64_t i = i0; i < i1; i++) {
+                    const cbound_t *A = cb + label[i];
+                    /* l bounded all centers but a before the update: a center in a's
+                     * list moved at most mdm; one outside is at least r from c_a */
+                    double u = (double)S->ub[i] + A->drift;
+                    double l = (double)S->lb[i] - A->mdm, l2 = A->r - u;
+                    l = l2 < l ? l2 : l;
+                    int ok = safe_gt(l, u, sl) | safe_gt(A->s - u, u, sl);
+                    S->ub[i] = f_up(u);
+                    S->lb[i] = f_dn(l);
+                    fail[nf] = (int32_t)(i - i0);
+                    nf += !ok;
+                }
+                for (int q = 0; q < nf; q++) {
+                    int64_t i = i0 + fail[q];
+                    int32_t a = label[i];
+                    double u = S->ub[i], l = S->lb[i];
+                    int32_t b = bounded_point(S, d->x[i], d->y[i], d->z[i], a, &u, &l, &nd);
+                    S->ub[i] = f_up(u);
+                    S->lb[i] = f_dn(l);
+                    if (b != a) {
+                        double w = wt(d, i);
+                        acc_add(P, a, d->x[i], d->y[i], d->z[i], w, -1.0);
+                        acc_add(P, b, d->x[i], d->y[i], d->z[i], w, 1.0);
+#pragma omp atomic write
+                        S->dirty[a] = 1;
+#pragma omp atomic write
+                        S->dirty[b] = 1;
+                        label[i] = b;
+                        nch++;
                     }
                 }
-                S->lb[i] = l;
-                nch += b != a;
-                label[i] = b;
-                acc_point(P, C, b, x, y, z, wt(d, i));
             }
-        } else if (mode == 0) {
+        } else {
             enum { CH = 256 };
             int32_t lab[CH];
             double gb[CH];
             for (int64_t i0 = lo; i0 < hi; i0 += CH) {
                 int64_t cnt = hi - i0 < CH ? hi - i0 : CH;
-                brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, C, lab, gb);
+                if (mode == 0) {
+                    brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, C, lab, gb);
+                } else {
+                    tq_kmeans_assign_ref(d->x + i0, d->y + i0, d->z + i0, cnt, C->c, k, lab);
+                }
                 for (int64_t t = 0; t < cnt; t++) {
                     int64_t i = i0 + t;
-                    nch += !first && lab[t] != label[i];
-                    label[i] = lab[t];
-                    if (keep_lb) S->lb[i] = 0.0;
-                    acc_point(P, C, lab[t], d->x[i], d->y[i], d->z[i], wt(d, i));
+                    double x = d->x[i], y = d->y[i], z = d->z[i], w = wt(d, i);
+                    int32_t b = lab[t];
+                    if (keep) {
+                        double xx = fma(z, z, fma(y, y, x * x));
+                        S->ub[i] = f_up(dist_up(g_of(C, b, x, y, z), xx, sl));
+                        S->lb[i] = 0.0f;
+                    }
+                    if (first) {
+                        acc_add(P, b, x, y, z, w, 1.0);
+                    } else if (b != label[i]) {
+                        acc_add(P, label[i], x, y, z, w, -1.0);
+                        acc_add(P, b, x, y, z, w, 1.0);
+#pragma omp atomic write
+                        S->dirty[label[i]] = 1;
+#pragma omp atomic write
+                        S->dirty[b] = 1;
+                        nch++;
+                    }
+                    label[i] = b;
                 }
-            }
-            nd += (hi - lo) * k;
-        } else {
-            for (int64_t i = lo; i < hi; i++) {
-                int32_t b;
-                tq_kmeans_assign_ref(d->x + i, d->y + i, d->z + i, 1, C->c, k, &b);
-                nch += !first && b != label[i];
-                label[i] = b;
-                acc_point(P, C, b, d->x[i], d->y[i], d->z[i], wt(d, i));
             }
             nd += (hi - lo) * k;
         }
     }
-    status = tq_comm_sum_blocks(S->comm, &S->B, S->part, m, S->tot);
-    if (status != TQ_OK) return status;
     int64_t cnts[2] = {nch, nd};
     status = tq_comm_sum_i64(S->comm, cnts, 2);
+    if (status != TQ_OK) return status;
     *changes = cnts[0];
     *ndist = cnts[1];
-    return status;
+    if (first) {
+        for (int j = 0; j < k; j++) S->dirty[j] = 1;
+    } else {
+        status = tq_comm_sum_i64(S->comm, S->dirty, k);
+        if (status != TQ_OK) return status;
+    }
+    S->ndirty = 0;
+    for (int j = 0; j < k; j++)
+        if (S->dirty[j]) S->dlist[S->ndirty++] = j;
+    int nd_ = S->ndirty;
+    if (nd_ == 0) return TQ_OK;
+    const int32_t *dl = S->dlist;
+    if (tq_comm_size(S->comm) > 1) {
+        /* pack the dirty columns of the local blocks; sum in block order */
+        int64_t mm = NS * (int64_t)nd_;
+        for (int64_t bb = 0; bb < nbl; bb++)
+            for (int q = 0; q < nd_; q++)
+                memcpy(S->pack + bb * mm + NS * q, S->part + bb * m + NS * (size_t)dl[q],
+                       NS * sizeof(double));
+        status = tq_comm_sum_blocks(S->comm, &S->B, S->pack, mm, S->packtot);
+        if (status != TQ_OK) return status;
+        for (int q = 0; q < nd_; q++)
+            memcpy(S->tot + NS * (size_t)dl[q], S->packtot + NS * q, NS * sizeof(double));
+    } else {
+        /* the same sums as tq_comm_sum_blocks: 0 + block 0 + block 1 + ... */
+        const double *part = S->part;
+        double *tot = S->tot;
+#pragma omp parallel for schedule(static) num_threads(S->nt)
+        for (int q = 0; q < nd_; q++) {
+            double acc[NS] = {0};
+            size_t off = NS * (size_t)dl[q];
+            for (int64_t bb = 0; bb < nbl; bb++)
+                for (int e = 0; e < NS; e++) acc[e] += part[bb * m + off + e];
+            for (int e = 0; e < NS; e++) tot[off + e] = acc[e];
+        }
+    }
+    return TQ_OK;
+}
+
+/* Final accounting: from scratch, per block, the count and weight of each cluster and
+ * the inertia sum w*||x - c||^2 by the direct formula; summed in block order. Uses the
+ * part buffer (its incremental sums are no longer needed). out: 2k+1 values. */
+static int final_sums(km_t *S, const int32_t *label, double *out)
+{
+    const tq_kmeans_data *d = S->d;
+    int k = S->k;
+    int64_t m = 2 * (int64_t)k + 1, nbl = S->b1 - S->b0;
+    const double *c = S->C.c;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        double *P = S->part + bb * m;
+        memset(P, 0, (size_t)m * sizeof *P);
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        double in = 0;
+        for (int64_t i = lo; i < hi; i++) {
+            int32_t b = label[i];
+            double w = wt(d, i);
+            double dx = d->x[i] - c[3 * b], dy = d->y[i] - c[3 * b + 1];
+            double dz = d->z[i] - c[3 * b + 2];
+            P[2 * b] += w;
+            P[2 * b + 1] += 1.0;
+            in = fma(w, fma(dz, dz, fma(dy, dy, dx * dx)), in);
+        }
+        P[2 * k] = in;
+    }
+    return tq_comm_sum_blocks(S->comm, &S->B, S->part, m, out);
+}
+
+/* Inertia of the last pass from the cluster sums: sum_j Q_j - 2 c_j.S_j + W_j ||c_j||^2
+ * (O(k); used for the tolerance test and the per-iteration report). */
+static double sums_inertia(const km_t *S)
+{
+    double in = 0;
+    for (int j = 0; j < S->k; j++) {
+        const double *t = S->tot + NS * (size_t)j, *c = S->C.c + 3 * j;
+        if (t[4] <= 0) continue;
+        double cs = c[0] * t[0] + c[1] * t[1] + c[2] * t[2];
+        double cc = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+        in += t[5] - 2 * cs + t[3] * cc;
+    }
+    return in > 0 ? in : 0;
 }
 
 /* ---- point lookup and weighted sampling (seeding, repair) -------------------------------- */
@@ -977,7 +1235,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
 {
     int status = TQ_OK;
     km_t S;
-    double *old = NULL;
+    double *old = NULL, *fin = NULL;
     int *empty = NULL;
     memset(&S, 0, sizeof S);
     r->iter_time = r->iter_inertia = NULL;
@@ -999,10 +1257,11 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     if (p->k > d->n) return TQ_EINVAL;
     S.nloc = hi - lo;
     int k = p->k;
-    S.m = 5 * (int64_t)k + 1;
+    int64_t m = NS * (int64_t)k;
     int64_t nbl = S.b1 - S.b0;
+    size_t nblp = (size_t)(nbl > 0 ? nbl : 1);
 
-    /* scale of the data for the rounding slack; total weight must be positive */
+    /* scale of the data for the rounding slack */
     double smax = 0;
     for (int64_t i = 0; i < S.nloc; i++) {
         double v = d->x[i] * d->x[i] + d->y[i] * d->y[i] + d->z[i] * d->z[i];
@@ -1016,22 +1275,34 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
 
     status = centers_alloc(&S.C, k);
     if (status != TQ_OK) goto done;
-    S.part = malloc((size_t)(nbl > 0 ? nbl : 1) * (size_t)S.m * sizeof *S.part);
-    S.tot = malloc((size_t)S.m * sizeof *S.tot);
-    S.drift = malloc((size_t)k * sizeof *S.drift);
+    S.part = malloc(nblp * (size_t)(m > 2 * k + 1 ? m : 2 * k + 1) * sizeof *S.part);
+    S.tot = calloc((size_t)m, sizeof *S.tot);
+    S.dirty = calloc((size_t)k, sizeof *S.dirty);
+    S.dlist = malloc((size_t)k * sizeof *S.dlist);
+    S.drift = calloc((size_t)k, sizeof *S.drift);
     old = malloc((size_t)k * 3 * sizeof *old);
+    fin = malloc((size_t)(2 * k + 1) * sizeof *fin);
     empty = malloc((size_t)k * sizeof *empty);
     int maxpass = p->fixed ? 1 : p->max_iter + 1;
     r->iter_time = calloc((size_t)maxpass, sizeof(double));
     r->iter_inertia = calloc((size_t)maxpass, sizeof(double));
     r->iter_ndist = calloc((size_t)maxpass, sizeof(int64_t));
-    if (!S.part || !S.tot || !S.drift || !old || !empty || !r->iter_time || !r->iter_inertia ||
-        !r->iter_ndist) {
+    if (!S.part || !S.tot || !S.dirty || !S.dlist || !S.drift || !old || !fin || !empty ||
+        !r->iter_time || !r->iter_inertia || !r->iter_ndist) {
         status = TQ_ENOMEM;
         goto done;
     }
+    if (tq_comm_size(comm) > 1) {
+        S.pack = malloc(nblp * (size_t)m * sizeof *S.pack);
+        S.packtot = malloc((size_t)m * sizeof *S.packtot);
+        if (!S.pack || !S.packtot) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+    }
+    double wtot = 0;
     {
-        double *bs = malloc((size_t)(nbl > 0 ? nbl : 1) * sizeof *bs), wtot = 0;
+        double *bs = malloc(nblp * sizeof *bs);
         if (!bs) {
             status = TQ_ENOMEM;
             goto done;
@@ -1045,6 +1316,9 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             goto done;
         }
     }
+    /* a cluster lighter than this is treated as weightless (its center stays): the
+     * incremental sums may leave a rounding residue of this order */
+    double wtiny = 1e-13 * wtot;
 
     /* seeding */
     double t0 = tq_now();
@@ -1061,26 +1335,33 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
 
     int bounds = !p->fixed && p->algo == TQ_KM_ALGO_BOUNDS && p->max_iter > 0;
     if (bounds) {
+        S.ub = malloc((size_t)(S.nloc > 0 ? S.nloc : 1) * sizeof *S.ub);
         S.lb = malloc((size_t)(S.nloc > 0 ? S.nloc : 1) * sizeof *S.lb);
-        if (!S.lb) {
+        if (!S.ub || !S.lb) {
             status = TQ_ENOMEM;
             goto done;
         }
         status = nbrs_alloc(&S.N, k, p->neighbors);
         if (status != TQ_OK) goto done;
+        S.cb = malloc((size_t)k * sizeof *S.cb);
+        if (!S.cb) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
     }
+    int mode = p->algo == TQ_KM_ALGO_REF ? 2 : 0;
 
     /* first assignment pass */
     double tstart = tq_now();
     int64_t changes = 0, nd = 0;
-    status = assign_pass(&S, r->label, p->algo == TQ_KM_ALGO_REF ? 2 : 0, 1, &changes, &nd);
+    status = assign_pass(&S, r->label, mode, 1, &changes, &nd);
     if (status != TQ_OK) goto done;
+    double iprev = sums_inertia(&S);
     r->iter_time[0] = r->t_first = tq_now() - tstart;
-    r->iter_inertia[0] = S.tot[5 * (size_t)k];
+    r->iter_inertia[0] = iprev;
     r->iter_ndist[0] = nd;
     r->ndist = nd;
     r->passes = 1;
-    double iprev = S.tot[5 * (size_t)k];
 
     for (int it = 1; !p->fixed && it <= p->max_iter; it++) {
         double ts = tq_now();
@@ -1088,14 +1369,14 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
         memcpy(old, S.C.c, (size_t)k * 3 * sizeof *old);
         int ne = 0;
         for (int j = 0; j < k; j++) {
-            const double *t = S.tot + 5 * (size_t)j;
-            if (t[3] > 0) {
+            const double *t = S.tot + NS * (size_t)j;
+            if (t[4] <= 0) {
+                empty[ne++] = j;
+            } else if (t[3] > wtiny) {
                 S.C.c[3 * j] = t[0] / t[3];
                 S.C.c[3 * j + 1] = t[1] / t[3];
                 S.C.c[3 * j + 2] = t[2] / t[3];
-            } else if (t[4] == 0) {
-                empty[ne++] = j;
-            } /* points but zero weight: the center stays */
+            } /* points but no weight: the center stays */
         }
         if (ne > 0) {
             status = repair_empty(&S, r->label, empty, ne);
@@ -1119,12 +1400,18 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
                     S.dmax2 = dr;
                 }
             }
-            nbrs_build(&S.N, &S.C, S.nt);
+            status = nbrs_build(&S.N, &S.C, S.drift, S.dmax1, S.nt);
+            if (status != TQ_OK) goto done;
+            for (int j = 0; j < k; j++) {
+                S.cb[j].drift = S.drift[j];
+                S.cb[j].mdm = S.N.mdm[j];
+                S.cb[j].r = S.N.r[j];
+                S.cb[j].s = S.N.s[j];
+            }
         }
-        status = assign_pass(&S, r->label, bounds ? 1 : (p->algo == TQ_KM_ALGO_REF ? 2 : 0), 0,
-                             &changes, &nd);
+        status = assign_pass(&S, r->label, bounds ? 1 : mode, 0, &changes, &nd);
         if (status != TQ_OK) goto done;
-        double inert = S.tot[5 * (size_t)k];
+        double inert = sums_inertia(&S);
         r->iter_time[r->passes] = tq_now() - ts;
         r->iter_inertia[r->passes] = inert;
         r->iter_ndist[r->passes] = nd;
@@ -1137,23 +1424,33 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
         }
         iprev = inert;
     }
+    /* counts, weights and inertia from scratch for the final labels and centers */
+    status = final_sums(&S, r->label, fin);
+    if (status != TQ_OK) goto done;
     r->t_iter = tq_now() - tstart;
     r->nfull = (int64_t)r->passes * d->n * k;
-    r->inertia = S.tot[5 * (size_t)k];
+    r->inertia = fin[2 * k];
     memcpy(r->centers, S.C.c, (size_t)k * 3 * sizeof(double));
     for (int j = 0; j < k; j++) {
-        r->weight[j] = S.tot[5 * (size_t)j + 3];
-        r->count[j] = (int64_t)S.tot[5 * (size_t)j + 4];
+        r->weight[j] = fin[2 * j];
+        r->count[j] = (int64_t)fin[2 * j + 1];
     }
     if (!p->fixed && p->max_iter > 0 && !r->converged) status = TQ_NOT_CONVERGED;
 done:
     centers_free(&S.C);
     nbrs_free(&S.N);
+    free(S.ub);
     free(S.lb);
+    free(S.cb);
     free(S.part);
     free(S.tot);
+    free(S.pack);
+    free(S.packtot);
+    free(S.dirty);
+    free(S.dlist);
     free(S.drift);
     free(old);
+    free(fin);
     free(empty);
     if (status < 0) tq_kmeans_result_free(r);
     return status;
