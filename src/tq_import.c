@@ -3,6 +3,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,8 +338,13 @@ typedef struct {
     tq_idset ids;
     /* pass 2 */
     int id_len;
-    tq_accounts batch;
+    tq_accounts bufs[2]; /* double buffer: one filled here, one being written */
+    tq_accounts *batch;  /* the one being filled */
     int64_t nb;          /* rows in the batch */
+    pthread_t writer;    /* appends the other buffer while this one fills */
+    int writer_live;
+    int writer_rc;
+    tq_err writer_err;
     int64_t written;
     tq_writer *w;
     tq_err *err;
@@ -450,14 +456,46 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     return TQ_OK;
 }
 
-/* Append the full batch to the writer. */
+/* The writer thread: appends one full batch (HDF5 is called from one thread at a
+ * time: the main thread touches the file only before the first and after the last
+ * append). */
+static void *writer_main(void *arg)
+{
+    acc_ctx *c = arg;
+    tq_accounts *b = c->batch == &c->bufs[0] ? &c->bufs[1] : &c->bufs[0];
+    c->writer_rc = tq_writer_append(c->w, b, &c->writer_err);
+    return NULL;
+}
+
+/* Wait for the append in flight, if any; its status. */
+static int writer_wait(acc_ctx *c)
+{
+    if (!c->writer_live) return TQ_OK;
+    pthread_join(c->writer, NULL);
+    c->writer_live = 0;
+    if (c->writer_rc && c->err) *c->err = c->writer_err;
+    return c->writer_rc;
+}
+
+/* Hand the full batch to the writer thread and fill the other buffer meanwhile:
+ * parsing (one core) overlaps compression and writing (the other). Cost: one
+ * batch's memory more. */
 static int flush_batch(acc_ctx *c)
 {
-    if (!c->nb) return TQ_OK;
-    c->batch.lo = 0;
-    c->batch.hi = c->nb;
-    c->batch.n = c->nb;
-    int rc = tq_writer_append(c->w, &c->batch, c->err);
+    int rc = writer_wait(c);
+    if (rc || !c->nb) return rc;
+    c->batch->lo = 0;
+    c->batch->hi = c->nb;
+    c->batch->n = c->nb;
+    c->batch = c->batch == &c->bufs[0] ? &c->bufs[1] : &c->bufs[0];
+    c->writer_rc = TQ_OK;
+    if (pthread_create(&c->writer, NULL, writer_main, c)) {
+        /* no thread: append here */
+        tq_accounts *b = c->batch == &c->bufs[0] ? &c->bufs[1] : &c->bufs[0];
+        rc = tq_writer_append(c->w, b, c->err);
+    } else {
+        c->writer_live = 1;
+    }
     c->written += c->nb;
     c->nb = 0;
     if (c->p->progress) tq_progress_update(&c->prog, c->written);
@@ -473,10 +511,11 @@ static int acc_row(const tq_csv_row *r, void *u)
         if (rc) return rc;
         if (c->stop || c->pass == 1) return c->stop;
         /* pass 2: d and the feature names are known now */
-        rc = tq_accounts_alloc(&c->batch, p->batch_rows, c->d, c->id_len,
-                               TQ_COL_ID | TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE |
-                                   TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_FEATURES |
-                                   TQ_COL_LABEL);
+        const unsigned cols = TQ_COL_ID | TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE |
+                              TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_FEATURES | TQ_COL_LABEL;
+        rc = tq_accounts_alloc(&c->bufs[0], p->batch_rows, c->d, c->id_len, cols);
+        if (!rc) rc = tq_accounts_alloc(&c->bufs[1], p->batch_rows, c->d, c->id_len, cols);
+        c->batch = &c->bufs[0];
         if (rc) {
             tq_err_set(c->err, rc, "import: out of memory for a batch of %lld rows",
                        (long long)p->batch_rows);
@@ -502,7 +541,7 @@ static int acc_row(const tq_csv_row *r, void *u)
     int8_t label = -1;
     float *feat = NULL;
     if (c->pass == 2) {
-        feat = c->d ? c->batch.features + j * c->d : NULL;
+        feat = c->d ? c->batch->features + j * c->d : NULL;
         if (c->d) memset(feat, 0, (size_t)c->d * sizeof *feat);
     }
     int bad = 0;
@@ -638,15 +677,15 @@ static int acc_row(const tq_csv_row *r, void *u)
     }
     /* pass 2: the file was valid in pass 1 */
     if (bad || c->stop) goto changed;
-    memcpy(c->batch.id + j * c->id_len, id, idlen);
-    memset(c->batch.id + j * c->id_len + idlen, 0, (size_t)c->id_len - idlen);
-    c->batch.lat[j] = lat;
-    c->batch.lon[j] = lon;
-    c->batch.workload[j] = (float)workload;
-    c->batch.value[j] = (float)value;
-    c->batch.prev_territory[j] = (int32_t)prev;
-    c->batch.locked[j] = locked;
-    c->batch.label[j] = label;
+    memcpy(c->batch->id + j * c->id_len, id, idlen);
+    memset(c->batch->id + j * c->id_len + idlen, 0, (size_t)c->id_len - idlen);
+    c->batch->lat[j] = lat;
+    c->batch->lon[j] = lon;
+    c->batch->workload[j] = (float)workload;
+    c->batch->value[j] = (float)value;
+    c->batch->prev_territory[j] = (int32_t)prev;
+    c->batch->locked[j] = locked;
+    c->batch->label[j] = label;
     c->nb++;
     if (c->nb == p->batch_rows) {
         int rc = flush_batch(c);
@@ -669,7 +708,8 @@ static void acc_free(acc_ctx *c)
     for (int j = 0; j < c->d && c->feature_names; j++) free(c->feature_names[j]);
     free(c->feature_names);
     tq_idset_free(&c->ids);
-    tq_accounts_free(&c->batch);
+    tq_accounts_free(&c->bufs[0]);
+    tq_accounts_free(&c->bufs[1]);
 }
 
 /* ---- the import ----------------------------------------------------------------------- */
@@ -813,6 +853,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     if (p->progress) tq_progress_start(&ac.prog, "import", nvalid);
     rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
     if (rc == TQ_OK) rc = flush_batch(&ac);
+    if (writer_wait(&ac) && rc == TQ_OK) rc = ac.writer_rc;
     if (p->progress) tq_progress_end(&ac.prog);
     if (rc == TQ_OK && ac.written != nvalid) {
         tq_err_set(err, rc = TQ_EIO, "%s: the file changed while it was imported",
@@ -828,6 +869,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
 nomem:
     tq_err_set(err, rc = TQ_ENOMEM, "import: out of memory");
 done:
+    writer_wait(&ac);
     if (ac.w) tq_writer_close(ac.w, 0, NULL);
     st.n = ac.written;
     st.d = ac.d;
