@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# cluster under mpirun -np 1/2/4 (--oversubscribe): /clusters bit-identical to the serial
+# run for k-means++ (workload weights) and k-means||, 1 thread per rank.
+set -euo pipefail
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+T=${TQ_BIN:?}
+PY=/usr/bin/python3
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$T" generate -n 50000 -k 3 --features 2 --country all --seed 4 -o "$W/g.h5" -q
+for cfg in "pp:-k 60 --weights workload --tol 0 --iters 40" "par:-k 30 --init kmeans-par --seed 9"; do
+  name=${cfg%%:*}; args=${cfg#*:}
+  cp "$W/g.h5" "$W/$name-serial.h5"
+  "$T" cluster "$W/$name-serial.h5" $args --threads 2 -q || fail "serial $name"
+  for np in 1 2 4; do
+    cp "$W/g.h5" "$W/$name-np$np.h5"
+    mpirun --oversubscribe -np "$np" "$T" cluster "$W/$name-np$np.h5" $args --threads 1 --json \
+      >"$W/$name-np$np.out" 2>"$W/$name-np$np.err" || { cat "$W/$name-np$np.err"; fail "mpirun -np $np $name"; }
+  done
+done
+$PY - "$W" <<'PY'
+import json, sys, h5py, numpy as np
+w = sys.argv[1]
+for name in ("pp", "par"):
+    ref = h5py.File(f"{w}/{name}-serial.h5", "r")["clusters"]
+    for np_ in (1, 2, 4):
+        g = h5py.File(f"{w}/{name}-np{np_}.h5", "r")["clusters"]
+        for ds in ("label", "centers", "centers_xyz", "count", "weight"):
+            assert np.array_equal(ref[ds][:], g[ds][:]), f"{name} -np {np_}: {ds} differs"
+        for a in ("inertia_km2", "iterations", "distance_computations"):
+            assert ref.attrs[a] == g.attrs[a], f"{name} -np {np_}: {a} differs"
+        out = json.loads(open(f"{w}/{name}-np{np_}.out").read().strip().splitlines()[-1])
+        assert out["ranks"] == np_, out["ranks"]
+print("clusters bit-identical for serial and mpirun -np 1/2/4")
+PY
