@@ -1108,3 +1108,37 @@ done:
     H5Fclose(f);
     return status;
 }
+
+char *tq_data_attr_str(const char *path, const char *object, const char *name)
+{
+    tq_err err;
+    char *out = NULL;
+    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
+    if (f < 0) return NULL;
+    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
+        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+        if (o >= 0) {
+            out = attr_read_str(o, name);
+            H5Oclose(o);
+        }
+    }
+    H5Fclose(f);
+    return out;
+}
+
+double tq_data_attr_f64(const char *path, const char *object, const char *name)
+{
+    tq_err err;
+    double v = NAN;
+    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
+    if (f < 0) return NAN;
+    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
+        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+        if (o >= 0) {
+            if (attr_read(o, name, H5T_NATIVE_DOUBLE, &v) != TQ_OK) v = NAN;
+            H5Oclose(o);
+        }
+    }
+    H5Fclose(f);
+    return v;
+}

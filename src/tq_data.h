@@ -163,6 +163,10 @@ int tq_accounts_write_f32(const char *path, const tq_comm *comm, const char *nam
  * dims (rows, width). Used by later stages (align reads /clusters/centers). */
 int tq_result_read_f64(const char *path, const char *dataset, double **v, int64_t *rows,
                        int *width, tq_err *err);
+/* A string attribute of an object ("/alignment", "/"), malloc'ed; NULL if absent. */
+char *tq_data_attr_str(const char *path, const char *object, const char *name);
+/* A numeric attribute (converted to double); NAN if absent. */
+double tq_data_attr_f64(const char *path, const char *object, const char *name);
 int tq_result_read_rows_i32(const char *path, const tq_comm *comm, const char *dataset,
                             int32_t **v, int64_t *nlocal, tq_err *err);
 

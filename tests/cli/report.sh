@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tqplan report end to end: the SPM CSVs, GeoJSON and HTML agree with the dataset.
+set -euo pipefail
+T=${TQ_BIN:?}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+"$T" generate -n 30000 -k 12 --seed 5 -o "$W/d.h5" -q
+"$T" quota "$W/d.h5" --target 1000000 -q
+"$T" report "$W/d.h5" -o "$W/rep" --json -q >"$W/r.json"
+for f in report.html territories.geojson spm_territories.csv spm_assignments.csv; do
+  [ -s "$W/rep/$f" ] || fail "$f missing"
+done
+ls "$W/rep" | grep -q tmp && fail "temporary file left"
+/usr/bin/python3 - "$W" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+r = json.load(open(f"{w}/r.json"))
+assert r["source"] == "last year (prev_territory)" and r["territories"] == 12, r
+rows = list(csv.DictReader(open(f"{w}/rep/spm_assignments.csv")))
+assert len(rows) == 30000
+assert len({x["account_id"] for x in rows}) == 30000
+# last year's alignment shown: nothing moved
+assert all(x["moved"] == "0" for x in rows)
+terr = list(csv.DictReader(open(f"{w}/rep/spm_territories.csv")))
+assert [t["territory_id"] for t in terr] == [f"T{j:04d}" for j in range(12)]
+assigned = sum(1 for x in rows if x["territory_id"])
+assert sum(int(t["accounts"]) for t in terr) == assigned
+assert abs(sum(float(t["quota"]) for t in terr) - 1000000) < 1e-6
+for t in terr:
+    n = sum(1 for x in rows if x["territory_id"] == t["territory_id"])
+    assert n == int(t["accounts"]), (t, n)
+g = json.load(open(f"{w}/rep/territories.geojson"))
+assert g["type"] == "FeatureCollection"
+polys = [f for f in g["features"] if f["properties"]["kind"] == "territory"]
+homes = [f for f in g["features"] if f["properties"]["kind"] == "home_base"]
+assert len(polys) == 12 and len(homes) == 12
+for f in polys:
+    if f["geometry"]["type"] == "Polygon":
+        ring = f["geometry"]["coordinates"][0]
+        assert ring[0] == ring[-1] and len(ring) >= 4
+        assert all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring)
+html = open(f"{w}/rep/report.html").read()
+assert html.count("<svg") >= 3 and "T0011" in html and "</html>" in html
+PY
+# errors
+set +e
+"$T" report "$W/none.h5" -o "$W/rep2" 2>"$W/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "missing dataset: exit $rc"
+grep -q "none.h5" "$W/err" || fail "message names the file"
+[ ! -e "$W/rep2" ] || fail "output directory created on error"
+echo "report: ok"
