@@ -37,8 +37,8 @@ void tq_sgd_defaults(tq_sgd_params *p)
     p->l2 = 1e-6;
     p->l1 = 0.0;
     p->epochs = 20;
-    p->batch = 16;
-    p->rounds = 4;
+    p->batch = 32;
+    p->rounds = 2;
     p->val = 0.2;
     p->seed = 1;
     p->pos_weight = 1.0;
@@ -524,7 +524,9 @@ static int run_pass(run *st, pass *ps, char *msg, size_t msgsize)
         /* offsets of each block's slice in the buffer */
         int64_t nbk = e - b;
         int fast = ps->kind == PASS_TRAIN && st->p->mode == TQ_SGD_FAST;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->nthr)
+        /* no more threads than blocks: an idle thread only adds barrier waits */
+        int nt = nbk < st->nthr ? (int)nbk : st->nthr;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
         for (int64_t k = 0; k < nbk; k++) {
             int64_t blk = b + k, s0, s1;
             slice_of(st, blk, ps->r, ps->R, &s0, &s1);
@@ -847,7 +849,7 @@ int tq_sgd_predict(const tq_sgd_model *m, const float *x, int64_t n, float *out)
     if (!v) return TQ_ENOMEM;
     model_raw(m, v, &c);
     const int d = m->d;
-#pragma omp parallel for schedule(static) num_threads(tq_threads())
+#pragma omp parallel for schedule(static) num_threads(tq_threads()) if (n > 8192)
     for (int64_t i = 0; i < n; i++) out[i] = (float)sigmoid(raw_logit(v, c, x + i * d, d));
     free(v);
     return TQ_OK;
