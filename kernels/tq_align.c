@@ -1,0 +1,1598 @@
+/* tq_align.c: balanced territory alignment by Lagrangian prices, a boundary repair and
+ * an optional exact ILP. The model, the bound and the references are in tq_align.h and
+ * docs/align.md. */
+#include "tq_align.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+/* Windows are met with this relative margin inside the repair and the MIP, so that the
+ * final loads, re-summed in block order, cannot step outside by rounding. */
+#define WIN_MARGIN 1e-7
+#define HIST_KM 0.05      /* p90 histogram bin, km */
+#define HIST_BINS 100000  /* covers 5000 km; farther accounts land in the last bin */
+#define RB_BINS 481       /* regret histogram: bin 0 = 0, then 8 bins per octave */
+
+static const char *metric_name[4] = {"workload", "potential", "count", "moved value"};
+
+void tq_align_defaults(tq_align_params *p)
+{
+    p->tol[TQ_ALIGN_WORKLOAD] = 0.02;   /* +-2% */
+    p->tol[TQ_ALIGN_POTENTIAL] = 0.03;  /* +-3% */
+    p->tol[TQ_ALIGN_COUNT] = -1.0;      /* not balanced */
+    p->alpha = 0.0;
+    p->max_moved = -1.0;
+    p->distance = TQ_DIST_KM;
+    p->candidates = 8;
+    p->max_rounds = 400;
+    p->gap_stop = 1e-4;
+    p->boundary = 2000;
+    p->mip_nodes = 200;
+    p->mip_max_cols = 5000;
+    p->mip_seconds = 60.0;
+    p->exact = 0;
+    p->exact_max_n = 5000;
+    p->center_iters = 0;
+}
+
+const char *tq_align_check(const tq_align_params *p)
+{
+    for (int m = 0; m < TQ_ALIGN_NM; m++)
+        if (!(p->tol[m] < 10.0) || isnan(p->tol[m])) return "tol must be < 10 (or < 0: off)";
+    if (!(p->alpha >= 0.0) || !isfinite(p->alpha)) return "alpha must be finite and >= 0";
+    if (isnan(p->max_moved) || p->max_moved > 1.0) return "max_moved must be <= 1 (< 0: off)";
+    if (p->distance != TQ_DIST_KM && p->distance != TQ_DIST_KM2) return "distance: km or km2";
+    if (p->candidates < 1) return "candidates must be >= 1";
+    if (p->max_rounds < 1) return "max_rounds must be >= 1";
+    if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
+    if (p->boundary < 1) return "boundary must be >= 1";
+    if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
+    if (p->mip_max_cols < 0) return "mip_max_cols must be >= 0";
+    if (!(p->mip_seconds > 0.0)) return "mip_seconds must be > 0";
+    if (p->exact != 0 && p->exact != 1) return "exact must be 0 or 1";
+    if (p->exact_max_n < 1) return "exact_max_n must be >= 1";
+    if (p->center_iters < 0) return "center_iters must be >= 0";
+    return NULL;
+}
+
+/* ---- geometry ---------------------------------------------------------------------- */
+
+static void unit_vec(double lat, double lon, double *v)
+{
+    double la = lat * (M_PI / 180.0), lo = lon * (M_PI / 180.0);
+    v[0] = cos(la) * cos(lo);
+    v[1] = cos(la) * sin(lo);
+    v[2] = sin(la);
+}
+
+static double km_of_dot(double dot)
+{
+    if (dot > 1.0) dot = 1.0;
+    if (dot < -1.0) dot = -1.0;
+    return TQ_EARTH_KM * acos(dot);
+}
+
+/* The distance term of the cost, from the dot product of unit vectors. Monotone
+ * decreasing in dot, so "nearest by dot" is "cheapest by distance". */
+static double dist_cost(double dot, int mode)
+{
+    double km = km_of_dot(dot);
+    return mode == TQ_DIST_KM2 ? km * km : km;
+}
+
+/* ---- solver state ------------------------------------------------------------------ */
+
+typedef struct {
+    const tq_align_problem *pb;
+    const tq_align_params *p;
+    const tq_comm *comm;
+    tq_blocks blk;
+    int64_t b0, b1, nl, lo;
+    int K, C;
+    int use[TQ_ALIGN_NM];
+    int use_budget;
+    double budget;        /* absolute moved-value budget */
+    double prev_value, prev_count; /* value and count of accounts with a prev */
+    double total[TQ_ALIGN_NM];
+    double unit[TQ_ALIGN_NM + 1]; /* scale of each metric: mean target; [3] budget */
+    double *cx;           /* K x 3 center unit vectors */
+    int32_t *cand;        /* nl x C territory per slot, -1 = unused */
+    double *cost;         /* nl x C: c(i,k) */
+    double *dfar;         /* nl: distance term of the C-th nearest (non-candidates cost
+                             at least weight * dfar), +inf when C = K */
+    double *wlo, *whi;    /* K x 3 windows */
+    int32_t *slot;        /* nl: chosen slot */
+    double *regret;       /* nl: second best minus best priced cost (inf: no choice) */
+    int pw;               /* partial width: 3K + 4 */
+    double *part;         /* (b1-b0) x pw */
+    double *sum;          /* pw */
+    double cbar;          /* mean cheapest cost at zero prices (a price scale) */
+} ctx;
+
+#define S_BEST 0
+#define S_COST 1
+#define S_MOVV 2
+#define S_MOVC 3
+
+static inline double acc_metric(const ctx *c, int64_t i, int m)
+{
+    return m == 0 ? (double)c->pb->workload[i] : m == 1 ? (double)c->pb->potential[i] : 1.0;
+}
+static inline int32_t acc_prev(const ctx *c, int64_t i)
+{
+    return c->pb->prev ? c->pb->prev[i] : -1;
+}
+static inline int acc_locked(const ctx *c, int64_t i)
+{
+    return c->pb->locked && c->pb->locked[i];
+}
+static inline double acc_weight(const ctx *c, int64_t i)
+{
+    return c->pb->weight ? (double)c->pb->weight[i] : 1.0;
+}
+
+/* c(i,k) for any k (used by the exact path and the full bound). */
+static double full_cost(const ctx *c, int64_t i, const double *v, int k)
+{
+    const double *ck = c->cx + 3 * k;
+    double d = dist_cost(v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2], c->p->distance);
+    int32_t pv = acc_prev(c, i);
+    return acc_weight(c, i) * d +
+           (pv >= 0 && pv != k ? c->p->alpha * (double)c->pb->value[i] : 0.0);
+}
+
+/* Candidate territories and their costs for every local account: the C nearest centers
+ * by brute force over K (O(nl*K)), the previous territory replacing the C-th if absent,
+ * only the previous one for locked accounts. Returns TQ_OK or TQ_EINVAL (res->msg). */
+static int build_candidates(ctx *c, tq_align_result *res)
+{
+    int64_t bad = INT64_MAX;
+    int K = c->K, C = c->C, nomem = 0;
+#pragma omp parallel if (c->nl > 4096)
+    {
+        int32_t *tk = malloc((size_t)C * sizeof *tk);
+        double *td = malloc((size_t)C * sizeof *td);
+        int64_t mybad = INT64_MAX;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < c->nl; i++) {
+            if (!tk || !td) { nomem = 1; continue; }
+            int32_t pv = acc_prev(c, i);
+            int32_t *ci = c->cand + i * C;
+            double *co = c->cost + i * C;
+            if (pv < -1 || pv >= K || (acc_locked(c, i) && pv < 0)) {
+                if (i < mybad) mybad = i;
+                continue;
+            }
+            double v[3];
+            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            for (int s = 0; s < C; s++) ci[s] = -1;
+            if (acc_locked(c, i)) {
+                ci[0] = pv;
+                co[0] = full_cost(c, i, v, pv);
+                c->dfar[i] = INFINITY;
+                continue;
+            }
+            int cnt = 0;
+            for (int k = 0; k < K; k++) {
+                const double *ck = c->cx + 3 * k;
+                double d = v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2];
+                if (cnt == C && d <= td[C - 1]) continue;
+                int s = cnt < C ? cnt++ : C - 1;
+                while (s > 0 && td[s - 1] < d) {  /* strict: ties keep the lower k first */
+                    td[s] = td[s - 1];
+                    tk[s] = tk[s - 1];
+                    s--;
+                }
+                td[s] = d;
+                tk[s] = k;
+            }
+            c->dfar[i] = cnt < K ? acc_weight(c, i) * dist_cost(td[C - 1], c->p->distance)
+                                 : INFINITY;
+            if (pv >= 0) {
+                int found = 0;
+                for (int s = 0; s < cnt; s++) found |= tk[s] == pv;
+                if (!found) tk[cnt - 1] = pv;
+            }
+            for (int s = 0; s < cnt; s++) {
+                ci[s] = tk[s];
+                co[s] = full_cost(c, i, v, tk[s]);
+            }
+        }
+#pragma omp critical
+        {
+            if (mybad < bad) bad = mybad;
+        }
+        free(tk);
+        free(td);
+    }
+    if (nomem) return TQ_ENOMEM;
+    if (bad != INT64_MAX) {
+        int32_t pv = acc_prev(c, bad);
+        snprintf(res->msg, sizeof res->msg,
+                 "row %lld: prev_territory %d is %s", (long long)(c->lo + bad), (int)pv,
+                 (pv < -1 || pv >= c->K) ? "out of range" : "-1 but the account is locked");
+        return TQ_EINVAL;
+    }
+    return TQ_OK;
+}
+
+/* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
+ * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
+ * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
+ * pass also sums the entropy-smoothed quantities into c->sum[3K+4 ..): soft loads (3K),
+ * sum of soft minima -eps log sum_s exp(-r_s/eps), soft moved value. Cost O(nl * C). */
+static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
+{
+    int K = c->K, C = c->C, pw = eps > 0 ? 6 * K + 6 : c->pw;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = c->part + (b - c->b0) * pw;
+        memset(pt, 0, (size_t)pw * sizeof *pt);
+        double rr[C];
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            const int32_t *ci = c->cand + i * C;
+            const double *co = c->cost + i * C;
+            double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
+            double val = (double)c->pb->value[i], mv = mu * val;
+            int32_t pv = acc_prev(c, i);
+            double best = INFINITY, second = INFINITY;
+            int bs = 0, ns = 0;
+            for (int s = 0; s < C; s++) {
+                int k = ci[s];
+                if (k < 0) break;
+                const double *pk = pi + 3 * k;
+                double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
+                           (pv >= 0 && k != pv ? mv : 0.0);
+                rr[s] = r;
+                ns++;
+                if (r < best) {
+                    second = best;
+                    best = r;
+                    bs = s;
+                } else if (r < second) {
+                    second = r;
+                }
+            }
+            c->slot[i] = bs;
+            c->regret[i] = second - best;
+            int k = ci[bs];
+            pt[3 * k] += a0;
+            pt[3 * k + 1] += a1;
+            pt[3 * k + 2] += 1.0;
+            double *tail = pt + 3 * K;
+            tail[S_BEST] += best;
+            tail[S_COST] += co[bs];
+            if (pv >= 0 && k != pv) {
+                tail[S_MOVV] += val;
+                tail[S_MOVC] += 1.0;
+            }
+            if (eps > 0) {
+                double *sp = pt + 3 * K + 4, z = 0.0;
+                double ie = 1.0 / eps;
+                for (int s = 0; s < ns; s++) {
+                    double e = (best - rr[s]) * ie;  /* <= 0; exp(-40) is below 1 ulp of z */
+                    rr[s] = e > -40.0 ? exp(e) : 0.0;
+                    z += rr[s];
+                }
+                double iz = 1.0 / z;
+                for (int s = 0; s < ns; s++) {
+                    if (rr[s] == 0.0) continue;
+                    double q = rr[s] * iz;
+                    int kk = ci[s];
+                    sp[3 * kk] += q * a0;
+                    sp[3 * kk + 1] += q * a1;
+                    sp[3 * kk + 2] += q;
+                    if (pv >= 0 && kk != pv) sp[3 * K + 1] += q * val;
+                }
+                sp[3 * K] += best - eps * log(z);
+            }
+        }
+    }
+    return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+}
+static int price_pass(ctx *c, const double *pi, double mu)
+{
+    return price_pass_eps(c, pi, mu, 0.0);
+}
+
+/* Dual value g(pi, mu) from the last pass: sum of priced minima minus the window and
+ * budget terms (pi^+ hi - pi^- lo for each balanced (k, m), mu * budget). */
+static double dual_value(const ctx *c, const double *pi, double mu)
+{
+    double g = c->sum[3 * c->K + S_BEST];
+    for (int k = 0; k < c->K; k++)
+        for (int m = 0; m < TQ_ALIGN_NM; m++) {
+            if (!c->use[m]) continue;
+            double q = pi[3 * k + m];
+            g -= q > 0 ? q * c->whi[3 * k + m] : q * c->wlo[3 * k + m];
+        }
+    if (c->use_budget && mu > 0) g -= mu * c->budget;
+    return g;
+}
+
+/* Loads of the last pass within every window (and the budget)? */
+static int loads_feasible(const ctx *c, const double *load, double moved)
+{
+    for (int k = 0; k < c->K; k++)
+        for (int m = 0; m < TQ_ALIGN_NM; m++) {
+            if (!c->use[m]) continue;
+            double l = load[3 * k + m];
+            if (l < c->wlo[3 * k + m] || l > c->whi[3 * k + m]) return 0;
+        }
+    return !c->use_budget || moved <= c->budget;
+}
+
+/* The bound over ALL K territories at prices (pi, mu): for each account the candidate
+ * minimum, unless a non-candidate could be cheaper: a non-candidate costs at least
+ * dfar_i (it is no nearer than the C-th nearest) + (alpha + mu) value_i when the account
+ * has a prev (prev is always a candidate, so it moves) + sum_m a_im min_k pi_km; only
+ * when that is below the candidate minimum are all K territories priced for it.
+ * Summed per block in block order. Cost O(nl*C) + O(K) per checked account. */
+static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks)
+{
+    double pmin[3] = {0, 0, 0};
+    for (int m = 0; m < 3; m++) {
+        pmin[m] = INFINITY;
+        for (int k = 0; k < c->K; k++) pmin[m] = fmin(pmin[m], pi[3 * k + m]);
+    }
+    int64_t nchk = 0;
+    int C = c->C, K = c->K;
+    const int pw = 2;
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : nchk) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = c->part + (b - c->b0) * pw;
+        pt[0] = pt[1] = 0.0;
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            const int32_t *ci = c->cand + i * C;
+            const double *co = c->cost + i * C;
+            double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
+            double mv = mu * (double)c->pb->value[i];
+            int32_t pv = acc_prev(c, i);
+            double best = INFINITY;
+            for (int s = 0; s < C && ci[s] >= 0; s++) {
+                const double *pk = pi + 3 * ci[s];
+                double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
+                           (pv >= 0 && ci[s] != pv ? mv : 0.0);
+                best = fmin(best, r);
+            }
+            if (!acc_locked(c, i) && isfinite(c->dfar[i])) {
+                double lb = c->dfar[i] + pmin[0] * a0 + pmin[1] * a1 + pmin[2] +
+                            (pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0);
+                if (lb < best) {
+                    nchk++;
+                    double v[3];
+                    unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+                    for (int k = 0; k < K; k++) {
+                        const double *pk = pi + 3 * k;
+                        double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
+                                   (pv >= 0 && k != pv ? mv : 0.0);
+                        best = fmin(best, r);
+                    }
+                }
+            }
+            pt[0] += best;
+        }
+    }
+    double s[2];
+    int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, s);
+    if (st != TQ_OK) return st;
+    int64_t n1 = nchk;
+    st = tq_comm_sum_i64(c->comm, &n1, 1);
+    *checks = n1;
+    double g = s[0];
+    for (int k = 0; k < K; k++)
+        for (int m = 0; m < TQ_ALIGN_NM; m++) {
+            if (!c->use[m]) continue;
+            double q = pi[3 * k + m];
+            g -= q > 0 ? q * c->whi[3 * k + m] : q * c->wlo[3 * k + m];
+        }
+    if (c->use_budget && mu > 0) g -= mu * c->budget;
+    *bound = g;
+    return st;
+}
+
+/* ---- boundary repair --------------------------------------------------------------- */
+
+/* A gathered boundary account: global row, metrics, current slot, per slot territory,
+ * cost and moved value. Stored as doubles (exact for rows < 2^53). */
+typedef struct {
+    int C;
+    int64_t nb;
+    double *rec;       /* nb x (5 + 3C) */
+} bset;
+static inline int rec_w(int C) { return 5 + 3 * C; }
+
+/* The violation of windows and budget by loads L and moved value mv, each metric in
+ * units of its mean target (so metrics of different size weigh alike). */
+typedef struct {
+    const ctx *c;
+    const double *lo, *hi; /* shrunk windows */
+    double budget;         /* shrunk budget */
+} vio;
+static double viol_k(const vio *v, int k, const double *L)
+{
+    double s = 0.0;
+    for (int m = 0; m < TQ_ALIGN_NM; m++) {
+        if (!v->c->use[m]) continue;
+        double l = L[3 * k + m];
+        double e = l > v->hi[3 * k + m] ? l - v->hi[3 * k + m]
+                                        : (l < v->lo[3 * k + m] ? v->lo[3 * k + m] - l : 0.0);
+        s += e / v->c->unit[m];
+    }
+    return s;
+}
+static double viol_b(const vio *v, double mv)
+{
+    return v->c->use_budget && mv > v->budget ? (mv - v->budget) / v->c->unit[3] : 0.0;
+}
+
+/* Change of violation when account r moves from slot s to slot t. */
+static double move_dv(const vio *v, double *L, double mv, const double *r, int C, int s, int t)
+{
+    int k = (int)r[5 + s], kt = (int)r[5 + t];
+    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
+    for (int m = 0; m < 3; m++) {
+        L[3 * k + m] -= r[1 + m];
+        L[3 * kt + m] += r[1 + m];
+    }
+    double mv2 = mv - r[5 + 2 * C + s] + r[5 + 2 * C + t];
+    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv2);
+    for (int m = 0; m < 3; m++) {
+        L[3 * k + m] += r[1 + m];
+        L[3 * kt + m] -= r[1 + m];
+    }
+    return after - before;
+}
+static void move_apply(double *L, double *mv, double *r, int C, int t)
+{
+    int s = (int)r[4];
+    int k = (int)r[5 + s], kt = (int)r[5 + t];
+    for (int m = 0; m < 3; m++) {
+        L[3 * k + m] -= r[1 + m];
+        L[3 * kt + m] += r[1 + m];
+    }
+    *mv += r[5 + 2 * C + t] - r[5 + 2 * C + s];
+    r[4] = t;
+}
+static double total_viol(const vio *v, const double *L, double mv)
+{
+    double s = viol_b(v, mv);
+    for (int k = 0; k < v->c->K; k++) s += viol_k(v, k, L);
+    return s;
+}
+
+/* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
+ * the violation, cheapest cost per unit of violation removed first; then cost-reducing
+ * moves that keep every window. L, mv: loads with the boundary at its current slots.
+ * Returns 1 when feasible. Cost O(moves * nb * C). */
+static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv)
+{
+    int C = B->C, W = rec_w(C);
+    double V = total_viol(v, L, *mv);
+    double scale = c->cbar > 0 ? c->cbar : 1.0;
+    /* passes with a growing limit on the cost increase of a move, so cheap moves (small
+     * regret) are used first; each pass takes, per account in row order, the move with
+     * the least cost per unit of violation removed. O(passes * nb * C). */
+    for (int pass = 0; pass < 64 && V > 0.0; pass++) {
+        double thr = pass >= 60 ? INFINITY : scale * ldexp(1.0, pass - 40);
+        for (int64_t j = 0; j < B->nb && V > 0.0; j++) {
+            double *r = B->rec + j * W;
+            int s = (int)r[4], bt = -1;
+            double bscore = INFINITY, bdv = 0.0;
+            for (int t = 0; t < C; t++) {
+                if (t == s || r[5 + t] < 0) continue;
+                double dc = r[5 + C + t] - r[5 + C + s];
+                if (dc > thr) continue;
+                double dv = move_dv(v, L, *mv, r, C, s, t);
+                if (!(dv < -1e-15)) continue;
+                double score = dc / -dv;
+                if (score < bscore) {
+                    bscore = score;
+                    bdv = dv;
+                    bt = t;
+                }
+            }
+            if (bt < 0) continue;
+            move_apply(L, mv, r, C, bt);
+            V += bdv;
+            if (V < 1e-9) V = total_viol(v, L, *mv);
+        }
+        V = total_viol(v, L, *mv);
+    }
+    if (V > 0.0) return 0;
+    /* improvement: single moves that lower cost and keep feasibility */
+    for (int pass = 0; pass < 30; pass++) {
+        int changed = 0;
+        for (int64_t j = 0; j < B->nb; j++) {
+            double *r = B->rec + j * W;
+            int s = (int)r[4], bt = -1;
+            double bdc = -1e-12 * (fabs(r[5 + C + s]) + 1e-300);
+            for (int t = 0; t < C; t++) {
+                if (t == s || r[5 + t] < 0) continue;
+                double dc = r[5 + C + t] - r[5 + C + s];
+                if (dc >= bdc) continue;
+                if (move_dv(v, L, *mv, r, C, s, t) > 0.0) continue;
+                bdc = dc;
+                bt = t;
+            }
+            if (bt >= 0) {
+                move_apply(L, mv, r, C, bt);
+                changed = 1;
+            }
+        }
+        if (!changed) break;
+    }
+    (void)c;
+    return total_viol(v, L, *mv) == 0.0;
+}
+
+/* Pick the boundary set (regret at most a threshold chosen from a global histogram so
+ * that about `target` accounts qualify), gather it to every rank in row order. */
+static int gather_boundary(ctx *c, int64_t target, bset *B)
+{
+    int status = TQ_OK;
+    int64_t hist[RB_BINS];
+    double *loc = NULL;
+    int C = c->C, W = rec_w(C);
+    memset(hist, 0, sizeof hist);
+    double scale = c->cbar > 0 ? c->cbar : 1.0;
+    uint16_t *bin = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *bin);
+    if (!bin) return TQ_ENOMEM;
+    for (int64_t i = 0; i < c->nl; i++) {
+        double r = c->regret[i];
+        int bi;
+        if (!(r < INFINITY) || acc_locked(c, i)) bi = RB_BINS;  /* never in the set */
+        else if (r <= 0) bi = 0;
+        else {
+            double x = (log2(r / scale) + 40.0) * 8.0;
+            bi = x < 0 ? 1 : (x >= RB_BINS - 2 ? RB_BINS - 1 : 1 + (int)x);
+        }
+        bin[i] = (uint16_t)bi;
+        if (bi < RB_BINS) hist[bi]++;
+    }
+    status = tq_comm_sum_i64(c->comm, hist, RB_BINS);
+    if (status != TQ_OK) goto done;
+    int thr = RB_BINS - 1;
+    int64_t cum = 0;
+    for (int b = 0; b < RB_BINS; b++) {
+        cum += hist[b];
+        if (cum >= target) {
+            thr = b;
+            break;
+        }
+    }
+    int64_t nloc = 0;
+    for (int64_t i = 0; i < c->nl; i++) nloc += bin[i] <= thr;
+    int64_t ntot = nloc;
+    status = tq_comm_sum_i64(c->comm, &ntot, 1);
+    if (status != TQ_OK) goto done;
+    loc = malloc((size_t)(nloc > 0 ? nloc : 1) * W * sizeof *loc);
+    B->rec = malloc((size_t)(ntot > 0 ? ntot : 1) * W * sizeof *B->rec);
+    if (!loc || !B->rec) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    int64_t q = 0;
+    for (int64_t i = 0; i < c->nl; i++) {
+        if (bin[i] > thr) continue;
+        double *r = loc + q * W;
+        int32_t pv = acc_prev(c, i);
+        r[0] = (double)(c->lo + i);
+        for (int m = 0; m < 3; m++) r[1 + m] = acc_metric(c, i, m);
+        r[4] = c->slot[i];
+        for (int s = 0; s < C; s++) {
+            int k = c->cand[i * C + s];
+            r[5 + s] = k;
+            r[5 + C + s] = k >= 0 ? c->cost[i * C + s] : 0.0;
+            r[5 + 2 * C + s] = (k >= 0 && pv >= 0 && k != pv) ? (double)c->pb->value[i] : 0.0;
+        }
+        q++;
+    }
+    status = tq_comm_allgatherv(c->comm, loc, nloc, (int64_t)W * (int64_t)sizeof(double),
+                                B->rec);
+    B->nb = ntot;
+    B->C = C;
+done:
+    free(bin);
+    free(loc);
+    return status;
+}
+
+/* Settle the boundary set so that every window holds. On success the local slots of
+ * boundary accounts are updated and *method is 1 (greedy) or 2 (MIP). Identical on
+ * every rank: rank 0 decides, the slots are broadcast. Returns TQ_OK, TQ_INFEASIBLE
+ * (this set could not be repaired) or an error. */
+static int repair(ctx *c, int64_t target, int *method, int64_t *nb_out)
+{
+    int status = TQ_OK, K = c->K, C = c->C, W = rec_w(C);
+    bset B = {C, 0, NULL};
+    double *L = NULL, *lo = NULL, *hi = NULL, *mlo = NULL, *mhi = NULL, *cst = NULL,
+           *a = NULL, *mvv = NULL;
+    int32_t *cand = NULL, *start = NULL, *sol = NULL;
+    status = gather_boundary(c, target, &B);
+    if (status != TQ_OK) goto done;
+    *nb_out = B.nb;
+    L = malloc((size_t)K * 3 * sizeof *L);
+    lo = malloc((size_t)K * 3 * sizeof *lo);
+    hi = malloc((size_t)K * 3 * sizeof *hi);
+    mlo = malloc((size_t)K * 3 * sizeof *mlo);
+    mhi = malloc((size_t)K * 3 * sizeof *mhi);
+    int32_t *res_slot = malloc((size_t)(B.nb + 1) * sizeof *res_slot);
+    if (!L || !lo || !hi || !mlo || !mhi || !res_slot) {
+        free(res_slot);
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    int ok = 0, how = 0;
+    if (tq_comm_rank(c->comm) == 0) {
+        memcpy(L, c->sum, (size_t)K * 3 * sizeof *L);
+        double mv = c->sum[3 * K + S_MOVV];
+        for (int64_t j = 0; j < B.nb; j++) res_slot[j] = (int32_t)B.rec[j * W + 4];
+        for (int q = 0; q < 3 * K; q++) {
+            double w = WIN_MARGIN * fabs(c->whi[q]);
+            lo[q] = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0);
+            hi[q] = c->whi[q] - w;
+        }
+        double bud = c->budget - WIN_MARGIN * c->budget;
+        vio v = {c, lo, hi, bud};
+        double V0 = total_viol(&v, L, mv);
+        ok = greedy_repair(c, &B, &v, L, &mv);
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "repair: nb %lld V0 %.6g -> %.6g ok %d\n", (long long)B.nb, V0,
+                    total_viol(&v, L, mv), ok);
+        double gcost = 0.0;
+        if (ok) {
+            how = 1;
+            for (int64_t j = 0; j < B.nb; j++) {
+                double *r = B.rec + j * W;
+                res_slot[j] = (int32_t)r[4];
+                gcost += r[5 + C + (int)r[4]];
+            }
+        }
+        int64_t ncols = 0;
+        for (int64_t j = 0; j < B.nb; j++)
+            for (int s = 0; s < C; s++) ncols += B.rec[j * W + 5 + s] >= 0;
+        if (c->p->mip_nodes > 0 && ncols <= c->p->mip_max_cols && B.nb > 0) {
+            /* fixed part: loads minus the boundary's current contribution */
+            double fixmv = mv;
+            for (int q = 0; q < 3 * K; q++) mlo[q] = L[q];
+            for (int64_t j = 0; j < B.nb; j++) {
+                const double *r = B.rec + j * W;
+                int s = (int)r[4], k = (int)r[5 + s];
+                for (int m = 0; m < 3; m++) mlo[3 * k + m] -= r[1 + m];
+                fixmv -= r[5 + 2 * C + s];
+            }
+            for (int q = 0; q < 3 * K; q++) {
+                double fx = mlo[q], w = 10 * WIN_MARGIN * fabs(c->whi[q]);
+                mlo[q] = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0) - fx;
+                mhi[q] = c->whi[q] - w - fx;
+            }
+            cand = malloc((size_t)B.nb * C * sizeof *cand);
+            cst = malloc((size_t)B.nb * C * sizeof *cst);
+            mvv = malloc((size_t)B.nb * C * sizeof *mvv);
+            a = malloc((size_t)B.nb * 3 * sizeof *a);
+            start = malloc((size_t)B.nb * sizeof *start);
+            sol = malloc((size_t)B.nb * sizeof *sol);
+            if (!cand || !cst || !mvv || !a || !start || !sol) {
+                status = TQ_ENOMEM;
+                goto bcast;
+            }
+            for (int64_t j = 0; j < B.nb; j++) {
+                const double *r = B.rec + j * W;
+                for (int s = 0; s < C; s++) {
+                    cand[j * C + s] = (int32_t)r[5 + s];
+                    cst[j * C + s] = r[5 + C + s];
+                    mvv[j * C + s] = r[5 + 2 * C + s];
+                }
+                for (int m = 0; m < 3; m++) a[j * 3 + m] = r[1 + m];
+                start[j] = (int32_t)r[4];
+            }
+            tq_align_mip mp = {B.nb, C, K, cand, cst, a, mvv, mlo, mhi,
+                               {c->use[0], c->use[1], c->use[2]},
+                               c->use_budget ? c->budget * (1 - 10 * WIN_MARGIN) - fixmv : -1.0,
+                               ok ? start : NULL, c->p->mip_nodes, c->p->mip_seconds};
+            double obj, bnd, lpv;
+            int opt, prov;
+            int st = tq_align_mip_solve(&mp, sol, &obj, &bnd, &lpv, &opt, &prov);
+            if (st == TQ_OK) {
+                /* verify against the shrunk windows of the greedy, recomputing loads */
+                double *L2 = mlo;  /* reuse as scratch */
+                memcpy(L2, L, (size_t)K * 3 * sizeof *L2);
+                double mv2 = mv, mcost = 0.0;
+                for (int64_t j = 0; j < B.nb; j++) {
+                    const double *r = B.rec + j * W;
+                    int s = (int)r[4], t = sol[j];
+                    int k = (int)r[5 + s], kt = (int)r[5 + t];
+                    for (int m = 0; m < 3; m++) {
+                        L2[3 * k + m] -= r[1 + m];
+                        L2[3 * kt + m] += r[1 + m];
+                    }
+                    mv2 += r[5 + 2 * C + t] - r[5 + 2 * C + s];
+                    mcost += r[5 + C + t];
+                }
+                if (total_viol(&v, L2, mv2) == 0.0 && (!ok || mcost < gcost)) {
+                    for (int64_t j = 0; j < B.nb; j++) res_slot[j] = sol[j];
+                    ok = 1;
+                    how = 2;
+                }
+            } else if (st != TQ_INFEASIBLE) {
+                status = st;
+            }
+        }
+    }
+bcast:
+    {
+        int hdr[3] = {ok, how, status};
+        int st = tq_comm_bcast(c->comm, hdr, sizeof hdr, 0);
+        if (st == TQ_OK && hdr[0] && hdr[2] == TQ_OK)
+            st = tq_comm_bcast(c->comm, res_slot, (int64_t)B.nb * (int64_t)sizeof *res_slot, 0);
+        if (st != TQ_OK) {
+            status = st;
+        } else if (hdr[2] != TQ_OK) {
+            status = hdr[2];
+        } else if (!hdr[0]) {
+            status = TQ_INFEASIBLE;
+        } else {
+            *method = hdr[1];
+            for (int64_t j = 0; j < B.nb; j++) {
+                int64_t g = (int64_t)B.rec[j * W];
+                if (g >= c->lo && g < c->lo + c->nl) c->slot[g - c->lo] = res_slot[j];
+            }
+        }
+    }
+    free(res_slot);
+done:
+    free(B.rec);
+    free(L);
+    free(lo);
+    free(hi);
+    free(mlo);
+    free(mhi);
+    free(cand);
+    free(cst);
+    free(mvv);
+    free(a);
+    free(start);
+    free(sol);
+    return status;
+}
+
+/* Loads, cost and moved value of the current slots (block order) into c->sum. */
+static int slot_pass(ctx *c)
+{
+    int K = c->K, C = c->C, pw = c->pw;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = c->part + (b - c->b0) * pw;
+        memset(pt, 0, (size_t)pw * sizeof *pt);
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            int s = c->slot[i], k = c->cand[i * C + s];
+            int32_t pv = acc_prev(c, i);
+            for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
+            double *tail = pt + 3 * K;
+            tail[S_COST] += c->cost[i * C + s];
+            if (pv >= 0 && k != pv) {
+                tail[S_MOVV] += (double)c->pb->value[i];
+                tail[S_MOVC] += 1.0;
+            }
+        }
+    }
+    return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+}
+
+/* First balanced (k, m) out of its window, or the budget (m = 3); -1 if none. */
+static int worst_violation(const ctx *c, int *bk, int *bm)
+{
+    const double *L = c->sum;
+    double worst = 0.0;
+    *bk = -1;
+    *bm = -1;
+    for (int k = 0; k < c->K; k++)
+        for (int m = 0; m < 3; m++) {
+            if (!c->use[m]) continue;
+            double l = L[3 * k + m];
+            double e = l > c->whi[3 * k + m] ? l - c->whi[3 * k + m]
+                                             : (l < c->wlo[3 * k + m] ? c->wlo[3 * k + m] - l : 0);
+            e /= c->unit[m];
+            if (e > worst) {
+                worst = e;
+                *bk = k;
+                *bm = m;
+            }
+        }
+    if (c->use_budget && c->sum[3 * c->K + S_MOVV] > c->budget && *bk < 0) {
+        *bk = -1;
+        *bm = 3;
+    }
+    return *bm >= 0 ? 1 : 0;
+}
+
+/* ---- exact path -------------------------------------------------------------------- */
+
+/* Gather every account with all K territories to rank 0, solve the ILP warm-started
+ * with the current slots (if feasible), broadcast. Updates slots (cand is widened
+ * only in the gathered copy: the chosen territory must be mapped back, so accounts
+ * whose optimal territory is not among their candidates get it written to slot 0 of
+ * a local override array). */
+static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_result *res)
+{
+    int status = TQ_OK, K = c->K;
+    int W = 5 + 2 * K;
+    double *loc = NULL, *all = NULL, *cst = NULL, *a = NULL, *mvv = NULL;
+    int32_t *cand = NULL, *start = NULL, *sol = NULL;
+    int64_t n = c->pb->n;
+    loc = malloc((size_t)(c->nl > 0 ? c->nl : 1) * W * sizeof *loc);
+    all = malloc((size_t)(n > 0 ? n : 1) * W * sizeof *all);
+    sol = malloc((size_t)(n > 0 ? n : 1) * sizeof *sol);
+    if (!loc || !all || !sol) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < c->nl; i++) {
+        double *r = loc + i * W, v[3];
+        unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+        int32_t pv = acc_prev(c, i);
+        r[0] = (double)(c->lo + i);
+        for (int m = 0; m < 3; m++) r[1 + m] = acc_metric(c, i, m);
+        r[4] = c->cand[i * c->C + c->slot[i]];
+        for (int k = 0; k < K; k++) {
+            int allowed = !acc_locked(c, i) || k == pv;
+            r[5 + k] = allowed ? full_cost(c, i, v, k) : NAN;
+            r[5 + K + k] = (pv >= 0 && k != pv) ? (double)c->pb->value[i] : 0.0;
+        }
+    }
+    status = tq_comm_allgatherv(c->comm, loc, c->nl, (int64_t)W * (int64_t)sizeof(double), all);
+    if (status != TQ_OK) goto done;
+    int hdr[4] = {TQ_OK, 0, 0, 0};
+    double vals[3] = {NAN, -INFINITY, NAN};
+    if (tq_comm_rank(c->comm) == 0) {
+        cand = malloc((size_t)n * K * sizeof *cand);
+        cst = malloc((size_t)n * K * sizeof *cst);
+        mvv = malloc((size_t)n * K * sizeof *mvv);
+        a = malloc((size_t)n * 3 * sizeof *a);
+        start = malloc((size_t)n * sizeof *start);
+        if (!cand || !cst || !mvv || !a || !start) {
+            hdr[0] = TQ_ENOMEM;
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const double *r = all + j * W;
+                for (int k = 0; k < K; k++) {
+                    int ok = !isnan(r[5 + k]);
+                    cand[j * K + k] = ok ? k : -1;
+                    cst[j * K + k] = ok ? r[5 + k] : 0.0;
+                    mvv[j * K + k] = r[5 + K + k];
+                }
+                for (int m = 0; m < 3; m++) a[j * 3 + m] = r[1 + m];
+                start[j] = (int32_t)r[4];
+            }
+            tq_align_mip mp = {n, K, K, cand, cst, a, mvv, c->wlo, c->whi,
+                               {c->use[0], c->use[1], c->use[2]},
+                               c->use_budget ? c->budget : -1.0,
+                               have_start ? start : NULL, 1000000, c->p->mip_seconds};
+            int opt = 0, prov = 0;
+            int st = tq_align_mip_solve(&mp, sol, &vals[0], &vals[1], &vals[2], &opt, &prov);
+            hdr[0] = st;
+            hdr[1] = opt;
+            hdr[2] = prov;
+        }
+    }
+    status = tq_comm_bcast(c->comm, hdr, sizeof hdr, 0);
+    if (status == TQ_OK) status = tq_comm_bcast(c->comm, vals, sizeof vals, 0);
+    if (status != TQ_OK) goto done;
+    res->lp_value = vals[2];
+    if (hdr[0] == TQ_INFEASIBLE) {
+        status = TQ_INFEASIBLE;
+        snprintf(res->msg, sizeof res->msg, "%s",
+                 hdr[2] ? "no alignment meets every window (proven by the exact ILP)"
+                        : "the exact ILP found no feasible alignment within its limits");
+        goto done;
+    }
+    if (hdr[0] != TQ_OK) {
+        status = hdr[0];
+        goto done;
+    }
+    status = tq_comm_bcast(c->comm, sol, n * (int64_t)sizeof *sol, 0);
+    if (status != TQ_OK) goto done;
+    res->exact_optimal = hdr[1];
+    if (vals[1] > res->bound) res->bound = vals[1];
+    for (int64_t i = 0; i < c->nl; i++) terr_override[i] = sol[c->lo + i];
+done:
+    free(loc);
+    free(all);
+    free(cst);
+    free(a);
+    free(mvv);
+    free(cand);
+    free(start);
+    free(sol);
+    return status;
+}
+
+/* ---- driver ------------------------------------------------------------------------ */
+
+/* Final metrics of territory[] (nl): loads, cost split, moved shares, radius, mean and
+ * p90 distance. Block-ordered sums; max and integer histograms are order-free. */
+static int final_metrics(ctx *c, const int32_t *terr, tq_align_result *res)
+{
+    int K = c->K, status = TQ_OK;
+    int pw = 3 * K + 5;
+    double *part = NULL, *sum = NULL, *rad = NULL;
+    int64_t *hist = NULL;
+    int nt = omp_get_max_threads();
+    part = calloc((size_t)((c->b1 - c->b0) > 0 ? (c->b1 - c->b0) : 1) * pw, sizeof *part);
+    sum = malloc((size_t)pw * sizeof *sum);
+    rad = calloc((size_t)K * nt, sizeof *rad);
+    hist = calloc((size_t)HIST_BINS * nt, sizeof *hist);
+    if (!part || !sum || !rad || !hist) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        int t = omp_get_thread_num();
+        double *pt = part + (b - c->b0) * pw;
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            int k = terr[i];
+            double v[3];
+            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            const double *ck = c->cx + 3 * k;
+            double km = km_of_dot(v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]);
+            int32_t pv = acc_prev(c, i);
+            for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
+            double *tail = pt + 3 * K;
+            tail[0] += full_cost(c, i, v, k);
+            tail[1] += km;
+            if (pv >= 0 && k != pv) {
+                tail[2] += (double)c->pb->value[i];
+                tail[3] += 1.0;
+            }
+            if (rad[(size_t)t * K + k] < km) rad[(size_t)t * K + k] = km;
+            int64_t hb = (int64_t)(km / HIST_KM);
+            hist[(size_t)t * HIST_BINS + (hb < HIST_BINS ? hb : HIST_BINS - 1)]++;
+        }
+    }
+    status = tq_comm_sum_blocks(c->comm, &c->blk, part, pw, sum);
+    if (status != TQ_OK) goto done;
+    for (int t = 1; t < nt; t++) {
+        for (int k = 0; k < K; k++) rad[k] = fmax(rad[k], rad[(size_t)t * K + k]);
+        for (int h = 0; h < HIST_BINS; h++) hist[h] += hist[(size_t)t * HIST_BINS + h];
+    }
+    status = tq_comm_max_f64(c->comm, rad, K);
+    if (status == TQ_OK) status = tq_comm_sum_i64(c->comm, hist, HIST_BINS);
+    if (status != TQ_OK) goto done;
+    memcpy(res->load, sum, (size_t)3 * K * sizeof *sum);
+    memcpy(res->radius_km, rad, (size_t)K * sizeof *rad);
+    double *tail = sum + 3 * K;
+    res->cost = tail[0];
+    res->cost_disruption = c->p->alpha * tail[2];
+    res->cost_distance = tail[0] - res->cost_disruption;
+    int64_t n = c->pb->n;
+    res->mean_km = n > 0 ? tail[1] / (double)n : 0.0;
+    res->moved_count = (int64_t)tail[3];
+    res->moved_value_share = c->prev_value > 0 ? tail[2] / c->prev_value : 0.0;
+    res->moved_count_share = c->prev_count > 0 ? tail[3] / c->prev_count : 0.0;
+    int64_t want = (int64_t)ceil(0.9 * (double)n), cum = 0;
+    res->p90_km = 0.0;
+    for (int h = 0; h < HIST_BINS; h++) {
+        cum += hist[h];
+        if (cum >= want && n > 0) {
+            res->p90_km = (h + 1) * HIST_KM;
+            break;
+        }
+    }
+done:
+    free(part);
+    free(sum);
+    free(rad);
+    free(hist);
+    return status;
+}
+
+/* Solve with the centers in c->cx fixed. territory[] gets the alignment. */
+static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
+{
+    int status, K = c->K;
+    double *pi = NULL, *pibest = NULL, *pifeas = NULL;
+    int32_t *override = NULL;
+    double t0 = tq_now();
+    int nq = 3 * K;
+    pi = calloc((size_t)nq + 1, sizeof *pi);
+    pibest = calloc((size_t)nq + 1, sizeof *pibest);
+    pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
+    override = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *override);
+    if (!pi || !pibest || !pifeas || !override) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+retry:
+    t0 = tq_now();
+    memset(pi, 0, (size_t)(nq + 1) * sizeof *pi);
+    memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
+    /* Candidates; while some window's lower bound is out of reach of the accounts that
+     * have that territory as a candidate, double C (up to K). */
+    for (;;) {
+        status = build_candidates(c, res);
+        int bad = status != TQ_OK;
+        int st = tq_comm_any(c->comm, &bad);
+        if (st != TQ_OK) status = st;
+        if (bad && status == TQ_OK) {
+            snprintf(res->msg, sizeof res->msg, "bad prev_territory on another rank");
+            status = TQ_EINVAL;
+        }
+        if (status != TQ_OK) goto done;
+        int pw = c->pw;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            double *pt = c->part + (b - c->b0) * pw;
+            memset(pt, 0, (size_t)pw * sizeof *pt);
+            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            for (int64_t i = r0; i < r1; i++)
+                for (int s = 0; s < c->C && c->cand[i * c->C + s] >= 0; s++) {
+                    int k = c->cand[i * c->C + s];
+                    for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
+                }
+        }
+        status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+        if (status != TQ_OK) goto done;
+        int bk = -1, bm = -1;
+        for (int k = 0; k < K && bk < 0; k++)
+            for (int m = 0; m < 3; m++)
+                if (c->use[m] && c->sum[3 * k + m] < c->wlo[3 * k + m]) {
+                    bk = k;
+                    bm = m;
+                    break;
+                }
+        if (bk < 0) break;
+        if (c->C == K) {
+            res->bad_k = bk;
+            res->bad_m = bm;
+            snprintf(res->msg, sizeof res->msg,
+                     "%s %.6g of all accounts that may join is below the lower bound %.6g",
+                     metric_name[bm], c->sum[3 * bk + bm], c->wlo[3 * bk + bm]);
+            status = TQ_INFEASIBLE;
+            goto done;
+        }
+        c->C = 2 * c->C < K ? 2 * c->C : K;
+        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
+        int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
+        if (nc) c->cand = nc;
+        double *nco = realloc(c->cost, nl1 * c->C * sizeof *nco);
+        if (nco) c->cost = nco;
+        if (!nc || !nco) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+    }
+    res->t_candidates += tq_now() - t0;
+
+    /* Pre-checks: locked load over a window's upper bound; a window's lower bound out of
+     * reach even if every account that may go there did. */
+    {
+        int pw = c->pw;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            double *pt = c->part + (b - c->b0) * pw;
+            memset(pt, 0, (size_t)pw * sizeof *pt);
+            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            for (int64_t i = r0; i < r1; i++) {
+                if (!acc_locked(c, i)) continue;
+                int k = c->cand[i * c->C];
+                for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
+            }
+        }
+        status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+        if (status != TQ_OK) goto done;
+        for (int k = 0; k < K; k++)
+            for (int m = 0; m < 3; m++) {
+                if (!c->use[m] || c->sum[3 * k + m] <= c->whi[3 * k + m]) continue;
+                res->bad_k = k;
+                res->bad_m = m;
+                snprintf(res->msg, sizeof res->msg,
+                         "locked %s %.6g exceeds the upper bound %.6g (target %.6g %+g%%)",
+                         metric_name[m], c->sum[3 * k + m], c->whi[3 * k + m],
+                         c->whi[3 * k + m] / (1 + c->p->tol[m]), 100 * c->p->tol[m]);
+                status = TQ_INFEASIBLE;
+                goto done;
+            }
+    }
+
+    /* Price rounds: maximise the entropy-smoothed dual
+     *   G_eps(y) = sum_i -eps log sum_k exp(-(c_ik + pi_k . a_i)/eps)
+     *              - sum_q [mid_q pi_q + half_q (sqrt(pi_q^2 + d^2) - d)]
+     * (pi_q^+ hi - pi^- lo = mid pi + half |pi|, |pi| smoothed) by L-BFGS (Nocedal 1980)
+     * in scaled prices y_q = pi_q * unit_q, for a decreasing sequence of eps (Bertsekas'
+     * eps-scaling). Every pass also gives the exact dual g(pi) (a valid bound whatever
+     * pi is) and the hard argmin loads: the best g and the cheapest feasible argmin are
+     * kept. pi[nq] is the budget price mu. */
+    t0 = tq_now();
+    double gbest = -INFINITY, ub = INFINITY;
+    int have_feas = 0, r = 0;
+    {
+        const int LM = 8;
+        int nv = nq + 1;
+        double *x = calloc((size_t)nv, sizeof *x), *gr = calloc((size_t)nv, sizeof *gr);
+        double *xn = calloc((size_t)nv, sizeof *xn), *gn = calloc((size_t)nv, sizeof *gn);
+        double *d = calloc((size_t)nv, sizeof *d), *S = calloc((size_t)LM * nv, sizeof *S);
+        double *Y = calloc((size_t)LM * nv, sizeof *Y), *mid = calloc((size_t)nv, sizeof *mid);
+        double *half = calloc((size_t)nv, sizeof *half), *un = calloc((size_t)nv, sizeof *un);
+        double rho[8], alp[8];
+        uint8_t *act = calloc((size_t)nv, 1);
+        if (!x || !gr || !xn || !gn || !d || !S || !Y || !mid || !half || !un || !act) {
+            status = TQ_ENOMEM;
+        } else {
+            for (int q = 0; q < nv; q++) {
+                if (q < nq) {
+                    act[q] = (uint8_t)c->use[q % 3];
+                    un[q] = c->unit[q % 3];
+                    mid[q] = 0.5 * (c->wlo[q] + c->whi[q]) / un[q];
+                    half[q] = 0.5 * (c->whi[q] - c->wlo[q]) / un[q];
+                } else {
+                    act[q] = (uint8_t)c->use_budget;
+                    un[q] = c->unit[3];
+                    mid[q] = half[q] = act[q] ? 0.5 * c->budget / un[q] : 0.0;
+                }
+            }
+            /* price scale: the mean cheapest cost at zero prices */
+            status = price_pass(c, pi, 0.0);
+            r++;
+            if (status == TQ_OK) {
+                int64_t n = c->pb->n;
+                c->cbar = n > 0 ? c->sum[3 * K + S_BEST] / (double)n : 1.0;
+                if (!(c->cbar > 0)) c->cbar = 1.0;
+            }
+            static const double eps_seq[] = {3e-2, 3e-3, 3e-4};
+            int stop = 0;
+            for (int ph = 0; ph < 3 && !stop && status == TQ_OK; ph++) {
+                double eps = eps_seq[ph] * c->cbar, dl = eps;
+                int m = 0, head = 0;
+                double f = 0, fn = 0;
+                /* evaluate f = -G and its gradient at y (into f, gr), tracking g and UB */
+#define EVAL(Y_, F_, G_)                                                                    \
+    do {                                                                                    \
+        for (int q = 0; q < nv; q++) pi[q] = act[q] ? (Y_)[q] / un[q] : 0.0;                \
+        status = price_pass_eps(c, pi, pi[nq], eps);                                        \
+        r++;                                                                                \
+        if (status != TQ_OK) break;                                                         \
+        double gx = dual_value(c, pi, pi[nq]);                                              \
+        if (gx > gbest) {                                                                   \
+            gbest = gx;                                                                     \
+            memcpy(pibest, pi, (size_t)nv * sizeof *pi);                                    \
+        }                                                                                   \
+        if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]) &&                            \
+            c->sum[3 * K + S_COST] < ub) {                                                  \
+            ub = c->sum[3 * K + S_COST];                                                    \
+            memcpy(pifeas, pi, (size_t)nv * sizeof *pi);                                    \
+            have_feas = 1;                                                                  \
+        }                                                                                   \
+        const double *soft = c->sum + 3 * K + 4;                                            \
+        double G = soft[3 * K];                                                             \
+        for (int q = 0; q < nv; q++) {                                                      \
+            if (!act[q]) {                                                                  \
+                (G_)[q] = 0.0;                                                              \
+                continue;                                                                   \
+            }                                                                               \
+            double yq = (Y_)[q], sq = sqrt(yq * yq + dl * dl);                              \
+            G -= mid[q] * yq + half[q] * (sq - dl);                                         \
+            double ld = q < nq ? soft[q] : soft[3 * K + 1];                                 \
+            (G_)[q] = -(ld / un[q] - mid[q] - half[q] * yq / sq);                           \
+        }                                                                                   \
+        (F_) = -G;                                                                          \
+    } while (0)
+                EVAL(x, f, gr);
+                if (status != TQ_OK) break;
+                for (int it = 0; it < 200 && r < c->p->max_rounds; it++) {
+                    if (have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest)) {
+                        stop = 1;
+                        break;
+                    }
+                    double gmax = 0.0;
+                    for (int q = 0; q < nv; q++) gmax = fmax(gmax, fabs(gr[q]));
+                    if (gmax < 1e-6) break;
+                    /* two-loop recursion: d = -H gr */
+                    for (int q = 0; q < nv; q++) d[q] = -gr[q];
+                    for (int j = 0; j < m; j++) {
+                        int h = (head - 1 - j + LM) % LM;
+                        double sd = 0;
+                        for (int q = 0; q < nv; q++) sd += S[h * nv + q] * d[q];
+                        alp[h] = rho[h] * sd;
+                        for (int q = 0; q < nv; q++) d[q] -= alp[h] * Y[h * nv + q];
+                    }
+                    double gam;
+                    if (m > 0) {
+                        int h = (head - 1 + LM) % LM;
+                        double yy = 0, sy = 0;
+                        for (int q = 0; q < nv; q++) {
+                            yy += Y[h * nv + q] * Y[h * nv + q];
+                            sy += S[h * nv + q] * Y[h * nv + q];
+                        }
+                        gam = sy / yy;
+                    } else {
+                        gam = eps / gmax;  /* first step moves a price by about eps */
+                    }
+                    for (int q = 0; q < nv; q++) d[q] *= gam;
+                    for (int j = m - 1; j >= 0; j--) {
+                        int h = (head - 1 - j + LM) % LM;
+                        double yd = 0;
+                        for (int q = 0; q < nv; q++) yd += Y[h * nv + q] * d[q];
+                        double be = rho[h] * yd;
+                        for (int q = 0; q < nv; q++) d[q] += S[h * nv + q] * (alp[h] - be);
+                    }
+                    double gd = 0;
+                    for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
+                    if (!(gd < 0)) {
+                        m = 0;
+                        for (int q = 0; q < nv; q++) d[q] = -gr[q] * eps / gmax;
+                        gd = 0;
+                        for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
+                    }
+                    /* backtracking (Armijo) line search */
+                    double step = 1.0;
+                    int ok = 0;
+                    for (int ls = 0; ls < 12; ls++) {
+                        for (int q = 0; q < nv; q++) xn[q] = x[q] + step * d[q];
+                        EVAL(xn, fn, gn);
+                        if (fn <= f + 1e-4 * step * gd) {
+                            ok = 1;
+                            break;
+                        }
+                        step *= 0.3;
+                    }
+                    if (status != TQ_OK || !ok) break;
+                    double sy = 0;
+                    for (int q = 0; q < nv; q++) {
+                        S[head * nv + q] = xn[q] - x[q];
+                        Y[head * nv + q] = gn[q] - gr[q];
+                        sy += S[head * nv + q] * Y[head * nv + q];
+                    }
+                    if (sy > 1e-300) {
+                        rho[head] = 1.0 / sy;
+                        head = (head + 1) % LM;
+                        if (m < LM) m++;
+                    }
+                    memcpy(x, xn, (size_t)nv * sizeof *x);
+                    memcpy(gr, gn, (size_t)nv * sizeof *gr);
+                    double fprev = f;
+                    f = fn;
+                    if (getenv("TQ_ALIGN_DEBUG") && it % 10 == 0)
+                        fprintf(stderr, "ph %d it %d r %d G %.10g gbest %.10g ub %.10g gmax %.3g\n",
+                                ph, it, r, -f, gbest, ub, gmax);
+                    if (fabs(fprev - f) <= 1e-10 * fabs(f)) break;
+                }
+#undef EVAL
+            }
+        }
+        free(x);
+        free(gr);
+        free(xn);
+        free(gn);
+        free(d);
+        free(S);
+        free(Y);
+        free(mid);
+        free(half);
+        free(un);
+        free(act);
+        if (status != TQ_OK) goto done;
+    }
+    res->rounds += r;
+    res->t_prices += tq_now() - t0;
+    res->lagrange_bound_restricted = gbest;
+
+    /* Bound over all K at the best prices. */
+    t0 = tq_now();
+    double fb;
+    int64_t checks;
+    status = full_bound(c, pibest, pibest[nq], &fb, &checks);
+    if (status != TQ_OK) goto done;
+    res->bound = fb;
+    res->bound_checks = checks;
+    res->candidates = c->C;
+    /* prices that ran off (dual value far above any sane cost: the nearest-center cost
+     * times 100) mean the candidate-restricted problem is infeasible: widen at once */
+    int diverged = c->C < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+    res->t_bound += tq_now() - t0;
+
+    /* Primal: the best feasible priced assignment, or a repair of the best prices. */
+    t0 = tq_now();
+    res->repair = 0;
+    double rcost = INFINITY;
+    int repaired = 0;
+    if (!diverged && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
+        status = price_pass(c, pibest, pibest[nq]);
+        if (status != TQ_OK) goto done;
+        int64_t target = c->p->boundary;
+        for (int attempt = 0; attempt < 6; attempt++) {
+            int method = 0;
+            int64_t nb = 0;
+            status = repair(c, target, &method, &nb);
+            if (status == TQ_OK) {
+                status = slot_pass(c);
+                if (status != TQ_OK) goto done;
+                if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
+                    repaired = 1;
+                    res->repair = method;
+                    res->boundary_size = nb;
+                    rcost = c->sum[3 * K + S_COST];
+                    break;
+                }
+                status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
+            }
+            if (status != TQ_INFEASIBLE) goto done;
+            if (nb >= c->pb->n) break;
+            target *= 4;
+            status = price_pass(c, pibest, pibest[nq]);
+            if (status != TQ_OK) goto done;
+        }
+    }
+    if (have_feas && ub <= rcost) {
+        status = price_pass(c, pifeas, pifeas[nq]);
+        if (status != TQ_OK) goto done;
+        res->repair = 0;
+        repaired = 1;
+    }
+    res->t_repair += tq_now() - t0;
+    if (!repaired && c->C < K) {
+        /* the candidate-restricted problem may be infeasible (or its prices diverged):
+         * widen the candidate lists and solve again */
+        c->C = 2 * c->C < K ? 2 * c->C : K;
+        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
+        int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
+        if (nc) c->cand = nc;
+        double *nco = realloc(c->cost, nl1 * c->C * sizeof *nco);
+        if (nco) c->cost = nco;
+        if (!nc || !nco) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        res->widened++;
+        goto retry;
+    }
+    if (!repaired && !c->p->exact) {
+        int bk, bm;
+        status = slot_pass(c);
+        if (status != TQ_OK) goto done;
+        worst_violation(c, &bk, &bm);
+        res->bad_k = bk;
+        res->bad_m = bm;
+        if (bm >= 0 && bm < 3)
+            snprintf(res->msg, sizeof res->msg,
+                     "no alignment found that keeps %s within [%.6g, %.6g] (loads come in "
+                     "accounts too coarse for the window, or too few candidate territories: "
+                     "try a wider tolerance or more candidates)",
+                     metric_name[bm], c->wlo[3 * bk + bm], c->whi[3 * bk + bm]);
+        else
+            snprintf(res->msg, sizeof res->msg,
+                     "no alignment found within the disruption budget %.6g", c->budget);
+        status = TQ_INFEASIBLE;
+        goto done;
+    }
+    for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+
+    if (c->p->exact) {
+        t0 = tq_now();
+        status = exact_solve(c, repaired, override, res);
+        res->t_exact += tq_now() - t0;
+        if (status != TQ_OK) goto done;
+        memcpy(territory, override, (size_t)c->nl * sizeof *territory);
+    }
+    status = TQ_OK;
+done:
+    free(pi);
+    free(pibest);
+    free(pifeas);
+    free(override);
+    return status;
+}
+
+void tq_align_result_free(tq_align_result *res)
+{
+    if (!res) return;
+    free(res->load);
+    free(res->lo);
+    free(res->hi);
+    free(res->center_lat);
+    free(res->center_lon);
+    free(res->radius_km);
+    res->load = res->lo = res->hi = res->center_lat = res->center_lon = res->radius_km = NULL;
+}
+
+int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
+                   const tq_comm *comm, int32_t *territory, tq_align_result *res)
+{
+    int status = TQ_OK, K = pb->k;
+    ctx c;
+    int32_t *old = NULL;
+    memset(&c, 0, sizeof c);
+    memset(res, 0, sizeof *res);
+    res->bad_k = res->bad_m = -1;
+    res->lp_value = NAN;
+    res->k = K;
+    const char *why = tq_align_check(p);
+    if (why || K < 1 || pb->n < 0 || pb->nlocal < 0) {
+        snprintf(res->msg, sizeof res->msg, "%s", why ? why : "bad problem size");
+        return TQ_EINVAL;
+    }
+    if (p->exact && pb->n > p->exact_max_n) {
+        snprintf(res->msg, sizeof res->msg,
+                 "the exact ILP is for at most %lld accounts (this problem has %lld)",
+                 (long long)p->exact_max_n, (long long)pb->n);
+        return TQ_EINVAL;
+    }
+    c.pb = pb;
+    c.p = p;
+    c.comm = comm;
+    c.K = K;
+    /* few territories: price them all (the bound then needs no non-candidate check) */
+    c.C = p->candidates < K && K > 2 * p->candidates ? p->candidates : K;
+    c.nl = pb->nlocal;
+    c.lo = pb->lo;
+    tq_blocks_init(&c.blk, pb->n);
+    int64_t rlo, rhi;
+    tq_blocks_of_rank(&c.blk, tq_comm_rank(comm), tq_comm_size(comm), &c.b0, &c.b1, &rlo, &rhi);
+    if (rlo != pb->lo || rhi - rlo != pb->nlocal) {
+        snprintf(res->msg, sizeof res->msg, "rows [%lld, %lld) are not this rank's block range",
+                 (long long)pb->lo, (long long)(pb->lo + pb->nlocal));
+        return TQ_EINVAL;
+    }
+    for (int m = 0; m < 3; m++) c.use[m] = p->tol[m] >= 0;
+    c.use_budget = p->max_moved >= 0 && pb->prev;
+    c.pw = 3 * K + 4;
+    int64_t nbl = c.b1 - c.b0 > 0 ? c.b1 - c.b0 : 1;
+    c.cx = malloc((size_t)K * 3 * sizeof *c.cx);
+    c.cand = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cand);
+    c.cost = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cost);
+    c.dfar = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.dfar);
+    c.slot = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.slot);
+    c.regret = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.regret);
+    c.wlo = malloc((size_t)K * 3 * sizeof *c.wlo);
+    c.whi = malloc((size_t)K * 3 * sizeof *c.whi);
+    c.part = malloc((size_t)nbl * (6 * K + 6) * sizeof *c.part);
+    c.sum = malloc((size_t)(6 * K + 6) * sizeof *c.sum);
+    old = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *old);
+    res->load = calloc((size_t)K * 3, sizeof *res->load);
+    res->lo = calloc((size_t)K * 3, sizeof *res->lo);
+    res->hi = calloc((size_t)K * 3, sizeof *res->hi);
+    res->center_lat = malloc((size_t)K * sizeof *res->center_lat);
+    res->center_lon = malloc((size_t)K * sizeof *res->center_lon);
+    res->radius_km = calloc((size_t)K, sizeof *res->radius_km);
+    if (!c.cx || !c.cand || !c.cost || !c.dfar || !c.slot || !c.regret || !c.wlo || !c.whi ||
+        !c.part || !c.sum || !old || !res->load || !res->lo || !res->hi || !res->center_lat ||
+        !res->center_lon || !res->radius_km) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+
+    /* Totals (block order) and windows. */
+    {
+        const int pw = 5;
+#pragma omp parallel for schedule(dynamic, 1) if (c.b1 - c.b0 > 1)
+        for (int64_t b = c.b0; b < c.b1; b++) {
+            double *pt = c.part + (b - c.b0) * pw;
+            memset(pt, 0, pw * sizeof *pt);
+            int64_t r0 = tq_block_lo(&c.blk, b) - c.lo, r1 = tq_block_hi(&c.blk, b) - c.lo;
+            for (int64_t i = r0; i < r1; i++) {
+                pt[0] += pb->workload[i];
+                pt[1] += pb->potential[i];
+                pt[2] += 1.0;
+                if (acc_prev(&c, i) >= 0) {
+                    pt[3] += pb->value[i];
+                    pt[4] += 1.0;
+                }
+            }
+        }
+        double s[5];
+        status = tq_comm_sum_blocks(comm, &c.blk, c.part, pw, s);
+        if (status != TQ_OK) goto done;
+        double capsum = 0.0;
+        for (int k = 0; k < K; k++) capsum += pb->capacity ? pb->capacity[k] : 1.0;
+        for (int m = 0; m < 3; m++) {
+            c.total[m] = s[m];
+            c.unit[m] = s[m] > 0 ? s[m] / K : 1.0;
+        }
+        c.prev_value = s[3];
+        c.prev_count = s[4];
+        c.unit[3] = s[3] > 0 ? s[3] : 1.0;
+        c.budget = c.use_budget ? p->max_moved * s[3] : INFINITY;
+        for (int k = 0; k < K; k++) {
+            double share = (pb->capacity ? pb->capacity[k] : 1.0) / capsum;
+            for (int m = 0; m < 3; m++) {
+                double t = c.total[m] * share;
+                c.wlo[3 * k + m] = c.use[m] ? (1.0 - p->tol[m]) * t : 0.0;
+                c.whi[3 * k + m] = c.use[m] ? (1.0 + p->tol[m]) * t : INFINITY;
+                if (c.wlo[3 * k + m] < 0) c.wlo[3 * k + m] = 0.0;
+            }
+        }
+        memcpy(res->lo, c.wlo, (size_t)K * 3 * sizeof *c.wlo);
+        memcpy(res->hi, c.whi, (size_t)K * 3 * sizeof *c.whi);
+    }
+    for (int k = 0; k < K; k++) {
+        res->center_lat[k] = pb->center_lat[k];
+        res->center_lon[k] = pb->center_lon[k];
+        unit_vec(pb->center_lat[k], pb->center_lon[k], c.cx + 3 * k);
+    }
+
+    for (int it = 0;; it++) {
+        status = solve_fixed(&c, territory, res);
+        if (status != TQ_OK) goto done;
+        res->center_rounds = it;
+        int64_t changed = 1;
+        if (it > 0) {
+            changed = 0;
+            for (int64_t i = 0; i < c.nl; i++) changed += old[i] != territory[i];
+            status = tq_comm_sum_i64(comm, &changed, 1);
+            if (status != TQ_OK) goto done;
+        }
+        if (it >= p->center_iters || changed == 0) break;
+        memcpy(old, territory, (size_t)c.nl * sizeof *old);
+        /* move each center to the weighted mean of its accounts' unit vectors (block
+         * order), then solve again with the moved centers */
+        const int pw = 4 * K;
+        double *cs = malloc((size_t)pw * sizeof *cs);
+        double *part = calloc((size_t)nbl * pw, sizeof *part);
+        if (!cs || !part) {
+            free(cs);
+            free(part);
+            status = TQ_ENOMEM;
+            goto done;
+        }
+#pragma omp parallel for schedule(dynamic, 1) if (c.b1 - c.b0 > 1)
+        for (int64_t b = c.b0; b < c.b1; b++) {
+            double *pt = part + (b - c.b0) * pw;
+            int64_t r0 = tq_block_lo(&c.blk, b) - c.lo, r1 = tq_block_hi(&c.blk, b) - c.lo;
+            for (int64_t i = r0; i < r1; i++) {
+                double v[3], w = acc_weight(&c, i) + 1e-9;
+                unit_vec(pb->lat[i], pb->lon[i], v);
+                int k = territory[i];
+                for (int d = 0; d < 3; d++) pt[4 * k + d] += w * v[d];
+                pt[4 * k + 3] += w;
+            }
+        }
+        status = tq_comm_sum_blocks(comm, &c.blk, part, pw, cs);
+        free(part);
+        if (status != TQ_OK) {
+            free(cs);
+            goto done;
+        }
+        for (int k = 0; k < K; k++) {
+            double *q = cs + 4 * k;
+            double nr = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]);
+            if (!(q[3] > 0) || !(nr > 0)) continue;
+            for (int d = 0; d < 3; d++) c.cx[3 * k + d] = q[d] / nr;
+            res->center_lat[k] = asin(fmax(-1.0, fmin(1.0, c.cx[3 * k + 2]))) * 180.0 / M_PI;
+            res->center_lon[k] = atan2(c.cx[3 * k + 1], c.cx[3 * k]) * 180.0 / M_PI;
+        }
+        free(cs);
+        res->exact_optimal = 0;
+    }
+
+    status = final_metrics(&c, territory, res);
+    if (status != TQ_OK) goto done;
+    if (res->exact_optimal) res->bound = res->cost;
+    /* equal sums added in different orders (bound vs cost) may differ in the last bits */
+    if (res->bound > res->cost && res->bound - res->cost <= 1e-9 * fabs(res->cost))
+        res->bound = res->cost;
+    res->gap = res->bound > 0 ? (res->cost - res->bound) / res->bound
+                              : (res->cost > 0 ? INFINITY : 0.0);
+done:
+    free(c.cx);
+    free(c.cand);
+    free(c.cost);
+    free(c.dfar);
+    free(c.slot);
+    free(c.regret);
+    free(c.wlo);
+    free(c.whi);
+    free(c.part);
+    free(c.sum);
+    free(old);
+    return status;
+}

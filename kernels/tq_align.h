@@ -1,0 +1,148 @@
+/* tq_align.h: balanced territory alignment (docs/align.md).
+ *
+ * Model (a capacitated assignment with windows, cf. Kalcsics, Nickel & Schroeder,
+ * "Towards a unified territorial design approach", OR Spektrum 27, 2005):
+ *   minimise   sum_i c(i, t_i),  c(i,k) = weight_i * dist(i, center_k)
+ *                                         + alpha * value_i * [k != prev_i]
+ *   subject to lo_km <= sum_{i: t_i = k} a_im <= hi_km   for each territory k and each
+ *              balanced metric m (a_i0 = workload, a_i1 = potential, a_i2 = 1),
+ *              lo/hi = (1 -/+ tol_m) * target_km, target_km = total_m * cap_k / sum cap;
+ *              sum_{i: t_i != prev_i, prev_i >= 0} value_i <= max_moved * sum value (opt.);
+ *              t_i = prev_i for locked accounts.
+ *
+ * Scale path: Lagrangian relaxation of the window and budget rows (Fisher, "The
+ * Lagrangian relaxation method for solving integer programming problems", Mgmt Sci
+ * 1981). Given prices pi_km (free sign: pi = lambda_upper - lambda_lower) every
+ * account picks argmin_k c(i,k) + sum_m pi_km a_im over its C nearest territories
+ * (plus its previous one); loads are summed per fixed block in block order, so the
+ * result is bit-identical for any thread and rank count. Prices follow a sign-based
+ * per-coordinate step (Rprop, Riedmiller & Braun 1993; a bisection-like search per
+ * territory and metric). The dual value
+ *   g(pi) = sum_i min_k [c(i,k) + pi_k . a_i] - sum_km (pi_km^+ hi_km - pi_km^- lo_km)
+ * is a lower bound. The reported bound is g evaluated over ALL K territories (accounts
+ * whose non-candidate territories might be cheaper are checked against every k), so it
+ * bounds the full model, not just the candidate-restricted one.
+ * Repair: accounts with the smallest regret (second best minus best priced cost) form
+ * a boundary set; every other account keeps its priced choice; the boundary set is
+ * settled by a greedy violation-then-cost local search and then a GLPK MIP (node
+ * limited, warm-started with the greedy solution), so every window holds exactly.
+ *
+ * Exact path (params.exact): the full ILP over all K territories with GLPK, warm
+ * started with the scale path's solution; for small N (tests, benchmarks).
+ *
+ * Memory per rank: O(nlocal * C) for candidates and costs, O(nblocks * K) partials. */
+#ifndef TQ_ALIGN_H
+#define TQ_ALIGN_H
+
+#include <stdint.h>
+
+#include "tq_comm.h"
+
+enum { TQ_ALIGN_WORKLOAD = 0, TQ_ALIGN_POTENTIAL = 1, TQ_ALIGN_COUNT = 2, TQ_ALIGN_NM = 3 };
+enum { TQ_DIST_KM = 0, TQ_DIST_KM2 = 1 };
+
+#define TQ_EARTH_KM 6371.0088
+
+typedef struct {
+    double tol[TQ_ALIGN_NM]; /* window half-width per metric as a share of the target
+                                (0.02 = +-2%); < 0: metric not balanced */
+    double alpha;            /* disruption penalty, cost units per unit of value moved
+                                away from prev_territory; >= 0 */
+    double max_moved;        /* hard budget: share of total value (of accounts with a
+                                prev_territory) that may move, in [0,1]; < 0: none */
+    int distance;            /* TQ_DIST_KM (great-circle km) or TQ_DIST_KM2 (km^2) */
+    int candidates;          /* C: nearest territories per account considered, >= 1
+                                (capped at K); prev_territory is always a candidate */
+    int max_rounds;          /* Lagrangian price rounds, >= 1 */
+    double gap_stop;         /* stop the rounds once a feasible priced assignment is
+                                within this relative gap of the bound, >= 0 */
+    int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
+    int mip_nodes;           /* GLPK branch-and-bound node limit for the boundary MIP
+                                (deterministic); 0 = no MIP, greedy repair only */
+    int64_t mip_max_cols;    /* skip the boundary MIP above this many variables */
+    double mip_seconds;      /* GLPK time limit per MIP, s (safety; normally not hit) */
+    int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
+    int64_t exact_max_n;     /* refuse exact above this many accounts */
+    int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
+                                move each center to its accounts' weighted mean" */
+} tq_align_params;
+
+void tq_align_defaults(tq_align_params *p);
+/* NULL if p is valid, else a message naming the bad field. */
+const char *tq_align_check(const tq_align_params *p);
+
+/* The input. Rows are this rank's rows [lo, lo + nlocal) of the fixed block partition
+ * of tq_common.h for n (tq_blocks_of_rank), all ranks passing the same K data. */
+typedef struct {
+    int64_t n;               /* global accounts */
+    int64_t lo, nlocal;      /* this rank's first row and row count */
+    const double *lat, *lon; /* nlocal, degrees */
+    const float *workload;   /* nlocal, >= 0 */
+    const float *potential;  /* nlocal, >= 0 (value, or value * score) */
+    const float *value;      /* nlocal, >= 0: what the disruption terms count */
+    const float *weight;     /* nlocal cost weights (e.g. workload), NULL = 1 */
+    const int32_t *prev;     /* nlocal, -1 = none; NULL = no previous alignment */
+    const uint8_t *locked;   /* nlocal, 1 = keep prev; NULL = none */
+    int k;                   /* territories */
+    const double *center_lat, *center_lon; /* k, degrees */
+    const double *capacity;  /* k relative sizes > 0, NULL = all 1 */
+} tq_align_problem;
+
+/* The outcome and its metrics (same on every rank). */
+typedef struct {
+    int k;
+    double *load;            /* k * 3: workload, potential, count per territory */
+    double *lo, *hi;         /* k * 3 windows (0 / +inf for metrics not balanced) */
+    double *center_lat, *center_lon; /* k, the centers used (moved by center_iters) */
+    double *radius_km;       /* k: max distance of an account to its center */
+    double cost, bound, gap; /* objective, certified lower bound, (cost-bound)/bound */
+    double cost_distance, cost_disruption;
+    double lagrange_bound_restricted; /* best dual value over candidates only */
+    double lp_value;         /* exact path: GLPK's LP relaxation value, else NaN */
+    int exact_optimal;       /* exact path proved optimality */
+    double mean_km, p90_km;  /* distance to own center (p90 from a 50 m histogram) */
+    double moved_value_share, moved_count_share; /* among accounts with a prev */
+    int64_t moved_count;
+    int rounds, center_rounds;
+    int widened;             /* times the candidate lists were doubled (C -> 2C) */
+    int candidates;          /* C finally used */
+    int64_t boundary_size;   /* accounts in the repair set that succeeded */
+    int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP */
+    int64_t bound_checks;    /* accounts whose bound needed all K territories */
+    double t_candidates, t_prices, t_repair, t_bound, t_exact; /* seconds */
+    int bad_k, bad_m;        /* infeasible: territory and metric (m = 3: budget) */
+    char msg[512];           /* error / infeasibility detail */
+} tq_align_result;
+
+/* Align. territory[nlocal] receives 0..k-1. Returns TQ_OK, TQ_INFEASIBLE (res->msg,
+ * bad_k, bad_m say why; territory undefined), TQ_EINVAL (res->msg), TQ_ENOMEM,
+ * TQ_EMPI, TQ_EGLPK. Collective over comm. Cost per round O(nlocal * C / threads);
+ * candidates O(nlocal * K); bound O(nlocal * C) plus O(K) per checked account. */
+int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
+                   const tq_comm *comm, int32_t *territory, tq_align_result *res);
+void tq_align_result_free(tq_align_result *res);
+
+/* ---- internal, shared with tq_align_mip.c ----------------------------------------------
+ * A MIP over nb accounts: account j may take territories cand[j*w .. j*w+w) (-1 pads)
+ * at cost cost[j*w+..]; a[j*3+m] metrics; mv[j*w+..] = value counted as moved when
+ * taking that candidate. Rows: windows lo/hi (k*3, only metrics with use[m]) and
+ * moved <= budget (budget < 0: none). start: incumbent (candidate slot per account) or
+ * NULL. out: chosen slot per account. Returns TQ_OK (solution found, *optimal says if
+ * proven), TQ_INFEASIBLE (proven or none found: *proven says which), TQ_EGLPK.
+ * *bound gets the best proven bound (LP value if B&B stopped). */
+typedef struct {
+    int64_t nb;
+    int w, k;
+    const int32_t *cand;
+    const double *cost, *a, *mv;
+    const double *lo, *hi;
+    int use[TQ_ALIGN_NM];
+    double budget;
+    const int32_t *start;
+    int node_limit;
+    double seconds;
+} tq_align_mip;
+int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
+                       double *lp_value, int *optimal, int *proven);
+
+#endif

@@ -1,0 +1,206 @@
+/* tq_align_mip.c: the assignment MIP with windows, solved by GLPK (the boundary repair
+ * and the exact path of tq_align.c). See tq_align_mip in tq_align.h for the model. */
+#include <glpk.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq_align.h"
+
+typedef struct {
+    const double *start_x;   /* 1-based column values of the incumbent, or NULL */
+    int given;               /* incumbent handed to GLPK already */
+    int nodes, node_limit;
+    double bound;            /* best node bound seen (minimisation: a lower bound) */
+    int have_bound;
+} cb_state;
+
+/* GLPK branch-and-cut callback: hands in the incumbent once, counts selected nodes and
+ * stops the search at the node limit (a deterministic limit, unlike a time limit),
+ * and records the best open node's bound, which stays a valid lower bound on stop. */
+static void mip_callback(glp_tree *tree, void *info)
+{
+    cb_state *s = info;
+    switch (glp_ios_reason(tree)) {
+    case GLP_IHEUR:
+        if (s->start_x && !s->given) {
+            s->given = 1;
+            glp_ios_heur_sol(tree, s->start_x);
+        }
+        break;
+    case GLP_ISELECT: {
+        int best = glp_ios_best_node(tree);
+        if (best) {
+            s->bound = glp_ios_node_bound(tree, best);
+            s->have_bound = 1;
+        }
+        if (++s->nodes > s->node_limit) glp_ios_terminate(tree);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Build and solve the MIP of m. Inputs and outputs as in tq_align.h. Cost: GLPK's
+ * simplex on nb*w columns and nb + 3k + 1 rows, then at most node_limit nodes. */
+int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
+                       double *lp_value, int *optimal, int *proven)
+{
+    int status = TQ_EGLPK;
+    glp_prob *lp = NULL;
+    int *ia = NULL, *ja = NULL, *colj = NULL, *cols = NULL;
+    double *ar = NULL, *sx = NULL;
+    int64_t ncol = 0, nnz = 0;
+    int nrow_win = 0;
+    int *winrow = NULL;  /* k*3 -> row index (0 = none) */
+    *optimal = 0;
+    *proven = 0;
+    *obj = NAN;
+    *bound = -INFINITY;
+    *lp_value = NAN;
+
+    for (int64_t j = 0; j < m->nb; j++)
+        for (int s = 0; s < m->w; s++)
+            if (m->cand[j * m->w + s] >= 0) ncol++;
+    if (ncol > 200000000 || m->nb > 200000000) goto done;
+    int use_budget = m->budget >= 0;
+    int nm = 0;
+    for (int q = 0; q < TQ_ALIGN_NM; q++) nm += m->use[q] ? 1 : 0;
+    int64_t cap = ncol * (2 + nm) + 1;
+    ia = malloc((size_t)cap * sizeof *ia);
+    ja = malloc((size_t)cap * sizeof *ja);
+    ar = malloc((size_t)cap * sizeof *ar);
+    colj = malloc((size_t)(ncol + 1) * sizeof *colj);
+    cols = malloc((size_t)(ncol + 1) * sizeof *cols);
+    winrow = calloc((size_t)m->k * 3, sizeof *winrow);
+    if (!ia || !ja || !ar || !colj || !cols || !winrow) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+
+    glp_term_out(GLP_OFF);
+    lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    /* rows 1..nb: each account takes exactly one territory */
+    glp_add_rows(lp, (int)m->nb);
+    for (int64_t j = 0; j < m->nb; j++) glp_set_row_bnds(lp, (int)j + 1, GLP_FX, 1.0, 1.0);
+    /* window rows */
+    for (int k = 0; k < m->k; k++)
+        for (int q = 0; q < TQ_ALIGN_NM; q++) {
+            if (!m->use[q]) continue;
+            double lo = m->lo[k * 3 + q], hi = m->hi[k * 3 + q];
+            int r = glp_add_rows(lp, 1);
+            winrow[k * 3 + q] = r;
+            nrow_win++;
+            if (isfinite(hi) && lo > 0) glp_set_row_bnds(lp, r, GLP_DB, lo, hi);
+            else if (isfinite(hi)) glp_set_row_bnds(lp, r, GLP_UP, 0.0, hi);
+            else if (lo > 0) glp_set_row_bnds(lp, r, GLP_LO, lo, 0.0);
+            else glp_set_row_bnds(lp, r, GLP_FR, 0.0, 0.0);
+        }
+    int brow = 0;
+    if (use_budget) {
+        brow = glp_add_rows(lp, 1);
+        glp_set_row_bnds(lp, brow, GLP_UP, 0.0, m->budget);
+    }
+    glp_add_cols(lp, (int)ncol);
+    int c = 0;
+    for (int64_t j = 0; j < m->nb; j++)
+        for (int s = 0; s < m->w; s++) {
+            int k = m->cand[j * m->w + s];
+            if (k < 0) continue;
+            c++;
+            colj[c] = (int)j;
+            cols[c] = s;
+            glp_set_col_kind(lp, c, GLP_BV);
+            glp_set_obj_coef(lp, c, m->cost[j * m->w + s]);
+            nnz++;
+            ia[nnz] = (int)j + 1; ja[nnz] = c; ar[nnz] = 1.0;
+            for (int q = 0; q < TQ_ALIGN_NM; q++) {
+                double v = m->a[j * 3 + q];
+                if (!m->use[q] || v == 0.0) continue;
+                nnz++;
+                ia[nnz] = winrow[k * 3 + q]; ja[nnz] = c; ar[nnz] = v;
+            }
+            if (use_budget && m->mv[j * m->w + s] != 0.0) {
+                nnz++;
+                ia[nnz] = brow; ja[nnz] = c; ar[nnz] = m->mv[j * m->w + s];
+            }
+        }
+    glp_load_matrix(lp, (int)nnz, ia, ja, ar);
+
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    sp.presolve = GLP_OFF;
+    sp.tm_lim = (int)fmin(m->seconds * 1000.0, 2e9);
+    glp_scale_prob(lp, GLP_SF_AUTO);
+    glp_adv_basis(lp, 0);
+    int rc = glp_simplex(lp, &sp);
+    if (rc != 0 && rc != GLP_ETMLIM) goto done;
+    int ps = glp_get_status(lp);
+    if (ps == GLP_NOFEAS) {
+        *proven = 1;
+        status = TQ_INFEASIBLE;
+        goto done;
+    }
+    if (ps != GLP_OPT) goto done;  /* time limit in the LP: treat as a solver failure */
+    *lp_value = glp_get_obj_val(lp);
+    *bound = *lp_value;
+
+    if (m->start) {
+        sx = calloc((size_t)ncol + 1, sizeof *sx);
+        if (!sx) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        for (int cc = 1; cc <= (int)ncol; cc++)
+            sx[cc] = m->start[colj[cc]] == cols[cc] ? 1.0 : 0.0;
+    }
+    cb_state st = {sx, 0, 0, m->node_limit, -INFINITY, 0};
+    glp_iocp ip;
+    glp_init_iocp(&ip);
+    ip.msg_lev = GLP_MSG_OFF;
+    ip.presolve = GLP_OFF;
+    ip.cb_func = mip_callback;
+    ip.cb_info = &st;
+    ip.tm_lim = (int)fmin(m->seconds * 1000.0, 2e9);
+    ip.fp_heur = sx ? GLP_OFF : GLP_ON;
+    ip.mip_gap = 1e-9;
+    rc = glp_intopt(lp, &ip);
+    if (rc != 0 && rc != GLP_ESTOP && rc != GLP_ETMLIM) goto done;
+    int ms = glp_mip_status(lp);
+    if (ms == GLP_NOFEAS) {
+        *proven = 1;
+        status = TQ_INFEASIBLE;
+        goto done;
+    }
+    if (ms != GLP_OPT && ms != GLP_FEAS) {
+        status = TQ_INFEASIBLE;  /* none found within the limits: not proven */
+        goto done;
+    }
+    *obj = glp_mip_obj_val(lp);
+    if (ms == GLP_OPT && rc == 0) {
+        *optimal = 1;
+        *bound = *obj;
+    } else if (st.have_bound && st.bound > *bound) {
+        *bound = st.bound;
+    }
+    for (int64_t j = 0; j < m->nb; j++) out[j] = -1;
+    for (int cc = 1; cc <= (int)ncol; cc++)
+        if (glp_mip_col_val(lp, cc) > 0.5) out[colj[cc]] = cols[cc];
+    status = TQ_OK;
+    for (int64_t j = 0; j < m->nb; j++)
+        if (out[j] < 0) status = TQ_EGLPK;
+done:
+    if (lp) glp_delete_prob(lp);
+    free(ia);
+    free(ja);
+    free(ar);
+    free(colj);
+    free(cols);
+    free(sx);
+    free(winrow);
+    (void)nrow_win;
+    return status;
+}

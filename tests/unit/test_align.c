@@ -1,0 +1,381 @@
+/* test_align.c: the alignment kernel against the exact ILP (GLPK) on small instances:
+ * feasibility, bound <= optimum, cost within the reported gap of the optimum, locked
+ * accounts, named infeasibility, alpha -> inf keeps last year, disruption budget,
+ * thread determinism, centers iteration. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <omp.h>
+
+#include "tq_align.h"
+#include "tq_common.h"
+
+/* A synthetic instance: accounts scattered around `nc` towns in the US box, workload and
+ * value log-normal-ish, prev = nearest of K centers (centers = random accounts). */
+typedef struct {
+    int64_t n;
+    int k;
+    double *lat, *lon, *clat, *clon, *cap;
+    float *w, *v;
+    int32_t *prev;
+    uint8_t *locked;
+} inst;
+
+static void inst_make(inst *s, int64_t n, int k, uint64_t seed)
+{
+    s->n = n;
+    s->k = k;
+    s->lat = malloc(n * sizeof(double));
+    s->lon = malloc(n * sizeof(double));
+    s->w = malloc(n * sizeof(float));
+    s->v = malloc(n * sizeof(float));
+    s->prev = malloc(n * sizeof(int32_t));
+    s->locked = calloc(n, 1);
+    s->clat = malloc(k * sizeof(double));
+    s->clon = malloc(k * sizeof(double));
+    s->cap = malloc(k * sizeof(double));
+    int nc = 12;
+    for (int64_t i = 0; i < n; i++) {
+        int town = (int)(tq_rand_uniform(seed, 1, i) * nc);
+        double tl = 32 + 14 * tq_rand_uniform(seed, 2, town);
+        double tg = -118 + 40 * tq_rand_uniform(seed, 3, town);
+        s->lat[i] = tl + 2.0 * (tq_rand_uniform(seed, 4, i) - 0.5);
+        s->lon[i] = tg + 3.0 * (tq_rand_uniform(seed, 5, i) - 0.5);
+        s->w[i] = (float)(0.5 + 2.0 * tq_rand_uniform(seed, 6, i));
+        double u = tq_rand_uniform(seed, 7, i);
+        s->v[i] = (float)(100.0 * exp(1.5 * (u - 0.5)));
+    }
+    for (int j = 0; j < k; j++) {
+        int64_t i = (int64_t)(tq_rand_uniform(seed, 8, j) * n);
+        s->clat[j] = s->lat[i] + 0.01 * j;
+        s->clon[j] = s->lon[i];
+        s->cap[j] = 1.0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double best = 1e300;
+        int bk = 0;
+        for (int j = 0; j < k; j++) {
+            double dl = s->lat[i] - s->clat[j], dg = s->lon[i] - s->clon[j];
+            double d = dl * dl + dg * dg;
+            if (d < best) {
+                best = d;
+                bk = j;
+            }
+        }
+        s->prev[i] = bk;
+    }
+}
+
+static void inst_free(inst *s)
+{
+    free(s->lat);
+    free(s->lon);
+    free(s->w);
+    free(s->v);
+    free(s->prev);
+    free(s->locked);
+    free(s->clat);
+    free(s->clon);
+    free(s->cap);
+}
+
+static tq_align_problem inst_problem(const inst *s)
+{
+    tq_align_problem pb = {s->n, 0, s->n, s->lat, s->lon, s->w, s->v, s->v, s->w,
+                           s->prev, s->locked, s->k, s->clat, s->clon, s->cap};
+    return pb;
+}
+
+/* Every balanced window holds for the alignment t (recomputed here, naively). */
+static void check_windows(const inst *s, const tq_align_params *p, const int32_t *t)
+{
+    double tot[3] = {0, 0, 0}, *L = calloc(3 * s->k, sizeof(double));
+    for (int64_t i = 0; i < s->n; i++) {
+        assert_true(t[i] >= 0 && t[i] < s->k);
+        double a[3] = {s->w[i], s->v[i], 1.0};
+        for (int m = 0; m < 3; m++) {
+            tot[m] += a[m];
+            L[3 * t[i] + m] += a[m];
+        }
+    }
+    for (int j = 0; j < s->k; j++)
+        for (int m = 0; m < 3; m++) {
+            if (p->tol[m] < 0) continue;
+            double tg = tot[m] / s->k;
+            assert_true(L[3 * j + m] >= (1 - p->tol[m]) * tg * (1 - 1e-9));
+            assert_true(L[3 * j + m] <= (1 + p->tol[m]) * tg * (1 + 1e-9));
+        }
+    free(L);
+}
+
+static void test_exact_vs_scale(void **state)
+{
+    (void)state;
+    /* GLPK proves optimality quickly only for tiny instances of this model */
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        inst s;
+        inst_make(&s, 30 + 6 * (int64_t)seed, 3 + (int)(seed % 2), seed);
+        tq_align_problem pb = inst_problem(&s);
+        tq_align_params p;
+        tq_align_defaults(&p);
+        p.tol[0] = 0.08;
+        p.tol[1] = 0.12;
+        p.alpha = seed % 2 ? 0.0 : 0.5;
+        p.mip_seconds = 30;
+        p.candidates = 2;
+        int32_t *ta = malloc(s.n * sizeof(int32_t)), *te = malloc(s.n * sizeof(int32_t));
+        tq_align_result ra, re;
+        int st = tq_align_solve(&pb, &p, NULL, ta, &ra);
+        assert_int_equal(st, TQ_OK);
+        check_windows(&s, &p, ta);
+        p.exact = 1;
+        st = tq_align_solve(&pb, &p, NULL, te, &re);
+        assert_int_equal(st, TQ_OK);
+        check_windows(&s, &p, te);
+        assert_true(re.exact_optimal);
+        double opt = re.cost;
+        /* the Lagrangian bound (over all K) never exceeds the optimum */
+        assert_true(ra.bound <= opt * (1 + 1e-9));
+        /* the scale path's cost is within its reported gap of the optimum */
+        assert_true(ra.cost >= opt * (1 - 1e-9));
+        assert_true((ra.cost - opt) / opt <= ra.gap + 1e-9);
+        /* and the GLPK LP relaxation value is a bound too */
+        assert_true(re.lp_value <= opt * (1 + 1e-9));
+        print_message("seed %llu: opt %.6g scale %.6g bound %.6g gap %.4f%% lp %.6g\n",
+                      (unsigned long long)seed, opt, ra.cost, ra.bound, 100 * ra.gap,
+                      re.lp_value);
+        tq_align_result_free(&ra);
+        tq_align_result_free(&re);
+        free(ta);
+        free(te);
+        inst_free(&s);
+    }
+}
+
+static void test_locked_never_move(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 3000, 8, 11);
+    for (int64_t i = 0; i < s.n; i += 7) s.locked[i] = 1;
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.tol[0] = 0.05;
+    p.tol[1] = 0.05;
+    int32_t *t = malloc(s.n * sizeof(int32_t));
+    tq_align_result r;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_OK);
+    for (int64_t i = 0; i < s.n; i++)
+        if (s.locked[i]) assert_int_equal(t[i], s.prev[i]);
+    check_windows(&s, &p, t);
+    tq_align_result_free(&r);
+    free(t);
+    inst_free(&s);
+}
+
+static void test_infeasible_locked(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 2000, 6, 5);
+    /* lock a third of all accounts into territory 2: its workload window is 1/6 +-2% */
+    for (int64_t i = 0; i < s.n; i += 3) {
+        s.prev[i] = 2;
+        s.locked[i] = 1;
+    }
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    int32_t *t = malloc(s.n * sizeof(int32_t));
+    tq_align_result r;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
+    assert_int_equal(r.bad_k, 2);
+    assert_int_equal(r.bad_m, TQ_ALIGN_WORKLOAD);
+    assert_non_null(strstr(r.msg, "locked workload"));
+    tq_align_result_free(&r);
+    free(t);
+    inst_free(&s);
+}
+
+static void test_infeasible_granularity(void **state)
+{
+    (void)state;
+    /* 20 accounts, 4 territories, one account carries most of the workload: no window
+     * of +-2% around a quarter can hold it; the exact ILP proves it. */
+    inst s;
+    inst_make(&s, 20, 4, 9);
+    s.w[3] = 1000.0f;
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    int32_t t[20];
+    tq_align_result r;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
+    assert_true(r.msg[0] != 0);
+    tq_align_result_free(&r);
+    p.exact = 1;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
+    assert_non_null(strstr(r.msg, "proven"));
+    tq_align_result_free(&r);
+    inst_free(&s);
+}
+
+static void test_alpha_keeps_last_year(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 4000, 10, 21);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    int32_t *t0 = malloc(s.n * sizeof(int32_t)), *t1 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r;
+    /* last year = a feasible alignment for these windows */
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t0, &r), TQ_OK);
+    tq_align_result_free(&r);
+    memcpy(s.prev, t0, s.n * sizeof(int32_t));
+    p.alpha = 1e9;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r), TQ_OK);
+    assert_memory_equal(t0, t1, s.n * sizeof(int32_t));
+    assert_int_equal(r.moved_count, 0);
+    tq_align_result_free(&r);
+    free(t0);
+    free(t1);
+    inst_free(&s);
+}
+
+static void test_budget(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 5000, 10, 33);
+    /* last year is unbalanced (nearest center); move at most half of the value */
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.tol[0] = 0.05;
+    p.tol[1] = -1;
+    p.max_moved = 0.5;
+    int32_t *t = malloc(s.n * sizeof(int32_t));
+    tq_align_result r;
+    int st = tq_align_solve(&pb, &p, NULL, t, &r);
+    if (st == TQ_OK) {
+        double mv = 0, tv = 0;
+        for (int64_t i = 0; i < s.n; i++) {
+            tv += s.v[i];
+            if (t[i] != s.prev[i]) mv += s.v[i];
+        }
+        assert_true(mv <= 0.5 * tv * (1 + 1e-9));
+        check_windows(&s, &p, t);
+        print_message("budget: moved %.2f%% of value, gap %.3f%%\n", 100 * mv / tv,
+                      100 * r.gap);
+    } else {
+        assert_int_equal(st, TQ_INFEASIBLE);
+        print_message("budget: infeasible: %s\n", r.msg);
+    }
+    tq_align_result_free(&r);
+    free(t);
+    inst_free(&s);
+}
+
+static void test_threads_deterministic(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 30000, 20, 44);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.alpha = 0.2;
+    int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r1, r2;
+    omp_set_num_threads(1);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+    omp_set_num_threads(2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
+    check_windows(&s, &p, t1);
+    print_message("30000x20: cost %.6g bound %.6g gap %.4f%% rounds %d repair %d\n", r1.cost,
+                  r1.bound, 100 * r1.gap, r1.rounds, r1.repair);
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    free(t1);
+    free(t2);
+    inst_free(&s);
+}
+
+static void test_centers_iterate(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 5000, 8, 55);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    int32_t *t = malloc(s.n * sizeof(int32_t));
+    tq_align_result r0, r1;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r0), TQ_OK);
+    p.center_iters = 5;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r1), TQ_OK);
+    check_windows(&s, &p, t);
+    /* moving centers to their accounts makes territories more compact */
+    assert_true(r1.mean_km <= r0.mean_km * 1.001);
+    assert_true(r1.center_rounds >= 1);
+    tq_align_result_free(&r0);
+    tq_align_result_free(&r1);
+    free(t);
+    inst_free(&s);
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    tq_align_params p;
+    tq_align_defaults(&p);
+    assert_null(tq_align_check(&p));
+    p.candidates = 0;
+    assert_non_null(tq_align_check(&p));
+    tq_align_defaults(&p);
+    p.alpha = -1;
+    assert_non_null(tq_align_check(&p));
+    tq_align_defaults(&p);
+    p.distance = 7;
+    assert_non_null(tq_align_check(&p));
+    /* prev out of range is named with its row */
+    inst s;
+    inst_make(&s, 100, 4, 3);
+    s.prev[42] = 9;
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_defaults(&p);
+    int32_t t[100];
+    tq_align_result r;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_EINVAL);
+    assert_non_null(strstr(r.msg, "row 42"));
+    tq_align_result_free(&r);
+    inst_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_exact_vs_scale),
+        cmocka_unit_test(test_locked_never_move),
+        cmocka_unit_test(test_infeasible_locked),
+        cmocka_unit_test(test_infeasible_granularity),
+        cmocka_unit_test(test_alpha_keeps_last_year),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_centers_iterate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
