@@ -38,6 +38,7 @@ void tq_align_defaults(tq_align_params *p)
     p->exact = 0;
     p->exact_max_n = 5000;
     p->center_iters = 0;
+    p->write_lp = NULL;
 }
 
 const char *tq_align_check(const tq_align_params *p)
@@ -697,7 +698,7 @@ static int repair(ctx *c, int64_t target, int *method, int64_t *nb_out)
             tq_align_mip mp = {B.nb, C, K, cand, cst, a, mvv, mlo, mhi,
                                {c->use[0], c->use[1], c->use[2]},
                                c->use_budget ? c->budget * (1 - 10 * WIN_MARGIN) - fixmv : -1.0,
-                               ok ? start : NULL, c->p->mip_nodes, c->p->mip_seconds};
+                               ok ? start : NULL, c->p->mip_nodes, c->p->mip_seconds, NULL};
             double obj, bnd, lpv;
             int opt, prov;
             int st = tq_align_mip_solve(&mp, sol, &obj, &bnd, &lpv, &opt, &prov);
@@ -876,7 +877,7 @@ static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_
             tq_align_mip mp = {n, K, K, cand, cst, a, mvv, c->wlo, c->whi,
                                {c->use[0], c->use[1], c->use[2]},
                                c->use_budget ? c->budget : -1.0,
-                               have_start ? start : NULL, 1000000, c->p->mip_seconds};
+                               have_start ? start : NULL, 1000000, c->p->mip_seconds, NULL};
             int opt = 0, prov = 0;
             int st = tq_align_mip_solve(&mp, sol, &vals[0], &vals[1], &vals[2], &opt, &prov);
             hdr[0] = st;
@@ -913,6 +914,73 @@ done:
     free(cand);
     free(start);
     free(sol);
+    return status;
+}
+
+/* Write the candidate-restricted model of every account (rank 0 writes). */
+static int write_model(ctx *c, tq_align_result *res)
+{
+    int status = TQ_OK, K = c->K, C = c->C;
+    int W = 4 + 3 * C;
+    int64_t n = c->pb->n;
+    double *loc = NULL, *all = NULL, *cst = NULL, *a = NULL, *mvv = NULL;
+    int32_t *cand = NULL;
+    loc = malloc((size_t)(c->nl > 0 ? c->nl : 1) * W * sizeof *loc);
+    all = malloc((size_t)(n > 0 ? n : 1) * W * sizeof *all);
+    if (!loc || !all) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < c->nl; i++) {
+        double *r = loc + i * W;
+        int32_t pv = acc_prev(c, i);
+        r[0] = (double)(c->lo + i);
+        for (int m = 0; m < 3; m++) r[1 + m] = acc_metric(c, i, m);
+        for (int s = 0; s < C; s++) {
+            int k = c->cand[i * C + s];
+            r[4 + s] = k;
+            r[4 + C + s] = k >= 0 ? c->cost[i * C + s] : 0.0;
+            r[4 + 2 * C + s] = (k >= 0 && pv >= 0 && k != pv) ? (double)c->pb->value[i] : 0.0;
+        }
+    }
+    status = tq_comm_allgatherv(c->comm, loc, c->nl, (int64_t)W * (int64_t)sizeof(double), all);
+    if (status != TQ_OK) goto done;
+    int st = TQ_OK;
+    if (tq_comm_rank(c->comm) == 0) {
+        cand = malloc((size_t)n * C * sizeof *cand);
+        cst = malloc((size_t)n * C * sizeof *cst);
+        mvv = malloc((size_t)n * C * sizeof *mvv);
+        a = malloc((size_t)n * 3 * sizeof *a);
+        if (!cand || !cst || !mvv || !a) {
+            st = TQ_ENOMEM;
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const double *r = all + j * W;
+                for (int s = 0; s < C; s++) {
+                    cand[j * C + s] = (int32_t)r[4 + s];
+                    cst[j * C + s] = r[4 + C + s];
+                    mvv[j * C + s] = r[4 + 2 * C + s];
+                }
+                for (int m = 0; m < 3; m++) a[j * 3 + m] = r[1 + m];
+            }
+            tq_align_mip mp = {n, C, K, cand, cst, a, mvv, c->wlo, c->whi,
+                               {c->use[0], c->use[1], c->use[2]},
+                               c->use_budget ? c->budget : -1.0, NULL, 0, 1.0, c->p->write_lp};
+            double o, b, l;
+            int opt, prov;
+            st = tq_align_mip_solve(&mp, NULL, &o, &b, &l, &opt, &prov);
+        }
+    }
+    status = tq_comm_bcast(c->comm, &st, sizeof st, 0);
+    if (status == TQ_OK) status = st;
+    if (status != TQ_OK) snprintf(res->msg, sizeof res->msg, "cannot write the model");
+done:
+    free(loc);
+    free(all);
+    free(cst);
+    free(a);
+    free(mvv);
+    free(cand);
     return status;
 }
 
@@ -1005,6 +1073,11 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     int32_t *override = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
+    if (c->p->write_lp) {
+        status = build_candidates(c, res);
+        if (status == TQ_OK) status = write_model(c, res);
+        return status;
+    }
     pi = calloc((size_t)nq + 1, sizeof *pi);
     pibest = calloc((size_t)nq + 1, sizeof *pibest);
     pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
@@ -1522,7 +1595,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
 
     for (int it = 0;; it++) {
         status = solve_fixed(&c, territory, res);
-        if (status != TQ_OK) goto done;
+        if (status != TQ_OK || p->write_lp) goto done;
         res->center_rounds = it;
         int64_t changed = 1;
         if (it > 0) {

@@ -65,6 +65,9 @@ typedef struct {
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
                                 move each center to its accounts' weighted mean" */
+    const char *write_lp;    /* non-NULL: write the candidate-restricted model (all
+                                accounts, C candidates each) in CPLEX LP format to this
+                                path on rank 0 and return without solving (benchmarks) */
 } tq_align_params;
 
 void tq_align_defaults(tq_align_params *p);
@@ -141,6 +144,7 @@ typedef struct {
     const int32_t *start;
     int node_limit;
     double seconds;
+    const char *write_lp;    /* write the model here (CPLEX LP) instead of solving */
 } tq_align_mip;
 int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
                        double *lp_value, int *optimal, int *proven);

@@ -128,6 +128,10 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
             }
         }
     glp_load_matrix(lp, (int)nnz, ia, ja, ar);
+    if (m->write_lp) {
+        status = glp_write_lp(lp, NULL, m->write_lp) == 0 ? TQ_OK : TQ_EIO;
+        goto done;
+    }
 
     glp_smcp sp;
     glp_init_smcp(&sp);
