@@ -271,3 +271,37 @@ void tq_comm_barrier(const tq_comm *comm)
     (void)comm;
 #endif
 }
+
+tq_comm *tq_comm_split(const tq_comm *comm, int color, int *status)
+{
+    *status = TQ_OK;
+    if (!comm) return NULL;
+#ifdef TQ_HAVE_MPI
+    tq_comm *c = calloc(1, sizeof *c);
+    if (!c) {
+        *status = TQ_ENOMEM;
+        return NULL;
+    }
+    if (MPI_Comm_split(comm->mpi, color, comm->rank, &c->mpi) != MPI_SUCCESS) {
+        free(c);
+        *status = TQ_EMPI;
+        return NULL;
+    }
+    MPI_Comm_rank(c->mpi, &c->rank);
+    MPI_Comm_size(c->mpi, &c->size);
+    return c;
+#else
+    (void)color;
+    return NULL;
+#endif
+}
+
+void tq_comm_split_free(tq_comm **comm)
+{
+    if (!comm || !*comm) return;
+#ifdef TQ_HAVE_MPI
+    MPI_Comm_free(&(*comm)->mpi);
+#endif
+    free(*comm);
+    *comm = NULL;
+}

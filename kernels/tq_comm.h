@@ -60,6 +60,12 @@ int tq_comm_gatherv(const tq_comm *comm, const void *local, int64_t nlocal,
 
 void tq_comm_barrier(const tq_comm *comm);
 
+/* Split comm into groups by color (MPI_Comm_split, ranks keep their order). Collective.
+ * Returns NULL for a serial comm (NULL in, NULL out) or on failure (*status set). Free
+ * with tq_comm_split_free. */
+tq_comm *tq_comm_split(const tq_comm *comm, int color, int *status);
+void tq_comm_split_free(tq_comm **comm);
+
 /* The MPI_Comm inside (as void *: cast to MPI_Comm *), or NULL without MPI. For the I/O
  * layer (parallel HDF5), never for kernels. */
 void *tq_comm_mpi(const tq_comm *comm);
