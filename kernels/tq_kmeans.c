@@ -575,11 +575,15 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
     /* Exponion: the only possible winners lie within 2u of c_a; the list is sorted */
     const int32_t *li = N->idx + (size_t)a * N->nn;
     const double *ld = N->d + (size_t)a * N->nn;
-    double best = ga, second = INFINITY, rnext = N->r[a];
+    double best = ga, second = INFINITY, rnext = N->r[a], sec_lo = INFINITY;
     int32_t b = a;
     int t;
     for (t = 0; t < N->nn; t++) {
-        if (safe_gt(ld[t] - u, u, sl)) {
+        /* past 2u no center can win; scanning on until the list distance minus u
+         * passes the second-best distance makes the new lower bound exact (the
+         * distance to the second-nearest center) rather than about u, so the point
+         * passes the Hamerly test again in the next iterations */
+        if (safe_gt(ld[t] - u, u, sl) && ld[t] - u >= sec_lo) {
             if (ld[t] < rnext) rnext = ld[t];
             break;
         }
@@ -589,8 +593,10 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
             second = best;
             best = g;
             b = j;
+            sec_lo = dist_lo(second, xx, sl);
         } else if (g < second) {
             second = g;
+            sec_lo = dist_lo(second, xx, sl);
         }
     }
     *nd += t;
