@@ -48,6 +48,7 @@ void tq_sgd_defaults(tq_sgd_params *p)
     p->patience = 2;
     p->tol = 1e-4;
     p->chunk_rows = 1 << 20;
+    p->average = 1;
 }
 
 const char *tq_sgd_check(const tq_sgd_params *p)
@@ -68,6 +69,7 @@ const char *tq_sgd_check(const tq_sgd_params *p)
     if (p->patience < 1) return "patience must be >= 1";
     if (!(p->tol >= 0 && p->tol < 1)) return "tol must be in [0, 1)";
     if (p->chunk_rows < 1) return "chunk_rows must be >= 1";
+    if (p->average != 0 && p->average != 1) return "average must be 0 or 1";
     return NULL;
 }
 
@@ -185,6 +187,8 @@ typedef struct {
     float c;        /* raw-space intercept */
     float *acc;     /* d: batch gradient accumulator */
     double rows;    /* training rows visited since the last average */
+    double *wa;     /* d+1: sum of the iterates (w, b) after each step since the last average */
+    double na;      /* steps summed in wa */
 } state;
 
 typedef struct {
@@ -220,7 +224,8 @@ static int state_alloc(state *s, int d)
     s->s2 = calloc(n, sizeof *s->s2);
     s->v = calloc(n, sizeof *s->v);
     s->acc = calloc(n, sizeof *s->acc);
-    return (s->w && s->s1 && s->s2 && s->v && s->acc) ? TQ_OK : TQ_ENOMEM;
+    s->wa = calloc(n, sizeof *s->wa);
+    return (s->w && s->s1 && s->s2 && s->v && s->acc && s->wa) ? TQ_OK : TQ_ENOMEM;
 }
 
 static void state_free(state *s)
@@ -230,6 +235,7 @@ static void state_free(state *s)
     free(s->s2);
     free(s->v);
     free(s->acc);
+    free(s->wa);
     memset(s, 0, sizeof *s);
 }
 
@@ -241,6 +247,8 @@ static void state_copy(state *dst, const state *src, int d)
     dst->b = src->b;
     dst->t = src->t;
     dst->rows = 0;
+    memset(dst->wa, 0, (size_t)(d + 1) * sizeof *dst->wa);
+    dst->na = 0;
 }
 
 /* v = w / std, c = b - v . mean (float copies for the inner loop). */
@@ -258,8 +266,8 @@ static void state_raw(state *s, const run *st)
 }
 
 /* Length of the partial vector of a model: rows, rows*w (d), rows*b, rows*s1 (d+1),
- * rows*s2 (d+1), rows*t. */
-static int64_t state_m(int d) { return 1 + d + 1 + 2 * (int64_t)(d + 1) + 1; }
+ * rows*s2 (d+1), rows*t, rows*(mean iterate) (d+1). */
+static int64_t state_m(int d) { return 1 + d + 1 + 3 * (int64_t)(d + 1) + 1; }
 
 static void state_put(const state *s, int d, double *part)
 {
@@ -271,6 +279,8 @@ static void state_put(const state *s, int d, double *part)
     for (int j = 0; j <= d; j++) part[k++] = r * s->s1[j];
     for (int j = 0; j <= d; j++) part[k++] = r * s->s2[j];
     part[k++] = r * s->t;
+    for (int j = 0; j <= d; j++)
+        part[k++] = r * (s->na > 0 ? s->wa[j] / s->na : (j < d ? s->w[j] : s->b));
 }
 
 /* common = row-weighted average of the summed partials; unchanged if no rows. */
@@ -284,6 +294,8 @@ static void state_get(state *s, int d, const double *sum)
     for (int j = 0; j <= d; j++) s->s1[j] = sum[k++] / r;
     for (int j = 0; j <= d; j++) s->s2[j] = sum[k++] / r;
     s->t = sum[k++] / r;
+    for (int j = 0; j <= d; j++) s->wa[j] = sum[k++] / r;   /* the round's mean iterate */
+    s->na = 1;
 }
 
 /* One optimiser step from the batch accumulators (acc, S over nb rows). Written as
@@ -326,6 +338,13 @@ static void state_step(state *s, const run *st, double S, int nb)
         s1[d] = b1 * s1[d] + (1 - b1) * gb;
         s2[d] = b2 * s2[d] + (1 - b2) * gb * gb;
         s->b -= lr / (sqrt(s2[d] * c2) + eps) * s1[d] * c1;
+    }
+    if (p->average) { /* Polyak-Ruppert: sum the iterates for the read-out model */
+        double *restrict wa = s->wa;
+#pragma omp simd
+        for (int j = 0; j < d; j++) wa[j] += w[j];
+        wa[d] += s->b;
+        s->na += 1;
     }
     state_raw(s, st);
 }
@@ -643,7 +662,7 @@ static int run_init(run *st, const tq_sgd_data *data, const tq_sgd_params *p,
         st->ybuf = malloc((size_t)st->bufrows);
         if (!st->xbuf || !st->ybuf) { status = TQ_ENOMEM; goto done; }
     }
-    int64_t m = 5 + d + 2 * state_m(d);   /* big enough for every pass */
+    int64_t m = 5 + d + state_m(d);   /* big enough for every pass */
     parts = calloc((size_t)((st->b1 - st->b0 + 1) * m), sizeof *parts);
     sum = calloc((size_t)m, sizeof *sum);
     if (!parts || !sum) { status = TQ_ENOMEM; goto done; }
@@ -739,7 +758,7 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
 {
     int status = TQ_OK;
     run st;
-    double *parts = NULL, *sum = NULL, *best_w = NULL;
+    double *parts = NULL, *sum = NULL, *best_w = NULL, *ro = NULL;
     int64_t counts[5] = {0};
     const int d = data->d;
     memset(rep, 0, sizeof *rep);
@@ -779,8 +798,11 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
     double best = INFINITY;
     int since_best = 0;
     double t_train = 0, t_eval = 0;
+    ro = calloc((size_t)d + 1, sizeof *ro);
+    if (!ro) { status = TQ_ENOMEM; goto done; }
     for (int ep = 0; ep < p->epochs; ep++) {
         double ta = tq_now();
+        memset(ro, 0, (size_t)(d + 1) * sizeof *ro);
         if (p->mode == TQ_SGD_FAST)
             for (int t = 0; t < st.nthr; t++) {
                 state_copy(&st.thr[t], &st.common, d);
@@ -804,6 +826,7 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
             if ((status = reduce(&st, &ps, sum)) != TQ_OK) goto done;
             rep->rows_processed += (int64_t)sum[0];
             state_get(&st.common, d, sum);
+            for (int j = 0; j <= d; j++) ro[j] += st.common.wa[j];
             if (p->mode == TQ_SGD_FAST)
                 for (int t = 0; t < st.nthr; t++) {
                     state_copy(&st.thr[t], &st.common, d);
@@ -812,8 +835,16 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
         }
         double tb = tq_now();
         t_train += tb - ta;
-        memcpy(model->w, st.common.w, (size_t)d * sizeof *model->w);
-        model->b = st.common.b;
+        /* the read-out model: from the second epoch on (the first one's iterates still
+         * carry the start), the mean of the epoch's iterates (Polyak & Juditsky 1992):
+         * SGD keeps going from the last iterate, the average removes most of its noise */
+        if (p->average && ep > 0) {
+            for (int j = 0; j < d; j++) model->w[j] = ro[j] / p->rounds;
+            model->b = ro[d] / p->rounds;
+        } else {
+            memcpy(model->w, st.common.w, (size_t)d * sizeof *model->w);
+            model->b = st.common.b;
+        }
         double loss;
         status = eval_loss(&st, parts, model, !use_val, &loss, rep->msg, sizeof rep->msg);
         if (status != TQ_OK) goto done;
@@ -848,6 +879,7 @@ done:
     free(parts);
     free(sum);
     free(best_w);
+    free(ro);
     return status;
 }
 

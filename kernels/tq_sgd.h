@@ -55,6 +55,8 @@ typedef struct {
     int patience;        /* stop after this many epochs without validation improvement */
     double tol;          /* an improvement must lower validation log-loss by tol (relative) */
     int64_t chunk_rows;  /* rows held in memory per read when streaming (data.x == NULL) */
+    int average;         /* 1: from epoch 2 on, validate and return the mean of the epoch's
+                            iterates (Polyak-Ruppert averaging); 0: the last iterate */
 } tq_sgd_params;
 
 void tq_sgd_defaults(tq_sgd_params *p);

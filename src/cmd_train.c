@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "  --seed s           seed of the hold-out split (default 1)\n"
             "  --class-weight w   none (default), balanced, or the weight of label-1 rows\n"
             "  --patience n       stop after n epochs without validation gain (default 2)\n"
+            "  --no-average       return the last SGD iterate, not the mean of the epoch's\n"
+            "                     iterates (Polyak-Ruppert averaging, the default)\n"
             "  --stream rows      read features from the file this many rows at a time\n"
             "                     (out-of-core; default: all in memory)\n"
             "  --model-out FILE   also write the model as JSON (for tqplan score)\n"
@@ -92,6 +94,7 @@ int tq_cmd_train(int argc, char **argv)
         {"val", required_argument, 0, 'v'}, {"seed", required_argument, 0, 's'},
         {"class-weight", required_argument, 0, 'w'}, {"patience", required_argument, 0, 'P'},
         {"stream", required_argument, 0, 'S'}, {"model-out", required_argument, 0, 'o'},
+        {"no-average", no_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
     tq_sgd_params p;
     tq_sgd_defaults(&p);
@@ -142,6 +145,7 @@ int tq_cmd_train(int argc, char **argv)
             else if (tq_parse_f64("--class-weight", optarg, 1e-6, 1e6, &p.pos_weight)) return rc;
             break;
         case 'o': model_out = optarg; break;
+        case 'A': p.average = 0; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
         default: usage(stderr); return TQ_EXIT_INPUT;
         }
@@ -236,6 +240,7 @@ int tq_cmd_train(int argc, char **argv)
     cJSON_AddNumberToObject(hyper, "neg_weight", rep.neg_weight);
     cJSON_AddNumberToObject(hyper, "patience", p.patience);
     cJSON_AddNumberToObject(hyper, "tol", p.tol);
+    cJSON_AddBoolToObject(hyper, "average", p.average);
     mj = tq_metrics_to_json(&met);
     cJSON_AddStringToObject(mj, "split", rep.n_val > 0 ? "validation" : "training");
     cJSON_AddNumberToObject(mj, "epochs_run", rep.epochs_run);
