@@ -27,6 +27,7 @@ typedef struct {
     int64_t line;       /* current line: where the next byte libcsv reports sits */
     int64_t row_line;   /* line where the current row started */
     int64_t index;      /* rows emitted so far */
+    int64_t bytes;      /* bytes read so far */
     int stop;           /* callback's nonzero return; later callbacks are ignored */
     int enomem;
     /* current row: field bytes back to back, each NUL-terminated */
@@ -95,7 +96,7 @@ static void on_row(int c, void *vs)
     scan_state *st = vs;
     if (!st->stop && !st->enomem && st->n > 0) {
         for (int i = 0; i < st->n; i++) st->ptr[i] = st->buf + st->off[i];
-        tq_csv_row row = {st->row_line, st->index, st->n, st->ptr, st->len};
+        tq_csv_row row = {st->row_line, st->index, st->n, st->ptr, st->len, st->bytes};
         st->index++;
         int rc = st->fn(&row, st->user);
         if (rc) st->stop = rc;
@@ -143,6 +144,7 @@ int tq_csv_scan_file(FILE *f, const char *name, const tq_csv_params *p, tq_csv_r
     size_t nhead = fread(head, 1, 3, f), skip = 0;
     if (nhead == 3 && !memcmp(head, "\xEF\xBB\xBF", 3)) skip = 3;
     bytes += (int64_t)nhead;
+    st.bytes = bytes;
     if (csv_parse(&cp, head + skip, nhead - skip, on_field, on_row, &st) != nhead - skip) {
         tq_err_set(err, rc = TQ_EINVAL, "%s:1: malformed CSV: a quote inside an unquoted field",
                    name);
@@ -154,6 +156,7 @@ int tq_csv_scan_file(FILE *f, const char *name, const tq_csv_params *p, tq_csv_r
         const char *s = buf;
         size_t len = got;
         bytes += (int64_t)got;
+        st.bytes = bytes;
         size_t used = csv_parse(&cp, s, len, on_field, on_row, &st);
         if (st.enomem) {
             tq_err_set(err, rc = TQ_ENOMEM, "%s: out of memory", name);

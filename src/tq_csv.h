@@ -40,6 +40,8 @@ typedef struct {
     const char *const *field;  /* n fields, each NUL-terminated (may contain NULs:
                                 * use len) */
     const size_t *len;     /* n byte lengths */
+    int64_t bytes_read;    /* bytes of the file read so far (for progress bars; counts
+                            * whole read buffers, so it runs ahead of the row) */
 } tq_csv_row;
 
 /* Called once per non-blank row, in file order. Return 0 to go on; any other value

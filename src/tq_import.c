@@ -662,6 +662,7 @@ static int acc_row(const tq_csv_row *r, void *u)
     }
     if (c->pass == 1) {
         c->n++;
+        if (p->progress && !(c->n & 0xffff)) tq_progress_update(&c->prog, r->bytes_read);
         if (c->stop) return 1;
         if (!bad || (idlen && idlen <= TQ_IMPORT_ID_MAX &&
                      tq_utf8_valid_prefix(id, idlen) == idlen)) {
@@ -773,12 +774,15 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     {
         struct stat sb;
         int64_t expect = 1024;
+        if (stat(p->accounts, &sb)) sb.st_size = 0;   /* the scan reports the error */
         /* a low guess of the row count for the id set's first size (~200 bytes a
          * row); it doubles as needed, and a table too large costs page faults */
-        if (!stat(p->accounts, &sb) && sb.st_size / 200 > expect) expect = sb.st_size / 200;
+        if (sb.st_size / 200 > expect) expect = sb.st_size / 200;
         if ((rc = tq_idset_init(&ac.ids, expect))) goto nomem;
+        if (p->progress) tq_progress_start(&ac.prog, "validate", (int64_t)sb.st_size);
     }
     rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
+    if (p->progress) tq_progress_end(&ac.prog);
     st.bytes = cs.bytes;
     if (rc < 0 && rc != TQ_EINVAL) goto done;
     if (rc == TQ_EINVAL) {
@@ -850,7 +854,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     ac.feature_names = NULL;
     ac.nf = ac.nc = ac.d = ac.ignored = 0;
     memset(ac.has, 0, sizeof ac.has);
-    if (p->progress) tq_progress_start(&ac.prog, "import", nvalid);
+    if (p->progress) tq_progress_start(&ac.prog, "write", nvalid);
     rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
     if (rc == TQ_OK) rc = flush_batch(&ac);
     if (writer_wait(&ac) && rc == TQ_OK) rc = ac.writer_rc;
@@ -869,6 +873,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
 nomem:
     tq_err_set(err, rc = TQ_ENOMEM, "import: out of memory");
 done:
+    if (rc < 0 && err && !err->msg[0]) tq_err_set(err, rc, "import: %s", tq_strstatus(rc));
     writer_wait(&ac);
     if (ac.w) tq_writer_close(ac.w, 0, NULL);
     st.n = ac.written;
