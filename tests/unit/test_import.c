@@ -348,6 +348,14 @@ static void test_map_and_params(void **state)
     p.max_errors = 1;
     p.hash_slots = 0;
     assert_non_null(tq_import_check(&p));
+    /* an output that cannot be created is an I/O error, after validation */
+    params(&p, &s, "accounts_crlf_index.csv", NULL, "x.h5");
+    static char nodir[600];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.h5", tmpdir);
+    p.out = nodir;
+    assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EIO);
+    assert_non_null(strstr(err.msg, "cannot create"));
+    assert_int_equal(s.n, 0);
     /* a missing input file is an I/O error */
     params(&p, &s, "no_such_file.csv", NULL, "x.h5");
     assert_int_equal(tq_import_run(&p, NULL, &err), TQ_EIO);
