@@ -9,9 +9,14 @@
  *   workload   lognormal: exp(log(20) + 0.6 z1 + 0.4 z2) call hours/year, correlated with value
  *   features   d standard normals x; true propensity p = sigmoid(b + w.x), w_j ~ N(0, 4/d),
  *              b = -1.5; label ~ Bernoulli(p), or -1 (unknown) with probability --unlabelled
- *   last year  K home bases = K population-weighted places; prev_territory = the base nearest
- *              to the account's place, except 3% of accounts on the second nearest, 2% new
- *              (-1); 1% of the assigned accounts are locked.
+ *   last year  cut along a Hilbert curve over (lon, lat): a sample of max(200,000,
+ *              200 K) accounts, ordered by Hilbert index, is cut into K runs of equal
+ *              workload *as it was last year* (this year's divided by a smooth regional
+ *              growth factor, exp of +-0.3), and every account goes to the run its index
+ *              falls in: last year's territories are compact and were balanced, and
+ *              uneven growth has unbalanced them by some 10-20% since, as happens. A rep's home base is the sample account nearest the
+ *              workload centroid of the run. Then 3% of accounts sit in a neighbouring
+ *              territory, 2% are new (-1), and 1% of assigned accounts are locked.
  * The true w and b are stored as /accounts attributes true_weights, true_bias. */
 #include <getopt.h>
 #include <math.h>
@@ -38,13 +43,97 @@ static inline double rr_normal(rowrng *r)
     return sqrt(-2.0 * log(u + 0x1.0p-60)) * cos(2 * M_PI * v);
 }
 
-/* chord^2 between two lat/lon points (degrees) on the unit sphere */
-static double chord2(double la1, double lo1, double la2, double lo2)
+#define FIT_SAMPLE 200000
+
+/* Hilbert index of (x, y) on a 2^16 x 2^16 grid (the classic xy2d; Hamilton 2006). */
+static uint32_t hilbert(uint32_t x, uint32_t y)
 {
-    double x = cos(la1 * DEG) * cos(lo1 * DEG) - cos(la2 * DEG) * cos(lo2 * DEG);
-    double y = cos(la1 * DEG) * sin(lo1 * DEG) - cos(la2 * DEG) * sin(lo2 * DEG);
-    double z = sin(la1 * DEG) - sin(la2 * DEG);
-    return x * x + y * y + z * z;
+    uint32_t d = 0;
+    for (uint32_t s = 1u << 15; s > 0; s >>= 1) {
+        uint32_t rx = (x & s) > 0, ry = (y & s) > 0;
+        d += s * s * ((3 * rx) ^ ry);
+        if (ry == 0) { /* rotate */
+            if (rx == 1) {
+                x = s - 1 - x;
+                y = s - 1 - y;
+            }
+            uint32_t t = x;
+            x = y;
+            y = t;
+        }
+    }
+    return d;
+}
+
+/* The grid spans the places' bounding box (a square in degrees, so cells are equal). */
+typedef struct { double lat0, lon0, span; } hbox;
+
+static uint32_t hilbert_of(const hbox *h, double lat, double lon)
+{
+    double fx = (lon - h->lon0) / h->span, fy = (lat - h->lat0) / h->span;
+    fx = fx < 0 ? 0 : fx > 1 ? 1 : fx;
+    fy = fy < 0 ? 0 : fy > 1 ? 1 : fy;
+    uint32_t x = (uint32_t)(fx * 65535.0 + 0.5), y = (uint32_t)(fy * 65535.0 + 0.5);
+    return hilbert(x > 65535 ? 65535 : x, y > 65535 ? 65535 : y);
+}
+
+typedef struct {
+    uint32_t key;
+    int64_t i;
+    double w, lat, lon;
+} keyed;
+
+static int keyed_cmp(const void *a, const void *b)
+{
+    const keyed *p = a, *q = b;
+    if (p->key != q->key) return p->key < q->key ? -1 : 1;
+    return (p->i > q->i) - (p->i < q->i);
+}
+
+/* Territory of a Hilbert key: the number of cuts at or below it. */
+static int run_of(const uint32_t *cut, int k, uint32_t key)
+{
+    int lo = 0, hi = k - 1; /* cut[0..k-2] */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (cut[mid] <= key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The first draws of account i: position around a population-weighted place and the two
+ * normals behind value and workload. Leaves *g ready for the rest of the row. */
+static void draw_account(rowrng *g, uint64_t seed, int64_t i, const tq_places *pl, int *place,
+                         double *lat, double *lon, double *z1, double *z2)
+{
+    g->s = tq_mix64(seed * 0x9e3779b97f4a7c15ULL ^ tq_mix64((uint64_t)i));
+    int p = tq_places_pick(pl, rr_uniform(g));
+    double scale = 2.0 + 3.0 * log10(1.0 + pl->pop[p] / 1e4);
+    double dist = scale * sqrt(-2.0 * log(rr_uniform(g) + 0x1.0p-60));
+    double ang = 2 * M_PI * rr_uniform(g);
+    double la = pl->lat[p] + dist * cos(ang) / (EARTH_KM * DEG);
+    double coslat = cos(pl->lat[p] * DEG);
+    double lo = pl->lon[p] + dist * sin(ang) / (EARTH_KM * DEG * (coslat > 0.01 ? coslat : 0.01));
+    if (la > 90) la = 180 - la;
+    if (la < -90) la = -180 - la;
+    if (lo > 180) lo -= 360;
+    if (lo < -180) lo += 360;
+    *place = p;
+    *lat = la;
+    *lon = lo;
+    *z1 = rr_normal(g);
+    *z2 = rr_normal(g);
+}
+
+static inline double workload_of(double z1, double z2) { return exp(log(20.0) + 0.6 * z1 + 0.4 * z2); }
+
+/* Regional growth since last year: a smooth field over the map, in exp(+-0.3). */
+static double growth(double lat, double lon, uint64_t seed)
+{
+    double p1 = 6.283 * tq_rand_uniform(seed, 77, 1), p2 = 6.283 * tq_rand_uniform(seed, 77, 2);
+    double p3 = 6.283 * tq_rand_uniform(seed, 77, 3);
+    return exp(0.2 * sin(0.07 * lon + p1) * cos(0.11 * lat + p2) + 0.1 * sin(0.23 * lon + 0.17 * lat + p3));
 }
 
 static void usage(FILE *f)
@@ -83,7 +172,7 @@ int tq_cmd_generate(int argc, char **argv)
     tq_accounts b = {0};
     tq_territories t = {0};
     double *wtrue = NULL;
-    int *base_of_place = NULL, *base2_of_place = NULL;
+    uint32_t *cut = NULL;   /* Hilbert keys where last year's territories start */
     optind = 1;
     while ((c = getopt_long(argc, argv, "n:k:o:d:s:qh", opts, NULL)) != -1) {
         int r = tq_cli_common_opt(c, optarg);
@@ -123,7 +212,20 @@ int tq_cmd_generate(int argc, char **argv)
         wtrue[d] = -1.5;
     }
 
-    /* home bases and each place's nearest / second-nearest base */
+    /* last year's alignment: Hilbert runs of equal workload over a sample; home bases */
+    hbox hb = {90, 180, 0};
+    {
+        double la1 = -90, lo1 = -180;
+        for (int p = 0; p < pl.n; p++) {
+            hb.lat0 = fmin(hb.lat0, pl.lat[p]);
+            hb.lon0 = fmin(hb.lon0, pl.lon[p]);
+            la1 = fmax(la1, pl.lat[p]);
+            lo1 = fmax(lo1, pl.lon[p]);
+        }
+        hb.lat0 -= 1;
+        hb.lon0 -= 1;
+        hb.span = fmax(la1 - hb.lat0, lo1 - hb.lon0) + 1;
+    }
     if (k > 0) {
         t.k = (int)k;
         t.id_len = 16;
@@ -131,34 +233,57 @@ int tq_cmd_generate(int argc, char **argv)
         t.home_lat = malloc((size_t)k * sizeof(double));
         t.home_lon = malloc((size_t)k * sizeof(double));
         t.capacity = malloc((size_t)k * sizeof(double));
-        base_of_place = malloc((size_t)pl.n * sizeof(int));
-        base2_of_place = malloc((size_t)pl.n * sizeof(int));
-        if (!t.id || !t.home_lat || !t.home_lon || !t.capacity || !base_of_place || !base2_of_place)
+        cut = malloc((size_t)k * sizeof *cut);
+        int64_t ns = 200 * k > FIT_SAMPLE ? 200 * k : FIT_SAMPLE;
+        if (ns > n) ns = n;
+        keyed *sm = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *sm);
+        if (!t.id || !t.home_lat || !t.home_lon || !t.capacity || !cut || !sm) {
+            free(sm);
             goto nomem;
-        rowrng r = {tq_mix64((uint64_t)seed ^ 0xba5eULL)};
-        for (int64_t j = 0; j < k; j++) {
-            int p = tq_places_pick(&pl, rr_uniform(&r));
-            snprintf(t.id + j * 16, 16, "T%04d", (int)j);
-            /* a little jitter so bases drawn at the same place differ */
-            t.home_lat[j] = pl.lat[p] + 0.02 * rr_normal(&r);
-            t.home_lon[j] = pl.lon[p] + 0.02 * rr_normal(&r);
-            if (t.home_lat[j] > 90) t.home_lat[j] = 90;
-            if (t.home_lat[j] < -90) t.home_lat[j] = -90;
+        }
+        double total = 0;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < ns; i++) {
+            rowrng g;
+            int p;
+            double z1, z2;
+            draw_account(&g, (uint64_t)seed, i, &pl, &p, &sm[i].lat, &sm[i].lon, &z1, &z2);
+            sm[i].w = workload_of(z1, z2) / growth(sm[i].lat, sm[i].lon, (uint64_t)seed);
+            sm[i].key = hilbert_of(&hb, sm[i].lat, sm[i].lon);
+            sm[i].i = i;
+        }
+        for (int64_t i = 0; i < ns; i++) total += sm[i].w; /* in index order: deterministic */
+        qsort(sm, (size_t)ns, sizeof *sm, keyed_cmp);
+        /* cuts where the running workload passes j/K of the total; each run's centroid */
+        int64_t at = 0;
+        double run = 0;
+        for (int j = 0; j < (int)k; j++) {
+            double goal = total * (double)(j + 1) / (double)k, sx = 0, sy = 0, sz = 0;
+            int64_t first = at;
+            while (at < ns && (run < goal || j == (int)k - 1)) {
+                double la = sm[at].lat * DEG, lo = sm[at].lon * DEG;
+                sx += sm[at].w * cos(la) * cos(lo);
+                sy += sm[at].w * cos(la) * sin(lo);
+                sz += sm[at].w * sin(la);
+                run += sm[at++].w;
+            }
+            if (j < (int)k - 1) cut[j] = at < ns ? sm[at].key : UINT32_MAX;
+            /* home base: the run's account nearest its workload centroid */
+            double best = INFINITY, r = sqrt(sx * sx + sy * sy + sz * sz);
+            int64_t bi = first < ns ? first : ns - 1;
+            for (int64_t q = first; q < at && r > 0; q++) {
+                double la = sm[q].lat * DEG, lo = sm[q].lon * DEG;
+                double dx = cos(la) * cos(lo) - sx / r, dy = cos(la) * sin(lo) - sy / r,
+                       dz = sin(la) - sz / r, d2 = dx * dx + dy * dy + dz * dz;
+                if (d2 < best) { best = d2; bi = q; }
+            }
+            snprintf(t.id + j * 16, 16, "T%04d", j);
+            t.home_lat[j] = ns > 0 ? sm[bi].lat : 0;
+            t.home_lon[j] = ns > 0 ? sm[bi].lon : 0;
             t.capacity[j] = 1.0;
         }
         t.has_home = 1;
-#pragma omp parallel for schedule(dynamic, 64)
-        for (int p = 0; p < pl.n; p++) {
-            double b1 = INFINITY, b2 = INFINITY;
-            int i1 = 0, i2 = 0;
-            for (int j = 0; j < (int)k; j++) {
-                double c2 = chord2(pl.lat[p], pl.lon[p], t.home_lat[j], t.home_lon[j]);
-                if (c2 < b1) { b2 = b1; i2 = i1; b1 = c2; i1 = j; }
-                else if (c2 < b2) { b2 = c2; i2 = j; }
-            }
-            base_of_place[p] = i1;
-            base2_of_place[p] = k > 1 ? i2 : i1;
-        }
+        free(sm);
     }
 
     char **names = NULL;
@@ -186,23 +311,14 @@ int tq_cmd_generate(int argc, char **argv)
 #pragma omp parallel for schedule(static) reduction(+ : n_pos, n_lab, n_locked)
         for (int64_t r = 0; r < rows; r++) {
             int64_t i = at + r;
-            rowrng g = {tq_mix64((uint64_t)seed * 0x9e3779b97f4a7c15ULL ^ tq_mix64((uint64_t)i))};
-            int p = tq_places_pick(&pl, rr_uniform(&g));
-            double scale = 2.0 + 3.0 * log10(1.0 + pl.pop[p] / 1e4);
-            double dist = scale * sqrt(-2.0 * log(rr_uniform(&g) + 0x1.0p-60));
-            double ang = 2 * M_PI * rr_uniform(&g);
-            double lat = pl.lat[p] + dist * cos(ang) / (EARTH_KM * DEG);
-            double coslat = cos(pl.lat[p] * DEG);
-            double lon = pl.lon[p] + dist * sin(ang) / (EARTH_KM * DEG * (coslat > 0.01 ? coslat : 0.01));
-            if (lat > 90) lat = 180 - lat;
-            if (lat < -90) lat = -180 - lat;
-            if (lon > 180) lon -= 360;
-            if (lon < -180) lon += 360;
+            rowrng g;
+            int p;
+            double lat, lon, z1, z2;
+            draw_account(&g, (uint64_t)seed, i, &pl, &p, &lat, &lon, &z1, &z2);
             b.lat[r] = lat;
             b.lon[r] = lon;
-            double z1 = rr_normal(&g), z2 = rr_normal(&g);
             b.value[r] = (float)exp(log(40000.0) + 1.1 * z1);
-            b.workload[r] = (float)exp(log(20.0) + 0.6 * z1 + 0.4 * z2);
+            b.workload[r] = (float)workload_of(z1, z2);
             double logit = wtrue[d];
             float *x = b.features + r * d;
             for (int j = 0; j < d; j++) {
@@ -216,7 +332,9 @@ int tq_cmd_generate(int argc, char **argv)
             n_pos += b.label[r] == 1;
             double um = rr_uniform(&g), uk = rr_uniform(&g);
             if (k > 0) {
-                b.prev_territory[r] = um < 0.02 ? -1 : um < 0.05 ? base2_of_place[p] : base_of_place[p];
+                int b1 = run_of(cut, (int)k, hilbert_of(&hb, lat, lon));
+                int b2 = b1 + 1 < k ? b1 + 1 : (b1 > 0 ? b1 - 1 : b1); /* a neighbour run */
+                b.prev_territory[r] = um < 0.02 ? -1 : um < 0.05 ? b2 : b1;
                 b.locked[r] = b.prev_territory[r] >= 0 && uk < 0.01;
             } else {
                 b.prev_territory[r] = -1;
@@ -278,7 +396,6 @@ done:
     tq_territories_free(&t);
     tq_places_free(&pl);
     free(wtrue);
-    free(base_of_place);
-    free(base2_of_place);
+    free(cut);
     return rc;
 }
