@@ -156,7 +156,6 @@ typedef struct {
     int64_t *line;
     double *hlat, *hlon, *capacity;
     tq_idset ids;   /* id -> index */
-    int enomem;
 } terr_ctx;
 
 static int terr_header(terr_ctx *c, const tq_csv_row *r)
@@ -317,7 +316,6 @@ typedef struct {
     const char *file;
     int pass;            /* 1 validate, 2 convert and write */
     int stop;            /* error budget spent */
-    int fatal;           /* TQ_E* status that ends the scan */
     /* header */
     int ncols;
     int *role;           /* per CSV column: R_* */
