@@ -108,6 +108,8 @@ typedef struct {
     int k, kp;                    /* clusters, k padded to a multiple of GROUP */
     double *c;                    /* k x 3 row-major (the centers themselves) */
     double *m2x, *m2y, *m2z, *c2; /* kp each: -2c and ||c||^2; padding has c2 = +inf */
+    double *q4;                   /* k x 4: the same per center in one 32-byte record, for
+                                   * the scattered lookups of the bounded pass */
 } centers_t;
 
 static void centers_free(centers_t *C)
@@ -117,6 +119,7 @@ static void centers_free(centers_t *C)
     free(C->m2y);
     free(C->m2z);
     free(C->c2);
+    free(C->q4);
     memset(C, 0, sizeof *C);
 }
 
@@ -130,7 +133,8 @@ static int centers_alloc(centers_t *C, int k)
     C->m2y = aligned_alloc(64, (size_t)C->kp * sizeof(double));
     C->m2z = aligned_alloc(64, (size_t)C->kp * sizeof(double));
     C->c2 = aligned_alloc(64, (size_t)C->kp * sizeof(double));
-    if (!C->c || !C->m2x || !C->m2y || !C->m2z || !C->c2) {
+    C->q4 = aligned_alloc(64, (size_t)C->kp * 4 * sizeof(double));
+    if (!C->c || !C->m2x || !C->m2y || !C->m2z || !C->c2 || !C->q4) {
         centers_free(C);
         return TQ_ENOMEM;
     }
@@ -148,6 +152,10 @@ static void centers_prepare(centers_t *C)
             C->m2y[j] = -2.0 * c[1];
             C->m2z[j] = -2.0 * c[2];
             C->c2[j] = fma(c[2], c[2], fma(c[1], c[1], c[0] * c[0]));
+            C->q4[4 * j] = C->m2x[j];
+            C->q4[4 * j + 1] = C->m2y[j];
+            C->q4[4 * j + 2] = C->m2z[j];
+            C->q4[4 * j + 3] = C->c2[j];
         } else {
             C->m2x[j] = C->m2y[j] = C->m2z[j] = 0.0;
             C->c2[j] = INFINITY;
@@ -157,7 +165,8 @@ static void centers_prepare(centers_t *C)
 
 static inline double g_of(const centers_t *C, int j, double x, double y, double z)
 {
-    return tq_kmeans_g(x, y, z, C->m2x[j], C->m2y[j], C->m2z[j], C->c2[j]);
+    const double *q = C->q4 + 4 * (size_t)j;
+    return tq_kmeans_g(x, y, z, q[0], q[1], q[2], q[3]);
 }
 
 void tq_kmeans_assign_ref(const double *x, const double *y, const double *z, int64_t m,
@@ -515,6 +524,7 @@ static inline float f_up(double v) /* v >= 0 */
 }
 static inline float f_dn(double v)
 {
+    v = v < 1e30 ? v : 1e30; /* "no bound" (infinity) stays finite */
     return (float)(v - fabs(v) * 0x1p-22);
 }
 
@@ -538,7 +548,9 @@ typedef struct {
     slack_t sl;
     centers_t C;
     nbrs_t N;
-    float *ub, *lb;       /* nloc upper bound (own center), lower bound (all others) */
+    float *ub;            /* nloc: upper bound on the distance to the own center */
+    int32_t *b2;          /* nloc: a second center (the second-nearest when last searched) */
+    float *l2, *l3;       /* nloc: lower bounds: to center b2, and to every other center */
     double *part;         /* (b1-b0) x NS*k block partials, persistent */
     double *tot;          /* NS*k totals */
     double *pack, *packtot; /* dirty columns packed for the MPI reduction */
@@ -553,74 +565,95 @@ typedef struct {
 
 static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
 
-/* Bounded assignment of one point that failed the Hamerly test with its loose bounds:
- * tighten u, test again, then the Exponion search. u, l: the point's bounds after the
- * drift update. Returns the label; updates *u, *l; counts
- * distance evaluations in *nd. */
+/* Bounded assignment of one point that failed the test with its loose bounds: tighten u,
+ * test again, then the Exponion search. In: the point's bounds after the drift update:
+ * u (own center a), l2 (center *pb2), l3 (every other center). Out: the label, and
+ * fresh bounds: u exact, *pb2 the second-nearest center with l2 its distance, l3 the
+ * third-nearest distance (or what the list proves). The scan goes on past the 2u ball
+ * (no winner lies beyond it) until the list distance minus u passes the third-best
+ * distance, so the bounds come out exact and the point passes the test again in later
+ * iterations. Counts distance evaluations in *nd. */
 static inline int32_t bounded_point(const km_t *S, double x, double y, double z, int32_t a,
-                                    double *pu, double *pl, int64_t *nd)
+                                    double *pu, int32_t *pb2, double *pl2, double *pl3,
+                                    int64_t *nd)
 {
     const centers_t *C = &S->C;
     const nbrs_t *N = &S->N;
     const slack_t *sl = &S->sl;
-    double u = *pu, l = *pl;
+    double l = *pl2 < *pl3 ? *pl2 : *pl3;
     double sa = N->s[a];
-    /* the caller's test with the loose u failed: tighten u to the exact distance and test again */
     double xx = fma(z, z, fma(y, y, x * x));
     double ga = g_of(C, a, x, y, z);
-    u = dist_up(ga, xx, sl);
+    double u = dist_up(ga, xx, sl);
     (*nd)++;
     *pu = u;
     if (safe_gt(l, u, sl) || safe_gt(sa - u, u, sl)) return a;
     /* Exponion: the only possible winners lie within 2u of c_a; the list is sorted */
     const int32_t *li = N->idx + (size_t)a * N->nn;
     const double *ld = N->d + (size_t)a * N->nn;
-    double best = ga, second = INFINITY, rnext = N->r[a], sec_lo = INFINITY;
-    int32_t b = a;
+    double best = ga, second = INFINITY, third = INFINITY, rnext = N->r[a];
+    double third_lo = INFINITY;
+    int32_t b = a, s2 = -1;
     int t;
     for (t = 0; t < N->nn; t++) {
-        /* past 2u no center can win; scanning on until the list distance minus u
-         * passes the second-best distance makes the new lower bound exact (the
-         * distance to the second-nearest center) rather than about u, so the point
-         * passes the Hamerly test again in the next iterations */
-        if (safe_gt(ld[t] - u, u, sl) && ld[t] - u >= sec_lo) {
+        if (ld[t] - u >= third_lo && safe_gt(ld[t] - u, u, sl)) {
             if (ld[t] < rnext) rnext = ld[t];
             break;
         }
         int32_t j = li[t];
         double g = g_of(C, j, x, y, z);
         if (g < best || (g == best && j < b)) {
+            third = second;
             second = best;
+            s2 = b;
             best = g;
             b = j;
-            sec_lo = dist_lo(second, xx, sl);
         } else if (g < second) {
+            third = second;
             second = g;
-            sec_lo = dist_lo(second, xx, sl);
+            s2 = j;
+        } else if (g < third) {
+            third = g;
+        } else {
+            continue;
         }
+        third_lo = dist_lo(third, xx, sl);
     }
     *nd += t;
     if (!safe_gt(N->r[a] - u, u, sl)) {
         /* a center outside the list may be inside the ball: full scan */
-        best = second = INFINITY;
+        best = second = third = INFINITY;
+        s2 = -1;
         for (int j = 0; j < S->k; j++) {
             double g = g_of(C, j, x, y, z);
             if (g < best) {
+                third = second;
                 second = best;
+                s2 = b;
                 best = g;
                 b = j;
             } else if (g < second) {
+                third = second;
                 second = g;
+                s2 = j;
+            } else if (g < third) {
+                third = g;
             }
         }
         *nd += S->k;
-        l = dist_lo(second, xx, sl);
+        *pl3 = dist_lo(third, xx, sl);
     } else {
-        double l1 = dist_lo(second, xx, sl), l2 = rnext - u;
-        l = l1 < l2 ? l1 : l2;
+        double l1 = dist_lo(third, xx, sl), lr = rnext - u;
+        *pl3 = l1 < lr ? l1 : lr;
+    }
+    if (s2 >= 0) {
+        *pb2 = s2;
+        *pl2 = dist_lo(second, xx, sl);
+    } else { /* no second center found: l3 covers them all */
+        *pb2 = b;
+        *pl2 = *pl3;
     }
     *pu = dist_up(best, xx, sl);
-    *pl = l;
     return b;
 }
 
@@ -650,31 +683,44 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
             /* phase 1, branch-free over a chunk: bounds moved by the update, the
              * Hamerly test, and a list of the points that fail it; phase 2: those */
             enum { CH = 512 };
-            int32_t fail[CH];
+            int32_t fail[CH + 1];
             const cbound_t *cb = S->cb;
             for (int64_t i0 = lo; i0 < hi; i0 += CH) {
                 int64_t i1 = hi - i0 < CH ? hi : i0 + CH;
                 int nf = 0;
                 for (int64_t i = i0; i < i1; i++) {
                     const cbound_t *A = cb + label[i];
-                    /* l bounded all centers but a before the update: a center in a's
-                     * list moved at most mdm; one outside is at least r from c_a */
+                    /* before the update l2 bounded the distance to center b2, l3 to every
+                     * center but a and b2. b2 moved drift[b2]; any other center in a's
+                     * list moved at most mdm, one outside it is at least r from c_a */
                     double u = (double)S->ub[i] + A->drift;
-                    double l = (double)S->lb[i] - A->mdm, l2 = A->r - u;
-                    l = l2 < l ? l2 : l;
+                    double l2 = (double)S->l2[i] - cb[S->b2[i]].drift;
+                    double l3 = (double)S->l3[i] - A->mdm, lr = A->r - u;
+                    l3 = lr < l3 ? lr : l3;
+                    double l = l2 < l3 ? l2 : l3;
                     int ok = safe_gt(l, u, sl) | safe_gt(A->s - u, u, sl);
                     S->ub[i] = f_up(u);
-                    S->lb[i] = f_dn(l);
+                    S->l2[i] = f_dn(l2);
+                    S->l3[i] = f_dn(l3);
                     fail[nf] = (int32_t)(i - i0);
                     nf += !ok;
                 }
+                fail[nf] = fail[nf > 0 ? nf - 1 : 0]; /* prefetch pad */
                 for (int q = 0; q < nf; q++) {
                     int64_t i = i0 + fail[q];
-                    int32_t a = label[i];
-                    double u = S->ub[i], l = S->lb[i];
-                    int32_t b = bounded_point(S, d->x[i], d->y[i], d->z[i], a, &u, &l, &nd);
+                    /* the failing points are sparse: fetch their coordinates ahead */
+                    int64_t ip = i0 + fail[q + 8 < nf ? q + 8 : nf];
+                    __builtin_prefetch(d->x + ip);
+                    __builtin_prefetch(d->y + ip);
+                    __builtin_prefetch(d->z + ip);
+                    int32_t a = label[i], b2 = S->b2[i];
+                    double u = S->ub[i], l2 = S->l2[i], l3 = S->l3[i];
+                    int32_t b = bounded_point(S, d->x[i], d->y[i], d->z[i], a, &u, &b2, &l2,
+                                              &l3, &nd);
                     S->ub[i] = f_up(u);
-                    S->lb[i] = f_dn(l);
+                    S->l2[i] = f_dn(l2);
+                    S->l3[i] = f_dn(l3);
+                    S->b2[i] = b2;
                     if (b != a) {
                         double w = wt(d, i);
                         acc_add(P, a, d->x[i], d->y[i], d->z[i], w, -1.0);
@@ -706,7 +752,8 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
                     if (keep) {
                         double xx = fma(z, z, fma(y, y, x * x));
                         S->ub[i] = f_up(dist_up(g_of(C, b, x, y, z), xx, sl));
-                        S->lb[i] = 0.0f;
+                        S->l2[i] = S->l3[i] = 0.0f;
+                        S->b2[i] = b;
                     }
                     if (first) {
                         acc_add(P, b, x, y, z, w, 1.0);
@@ -1341,9 +1388,12 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
 
     int bounds = !p->fixed && p->algo == TQ_KM_ALGO_BOUNDS && p->max_iter > 0;
     if (bounds) {
-        S.ub = malloc((size_t)(S.nloc > 0 ? S.nloc : 1) * sizeof *S.ub);
-        S.lb = malloc((size_t)(S.nloc > 0 ? S.nloc : 1) * sizeof *S.lb);
-        if (!S.ub || !S.lb) {
+        size_t nlp = (size_t)(S.nloc > 0 ? S.nloc : 1);
+        S.ub = malloc(nlp * sizeof *S.ub);
+        S.l2 = malloc(nlp * sizeof *S.l2);
+        S.l3 = malloc(nlp * sizeof *S.l3);
+        S.b2 = malloc(nlp * sizeof *S.b2);
+        if (!S.ub || !S.l2 || !S.l3 || !S.b2) {
             status = TQ_ENOMEM;
             goto done;
         }
@@ -1446,7 +1496,9 @@ done:
     centers_free(&S.C);
     nbrs_free(&S.N);
     free(S.ub);
-    free(S.lb);
+    free(S.l2);
+    free(S.l3);
+    free(S.b2);
     free(S.cb);
     free(S.part);
     free(S.tot);
