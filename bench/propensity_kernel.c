@@ -120,6 +120,8 @@ int main(int argc, char **argv)
         }
         /* per epoch: the SGD pass (the per-epoch loss evaluation is timed apart) */
         epoch_s[mode] = r.t_train / r.epochs_run;
+        fprintf(stderr, "mode %d: stats %.4f s, train %.4f s, eval %.4f s, %d epochs\n", mode,
+                r.t_stats, r.t_train, r.t_eval, r.epochs_run);
         loss[mode] = r.val_logloss;
         tq_sgd_model_free(&m);
         tq_sgd_report_free(&r);

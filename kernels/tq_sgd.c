@@ -425,6 +425,24 @@ static inline double raw_logit(const double *restrict v, double c, const float *
     return c + dot_df(v, x, d);
 }
 
+/* acc += x and acc += (x - mean)^2, elementwise (restrict: the build uses
+ * -fno-strict-aliasing, so without it these loops would not vectorise). */
+static inline void add_row(double *restrict acc, const float *restrict x, int d)
+{
+#pragma omp simd
+    for (int j = 0; j < d; j++) acc[j] += (double)x[j];
+}
+
+static inline void add_sq(double *restrict acc, const float *restrict x,
+                          const double *restrict mean, int d)
+{
+#pragma omp simd
+    for (int j = 0; j < d; j++) {
+        double t = (double)x[j] - mean[j];
+        acc[j] += t * t;
+    }
+}
+
 /* The work of one block slice for every pass kind except training. */
 static void block_work(run *st, const pass *ps, int64_t b, int64_t s0, int64_t s1,
                        const float *x, const int8_t *y)
@@ -468,17 +486,12 @@ static void block_work(run *st, const pass *ps, int64_t b, int64_t s0, int64_t s
                     break;
                 }
             }
-            if (r <= ROLE_TRAIN_POS)
-                for (int j = 0; j < d; j++) part[5 + j] += xi[j];
+            if (r <= ROLE_TRAIN_POS) add_row(part + 5, xi, d);
         }
     } else if (ps->kind == PASS_VAR) {
         for (int64_t i = 0; i < s1 - s0; i++) {
             if (st->role[s0 + i - st->lo] > ROLE_TRAIN_POS) continue;
-            const float *xi = x + i * d;
-            for (int j = 0; j < d; j++) {
-                double t = (double)xi[j] - st->mean[j];
-                part[j] += t * t;
-            }
+            add_sq(part, x + i * d, st->mean, d);
         }
     } else if (ps->kind == PASS_EVAL) {
         /* part = [sum c_i l_i, sum c_i] over validation (or training) rows */
