@@ -192,7 +192,7 @@ void tq_kmeans_assign_ref(const double *x, const double *y, const double *z, int
 #ifdef __AVX512F__
 /* One tile of TILE points (px.. hold TILE values) against all centers. */
 static void brute_tile(const double *px, const double *py, const double *pz, const centers_t *C,
-                       int32_t *lab, double *gbest)
+                       int32_t *lab, double *gbest, int32_t *sec, double *g2, double *g3)
 {
     __m512d x0 = _mm512_loadu_pd(px), x1 = _mm512_loadu_pd(px + 8);
     __m512d x2 = _mm512_loadu_pd(px + 16), x3 = _mm512_loadu_pd(px + 24);
@@ -203,6 +203,7 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
     __m512d inf = _mm512_set1_pd(INFINITY);
     __m512d b0 = inf, b1 = inf, b2 = inf, b3 = inf;
     __m512d q0 = _mm512_setzero_pd(), q1 = q0, q2 = q0, q3 = q0;
+    __m512d s0 = inf, s1 = inf, s2 = inf, s3 = inf; /* second-smallest group minimum */
     for (int g0 = 0; g0 < C->kp; g0 += GROUP) {
         __m512d m0 = inf, m1 = inf, m2 = inf, m3 = inf;
         for (int j = g0; j < g0 + GROUP; j++) {
@@ -223,6 +224,10 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
             m2 = _mm512_min_pd(m2, t2);
             m3 = _mm512_min_pd(m3, t3);
         }
+        s0 = _mm512_min_pd(s0, _mm512_max_pd(b0, m0));
+        s1 = _mm512_min_pd(s1, _mm512_max_pd(b1, m1));
+        s2 = _mm512_min_pd(s2, _mm512_max_pd(b2, m2));
+        s3 = _mm512_min_pd(s3, _mm512_max_pd(b3, m3));
         /* strictly smaller: an earlier group keeps a tie (lowest index wins) */
         __m512d gq = _mm512_set1_pd((double)g0);
         __mmask8 k0 = _mm512_cmp_pd_mask(m0, b0, _CMP_LT_OQ);
@@ -238,7 +243,11 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
         q2 = _mm512_mask_blend_pd(k2, q2, gq);
         q3 = _mm512_mask_blend_pd(k3, q3, gq);
     }
-    double bb[TILE], qq[TILE];
+    double bb[TILE], qq[TILE], ss[TILE];
+    _mm512_storeu_pd(ss, s0);
+    _mm512_storeu_pd(ss + 8, s1);
+    _mm512_storeu_pd(ss + 16, s2);
+    _mm512_storeu_pd(ss + 24, s3);
     _mm512_storeu_pd(bb, b0);
     _mm512_storeu_pd(bb + 8, b1);
     _mm512_storeu_pd(bb + 16, b2);
@@ -261,47 +270,94 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
         t1 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0 + 8), t1);
         unsigned mk = (unsigned)_mm512_cmp_pd_mask(t0, vb, _CMP_EQ_OQ) |
                       ((unsigned)_mm512_cmp_pd_mask(t1, vb, _CMP_EQ_OQ) << 8);
-        lab[i] = g0 + (mk ? __builtin_ctz(mk) : 0);
+        int pos = mk ? __builtin_ctz(mk) : 0;
+        lab[i] = g0 + pos;
         gbest[i] = bb[i];
+        if (sec) {
+            /* runner-up and third inside the winning group (exact); every other group
+             * is bounded below by the second-smallest group minimum ss */
+            double tt[GROUP];
+            _mm512_storeu_pd(tt, t0);
+            _mm512_storeu_pd(tt + 8, t1);
+            tt[pos] = INFINITY;
+            double v2 = INFINITY, v3 = INFINITY;
+            int p2 = -1;
+            for (int e = 0; e < GROUP; e++) {
+                if (tt[e] < v2) {
+                    v3 = v2;
+                    v2 = tt[e];
+                    p2 = e;
+                } else if (tt[e] < v3) {
+                    v3 = tt[e];
+                }
+            }
+            sec[i] = p2 >= 0 && g0 + p2 < C->k ? g0 + p2 : lab[i];
+            g2[i] = v2;
+            g3[i] = v3 < ss[i] ? v3 : ss[i];
+        }
     }
 }
 #endif
 
-/* Labels (lowest-index argmin of g) and best g of m points. Cost m*kp evaluations. */
+/* Labels (lowest-index argmin of g) and best g of m points. With sec non-NULL also a
+ * runner-up center sec with its g in g2, and in g3 a lower bound on the g of every
+ * other center (for the bounds of the next pass). Cost m*kp evaluations. */
 static void brute_rows(const double *px, const double *py, const double *pz, int64_t m,
-                       const centers_t *C, int32_t *lab, double *gbest)
+                       const centers_t *C, int32_t *lab, double *gbest, int32_t *sec,
+                       double *g2, double *g3)
 {
 #ifdef __AVX512F__
     int64_t i = 0;
-    for (; i + TILE <= m; i += TILE) brute_tile(px + i, py + i, pz + i, C, lab + i, gbest + i);
+    for (; i + TILE <= m; i += TILE)
+        brute_tile(px + i, py + i, pz + i, C, lab + i, gbest + i, sec ? sec + i : NULL,
+                   sec ? g2 + i : NULL, sec ? g3 + i : NULL);
     if (i < m) { /* tail: pad by repeating the last point */
-        double tx[TILE], ty[TILE], tz[TILE], tg[TILE];
-        int32_t tl[TILE];
+        double tx[TILE], ty[TILE], tz[TILE], tg[TILE], t2[TILE], t3[TILE];
+        int32_t tl[TILE], ts[TILE];
         for (int t = 0; t < TILE; t++) {
             int64_t s = i + t < m ? i + t : m - 1;
             tx[t] = px[s];
             ty[t] = py[s];
             tz[t] = pz[s];
         }
-        brute_tile(tx, ty, tz, C, tl, tg);
+        brute_tile(tx, ty, tz, C, tl, tg, ts, t2, t3);
         for (int t = 0; i + t < m; t++) {
             lab[i + t] = tl[t];
             gbest[i + t] = tg[t];
+            if (sec) {
+                sec[i + t] = ts[t];
+                g2[i + t] = t2[t];
+                g3[i + t] = t3[t];
+            }
         }
     }
 #else
     for (int64_t i = 0; i < m; i++) {
-        double best = INFINITY;
-        int32_t bi = 0;
+        double best = INFINITY, v2 = INFINITY, v3 = INFINITY;
+        int32_t bi = 0, b2 = -1;
         for (int j = 0; j < C->k; j++) {
             double g = g_of(C, j, px[i], py[i], pz[i]);
             if (g < best) {
+                v3 = v2;
+                v2 = best;
+                b2 = bi;
                 best = g;
                 bi = j;
+            } else if (g < v2) {
+                v3 = v2;
+                v2 = g;
+                b2 = j;
+            } else if (g < v3) {
+                v3 = g;
             }
         }
         lab[i] = bi;
         gbest[i] = best;
+        if (sec) {
+            sec[i] = b2 >= 0 && v2 < INFINITY ? b2 : bi;
+            g2[i] = v2;
+            g3[i] = v3;
+        }
     }
 #endif
 }
@@ -736,12 +792,13 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
             }
         } else {
             enum { CH = 256 };
-            int32_t lab[CH];
-            double gb[CH];
+            int32_t lab[CH], sec[CH];
+            double gb[CH], g2[CH], g3[CH];
             for (int64_t i0 = lo; i0 < hi; i0 += CH) {
                 int64_t cnt = hi - i0 < CH ? hi - i0 : CH;
                 if (mode == 0) {
-                    brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, C, lab, gb);
+                    brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, C, lab, gb,
+                               keep ? sec : NULL, g2, g3);
                 } else {
                     tq_kmeans_assign_ref(d->x + i0, d->y + i0, d->z + i0, cnt, C->c, k, lab);
                 }
@@ -752,8 +809,14 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
                     if (keep) {
                         double xx = fma(z, z, fma(y, y, x * x));
                         S->ub[i] = f_up(dist_up(g_of(C, b, x, y, z), xx, sl));
-                        S->l2[i] = S->l3[i] = 0.0f;
-                        S->b2[i] = b;
+                        if (mode == 0) {
+                            S->b2[i] = sec[t];
+                            S->l2[i] = f_dn(dist_lo(g2[t], xx, sl));
+                            S->l3[i] = f_dn(dist_lo(g3[t], xx, sl));
+                        } else {
+                            S->l2[i] = S->l3[i] = 0.0f;
+                            S->b2[i] = b;
+                        }
                     }
                     if (first) {
                         acc_add(P, b, x, y, z, w, 1.0);
@@ -1158,7 +1221,7 @@ static int seed_par(km_t *S, int64_t *nd)
             double g[256];
             for (int64_t i0 = lo; i0 < hi; i0 += 256) {
                 int64_t cnt = hi - i0 < 256 ? hi - i0 : 256;
-                brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, lb, g);
+                brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, lb, g, NULL, NULL, NULL);
                 for (int64_t t = 0; t < cnt; t++) {
                     int64_t i = i0 + t;
                     double xx = fma(d->z[i], d->z[i], fma(d->y[i], d->y[i], d->x[i] * d->x[i]));
@@ -1200,7 +1263,7 @@ static int seed_par(km_t *S, int64_t *nd)
         double *W = wpart + bb * ncand;
         for (int64_t i0 = lo; i0 < hi; i0 += 256) {
             int64_t cnt = hi - i0 < 256 ? hi - i0 : 256;
-            brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, L, G);
+            brute_rows(d->x + i0, d->y + i0, d->z + i0, cnt, &NC, L, G, NULL, NULL, NULL);
             for (int64_t t = 0; t < cnt; t++) W[L[t]] += wt(d, i0 + t);
         }
     }
