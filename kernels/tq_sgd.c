@@ -39,7 +39,7 @@ void tq_sgd_defaults(tq_sgd_params *p)
     p->l2 = 1e-6;
     p->l1 = 0.0;
     p->epochs = 20;
-    p->batch = 32;
+    p->batch = 64;
     p->rounds = 2;
     p->val = 0.2;
     p->seed = 1;
@@ -61,7 +61,7 @@ const char *tq_sgd_check(const tq_sgd_params *p)
     if (!(p->l2 >= 0 && p->l2 <= 1e3)) return "l2 must be in [0, 1000]";
     if (!(p->l1 >= 0 && p->l1 <= 1e3)) return "l1 must be in [0, 1000]";
     if (p->epochs < 1 || p->epochs > 100000) return "epochs must be in [1, 100000]";
-    if (p->batch < 1 || p->batch > 65536) return "batch must be in [1, 65536]";
+    if (p->batch < 1 || p->batch > 256) return "batch must be in [1, 256]";
     if (p->rounds < 1 || p->rounds > 4096) return "rounds must be in [1, 4096]";
     if (!(p->val >= 0 && p->val <= 0.9)) return "val must be in [0, 0.9]";
     if (!isfinite(p->pos_weight) || !isfinite(p->neg_weight))
@@ -350,34 +350,46 @@ static void state_step(state *s, const run *st, double S, int nb)
 }
 
 /* SGD over the training rows of one slice: rows [s0, s1) (global), x their features.
+ * A mini-batch is handled in three sweeps over its (L1-resident) rows: all logits
+ * (independent dot products, so the out-of-order core overlaps them), all gradients,
+ * then the accumulation; the order of every sum is fixed.
  * Cost: 2d float multiply-adds per training row, O(d) per batch. */
 static void sgd_slice(state *s, const run *st, int64_t s0, int64_t s1, const float *x)
 {
-    const int d = st->d, B = st->p->batch;
+    enum { MAXB = 256 };
+    const int d = st->d, B = st->p->batch < MAXB ? st->p->batch : MAXB;
     const float wneg = (float)st->wneg, wpos = (float)st->wpos;
     const int8_t *role = st->role + (s0 - st->lo);
-    int nb = 0;
-    double S = 0.0;
-    memset(s->acc, 0, (size_t)d * sizeof *s->acc);
-    for (int64_t i = 0; i < s1 - s0; i++) {
-        int r = role[i];
-        if (r > ROLE_TRAIN_POS) continue;
-        const float *xi = x + i * d;
-        float z = s->c + dotf(s->v, xi, d);
-        float g = (sigmoidf(z) - (float)r) * (r ? wpos : wneg);
-        float *restrict acc = s->acc;
-#pragma omp simd
-        for (int j = 0; j < d; j++) acc[j] += g * xi[j];
-        S += g;
-        s->rows += 1.0;
-        if (++nb == B) {
-            state_step(s, st, S, nb);
-            memset(s->acc, 0, (size_t)d * sizeof *s->acc);
-            nb = 0;
-            S = 0.0;
+    const float *rows[MAXB];
+    float z[MAXB], lab[MAXB];
+    int64_t i = 0, n = s1 - s0;
+    while (i < n) {
+        int nb = 0;
+        for (; i < n && nb < B; i++) {
+            int r = role[i];
+            if (r > ROLE_TRAIN_POS) continue;
+            rows[nb] = x + i * d;
+            lab[nb++] = (float)r;
         }
+        if (nb == 0) break;
+        const float *v = s->v;
+        for (int k = 0; k < nb; k++) z[k] = s->c + dotf(v, rows[k], d);
+        double S = 0.0;
+        for (int k = 0; k < nb; k++) {
+            z[k] = (sigmoidf(z[k]) - lab[k]) * (lab[k] > 0 ? wpos : wneg);
+            S += z[k];
+        }
+        float *restrict acc = s->acc;
+        memset(acc, 0, (size_t)d * sizeof *acc);
+        for (int k = 0; k < nb; k++) {
+            const float *restrict xk = rows[k];
+            const float g = z[k];
+#pragma omp simd
+            for (int j = 0; j < d; j++) acc[j] += g * xk[j];
+        }
+        s->rows += nb;
+        state_step(s, st, S, nb);
     }
-    if (nb > 0) state_step(s, st, S, nb);
 }
 
 /* ---- passes ------------------------------------------------------------------------- */

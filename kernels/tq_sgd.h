@@ -46,7 +46,7 @@ typedef struct {
     double l2;           /* L2 penalty lambda on w (not on b), per unit of mean loss */
     double l1;           /* L1 penalty on w (proximal step), per unit of mean loss; 0 = off */
     int epochs;          /* maximum passes over the training rows */
-    int batch;           /* rows per model update (mini-batch), >= 1 */
+    int batch;           /* rows per model update (mini-batch), 1..256 */
     int rounds;          /* model averages per epoch (each block's rows cut in this many slices) */
     double val;          /* share of labelled rows held out for validation, [0, 0.9] */
     uint64_t seed;       /* seed of the hold-out split */

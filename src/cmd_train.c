@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "  --epochs n         maximum epochs (default 20)\n"
             "  --lr eta           AdaGrad base step (default 0.2; Adam: try 0.01)\n"
             "  --optimizer name   adagrad (default) or adam\n"
-            "  --batch B          rows per update (default 32)\n"
+            "  --batch B          rows per update, 1..256 (default 64)\n"
             "  --rounds R         model averages per epoch (default 2)\n"
             "  --mode m           deterministic (default: bit-identical for any threads and\n"
             "                     ranks) or fast (per-thread models; not reproducible)\n"
@@ -120,7 +120,7 @@ int tq_cmd_train(int argc, char **argv)
         case 'M': if (tq_parse_f64("--l1", optarg, 0, 1e3, &p.l1)) return rc; break;
         case 'e': if (tq_parse_i64("--epochs", optarg, 1, 100000, &v64)) return rc; p.epochs = (int)v64; break;
         case 'r': if (tq_parse_f64("--lr", optarg, 1e-12, 100, &p.lr)) return rc; break;
-        case 'b': if (tq_parse_i64("--batch", optarg, 1, 65536, &v64)) return rc; p.batch = (int)v64; break;
+        case 'b': if (tq_parse_i64("--batch", optarg, 1, 256, &v64)) return rc; p.batch = (int)v64; break;
         case 'R': if (tq_parse_i64("--rounds", optarg, 1, 4096, &v64)) return rc; p.rounds = (int)v64; break;
         case 'P': if (tq_parse_i64("--patience", optarg, 1, 100000, &v64)) return rc; p.patience = (int)v64; break;
         case 's': if (tq_parse_i64("--seed", optarg, 0, INT64_MAX, &v64)) return rc; p.seed = (uint64_t)v64; break;
