@@ -46,7 +46,7 @@ void tq_sgd_defaults(tq_sgd_params *p)
     p->pos_weight = 1.0;
     p->neg_weight = 1.0;
     p->patience = 2;
-    p->tol = 1e-4;
+    p->tol = 1e-5;
     p->chunk_rows = 1 << 20;
     p->average = 1;
 }

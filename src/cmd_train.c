@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "  --seed s           seed of the hold-out split (default 1)\n"
             "  --class-weight w   none (default), balanced, or the weight of label-1 rows\n"
             "  --patience n       stop after n epochs without validation gain (default 2)\n"
+            "  --tol t            an epoch improves when it lowers the validation log-loss by\n"
+            "                     this share (default 1e-5)\n"
             "  --no-average       return the last SGD iterate, not the mean of the epoch's\n"
             "                     iterates (Polyak-Ruppert averaging, the default)\n"
             "  --stream rows      read features from the file this many rows at a time\n"
@@ -94,7 +96,7 @@ int tq_cmd_train(int argc, char **argv)
         {"val", required_argument, 0, 'v'}, {"seed", required_argument, 0, 's'},
         {"class-weight", required_argument, 0, 'w'}, {"patience", required_argument, 0, 'P'},
         {"stream", required_argument, 0, 'S'}, {"model-out", required_argument, 0, 'o'},
-        {"no-average", no_argument, 0, 'A'},
+        {"no-average", no_argument, 0, 'A'}, {"tol", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
     tq_sgd_params p;
     tq_sgd_defaults(&p);
@@ -146,6 +148,7 @@ int tq_cmd_train(int argc, char **argv)
             break;
         case 'o': model_out = optarg; break;
         case 'A': p.average = 0; break;
+        case 'T': if (tq_parse_f64("--tol", optarg, 0, 0.5, &p.tol)) return rc; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
         default: usage(stderr); return TQ_EXIT_INPUT;
         }
