@@ -44,6 +44,6 @@ for k, (t, c, m) in best.items():
 tq, py = best["tqplan"], best["python"]
 print(f"ratio python/tqplan: wall {py[0] / tq[0]:.1f}x, CPU {py[1] / tq[1]:.1f}x, "
       f"memory {py[2] / tq[2]:.1f}x")
-print(f"tqplan phases (--json run): validate {j['time']['validate']:.2f} s "
-      f"({n / j['time']['validate']:,.0f} rows/s), write {j['time']['write']:.2f} s")
+print(f"tqplan phases (--json run, wall): scan {j['time']['scan']:.2f} s "
+      f"({n / j['time']['scan']:,.0f} rows/s), finish (ids, commit) {j['time']['finish']:.2f} s")
 PY

@@ -57,8 +57,8 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     cJSON_AddNumberToObject(o, "errors", st->errors);
     cJSON_AddNumberToObject(o, "blank_workload", (double)st->blank_workload);
     cJSON_AddNumberToObject(o, "blank_value", (double)st->blank_value);
-    tq_json_time(o, "validate", st->t_validate);
-    tq_json_time(o, "write", st->t_write);
+    tq_json_time(o, "scan", st->t_scan);
+    tq_json_time(o, "finish", st->t_finish);
 }
 
 int tq_cmd_import(int argc, char **argv)
@@ -154,7 +154,7 @@ int tq_cmd_import(int argc, char **argv)
                 (long long)st.blank_workload);
     if (st.blank_value)
         tq_warn("%s: %lld blank value fields read as 1", p.accounts, (long long)st.blank_value);
-    double t = st.t_validate + st.t_write;
+    double t = st.t_scan + st.t_finish;
     tq_say("import: %lld accounts, %d features (%d numeric, %d categorical columns hashed), "
            "%d territories -> %s in %.2f s (%.0f rows/s)",
            (long long)st.n, st.d, st.nf, st.nc, st.k, p.out, t,

@@ -599,6 +599,8 @@ struct tq_writer {
     hasher h[W_NCOL];
     char *feature_names;   /* comma-joined */
     int has_territories;
+    int ids_later;         /* created with id_len 0: ids come by tq_writer_append_ids */
+    int64_t id_rows;       /* ids appended so far (ids_later) */
 };
 
 static char *temp_name(const char *path)
@@ -619,7 +621,8 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
     w->f = w->g = w->strt = H5I_INVALID_HID;
     for (int i = 0; i < W_NCOL; i++) w->d[i] = H5I_INVALID_HID;
     w->dims_d = d;
-    w->id_len = id_len < 2 ? 2 : id_len;
+    w->ids_later = id_len <= 0;
+    w->id_len = w->ids_later ? 0 : id_len < 2 ? 2 : id_len;
     w->path = strdup(path);
     w->tmp = temp_name(path);
     if (!w->path || !w->tmp) goto nomem;
@@ -643,8 +646,10 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
     attr_write_str(w->f, "tqplan_version", TQ_VERSION);
     w->g = create_group(w->f, "accounts");
     /* stored strings are id_len-1 bytes (NUL-terminated unless full) */
-    w->strt = make_file_string_type(w->id_len - 1);
-    w->d[W_ID] = create_ext(w->g, "id", w->strt, 1, 1);
+    if (!w->ids_later) {
+        w->strt = make_file_string_type(w->id_len - 1);
+        w->d[W_ID] = create_ext(w->g, "id", w->strt, 1, 1);
+    }
     w->d[W_LAT] = create_ext(w->g, "lat", H5T_IEEE_F64LE, 1, 1);
     w->d[W_LON] = create_ext(w->g, "lon", H5T_IEEE_F64LE, 1, 1);
     w->d[W_WORK] = create_ext(w->g, "workload", H5T_IEEE_F32LE, 1, 1);
@@ -655,7 +660,7 @@ tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *fe
      * saved 11% of the file and doubled generate's time at 2M x 16) */
     w->d[W_FEAT] = d > 0 ? create_ext(w->g, "features", H5T_IEEE_F32LE, d, 0) : 0;
     w->d[W_LABEL] = create_ext(w->g, "label", H5T_STD_I8LE, 1, 1);
-    for (int i = 0; i < W_NCOL; i++) {
+    for (int i = w->ids_later ? W_ID + 1 : 0; i < W_NCOL; i++) {
         if (w->d[i] < 0 || w->g < 0) {
             tq_err_set(err, TQ_EIO, "%s: cannot create /accounts datasets", w->tmp);
             goto fail;
@@ -675,7 +680,7 @@ int tq_writer_append(tq_writer *w, const tq_accounts *b, tq_err *err)
     int d = w->dims_d, status = TQ_OK;
     char *ids = NULL;
     /* ids come with id_len bytes per row (NUL-terminated); the file type holds id_len-1 */
-    if (b->id_len != w->id_len) {
+    if (!w->ids_later && b->id_len != w->id_len) {
         ids = calloc((size_t)(rows > 0 ? rows : 1), (size_t)w->id_len);
         if (!ids) {
             tq_err_set(err, TQ_ENOMEM, "out of memory writing %s", w->path);
@@ -684,7 +689,7 @@ int tq_writer_append(tq_writer *w, const tq_accounts *b, tq_err *err)
         for (int64_t i = 0; i < rows; i++)
             snprintf(ids + i * w->id_len, (size_t)w->id_len, "%s", b->id + i * b->id_len);
     }
-    hid_t memstr = make_string_type(w->id_len);
+    hid_t memstr = make_string_type(w->ids_later ? 2 : w->id_len);
     const void *idbuf = ids ? ids : b->id;
     struct { int col; hid_t type; const void *buf; size_t sz; int width; } c[] = {
         {W_ID, memstr, idbuf, (size_t)w->id_len, 1},
@@ -699,6 +704,7 @@ int tq_writer_append(tq_writer *w, const tq_accounts *b, tq_err *err)
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         if (c[i].col == W_FEAT && d == 0) continue;
+        if (c[i].col == W_ID && w->ids_later) continue;
         if (!c[i].buf) {
             tq_err_set(err, TQ_EINTERNAL, "writer: column %d missing in batch", c[i].col);
             status = TQ_EINTERNAL;
@@ -715,6 +721,37 @@ int tq_writer_append(tq_writer *w, const tq_accounts *b, tq_err *err)
     H5Tclose(memstr);
     free(ids);
     if (status == TQ_OK) w->rows += rows;
+    return status;
+}
+
+int tq_writer_append_ids(tq_writer *w, const char *ids, int64_t rows, int id_len,
+                         tq_err *err)
+{
+    int status = TQ_OK;
+    if (!w->ids_later || (w->id_len && id_len != w->id_len) || id_len < 2) {
+        tq_err_set(err, TQ_EINTERNAL, "writer: ids appended to a writer created with id_len "
+                   "%d, or with a changing id_len %d", w->id_len, id_len);
+        return TQ_EINTERNAL;
+    }
+    if (!w->id_len) {   /* first call: the dataset of id_len-1 byte strings */
+        w->id_len = id_len;
+        w->strt = make_file_string_type(id_len - 1);
+        w->d[W_ID] = create_ext(w->g, "id", w->strt, 1, 1);
+        if (w->d[W_ID] < 0) {
+            tq_err_set(err, TQ_EIO, "%s: cannot create /accounts/id", w->tmp);
+            return TQ_EIO;
+        }
+    }
+    hid_t memstr = make_string_type(id_len);
+    if (append_rows(w->d[W_ID], memstr, w->id_rows, rows, 1, ids) != TQ_OK) {
+        tq_err_set(err, TQ_EIO, "%s: write failed at id %lld (disk full?)", w->tmp,
+                   (long long)w->id_rows);
+        status = TQ_EIO;
+    } else {
+        hash_bytes(&w->h[W_ID], ids, (size_t)rows * (size_t)id_len);
+        w->id_rows += rows;
+    }
+    H5Tclose(memstr);
     return status;
 }
 
@@ -754,6 +791,12 @@ int tq_writer_close(tq_writer *w, int commit, tq_err *err)
 {
     int status = TQ_OK;
     if (!w) return TQ_OK;
+    if (commit && w->ids_later && w->id_rows != w->rows) {
+        tq_err_set(err, TQ_EINTERNAL, "writer: %lld ids for %lld rows", (long long)w->id_rows,
+                   (long long)w->rows);
+        status = TQ_EINTERNAL;
+        commit = 0;
+    }
     if (commit) {
         uint64_t sum = 0x7171;
         for (int i = 0; i < W_NCOL; i++) sum = mix_word(sum, hash_final(&w->h[i]));

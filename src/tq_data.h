@@ -115,6 +115,13 @@ typedef struct tq_writer tq_writer;
 tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *feature_names,
                             tq_err *err);
 int tq_writer_append(tq_writer *w, const tq_accounts *batch, tq_err *err);
+/* Ids known only at the end (import: the longest id is known after the last row):
+ * create the writer with id_len 0, append batches without ids (batch->id unused), then
+ * append all ids, in row order, in one or more calls of `rows` ids of `id_len` bytes
+ * (NUL-padded; the same id_len in every call). The checksum is the same as with the
+ * ids in the batches. */
+int tq_writer_append_ids(tq_writer *w, const char *ids, int64_t rows, int id_len,
+                         tq_err *err);
 int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err);
 /* A vector attribute on /accounts (e.g. the generator's true model). */
 int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n);

@@ -314,7 +314,6 @@ typedef struct {
     const tq_import_params *p;
     reporter *rp;
     const char *file;
-    int pass;            /* 1 validate, 2 convert and write */
     int stop;            /* error budget spent */
     /* header */
     int ncols;
@@ -330,12 +329,11 @@ typedef struct {
     /* territories */
     const terr_ctx *terr;
     int64_t prev_max;    /* largest prev_territory index (no territories file) */
-    /* pass 1 results */
-    int64_t n;
-    int id_max;
-    tq_idset ids;
-    /* pass 2 */
-    int id_len;
+    /* rows */
+    int64_t n;           /* data rows seen */
+    int id_max;          /* longest id, bytes */
+    tq_idset ids;        /* every id, in row order in its arena (written at the end) */
+    /* output */
     tq_accounts bufs[2]; /* double buffer: one filled here, one being written */
     tq_accounts *batch;  /* the one being filled */
     int64_t nb;          /* rows in the batch */
@@ -482,6 +480,12 @@ static int flush_batch(acc_ctx *c)
 {
     int rc = writer_wait(c);
     if (rc || !c->nb) return rc;
+    if (!c->w) {
+        /* the output is created with the first full batch (a file with an error in
+         * its first batch never touches the disk); ids come at the end (id_len 0) */
+        c->w = tq_writer_create(c->p->out, c->d, 0, c->feature_names, c->err);
+        if (!c->w) return c->err->status ? c->err->status : TQ_EIO;
+    }
     c->batch->lo = 0;
     c->batch->hi = c->nb;
     c->batch->n = c->nb;
@@ -496,7 +500,6 @@ static int flush_batch(acc_ctx *c)
     }
     c->written += c->nb;
     c->nb = 0;
-    if (c->p->progress) tq_progress_update(&c->prog, c->written);
     return rc;
 }
 
@@ -507,24 +510,20 @@ static int acc_row(const tq_csv_row *r, void *u)
     if (r->index == 0) {
         int rc = acc_header(c, r);
         if (rc) return rc;
-        if (c->stop || c->pass == 1) return c->stop;
-        /* pass 2: d and the feature names are known now */
-        const unsigned cols = TQ_COL_ID | TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE |
-                              TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_FEATURES | TQ_COL_LABEL;
-        rc = tq_accounts_alloc(&c->bufs[0], p->batch_rows, c->d, c->id_len, cols);
-        if (!rc) rc = tq_accounts_alloc(&c->bufs[1], p->batch_rows, c->d, c->id_len, cols);
+        if (c->stop) return c->stop;
+        /* d is known now: the batches (ids are not in them: they are written from the
+         * id set at the end, when the longest is known) */
+        const unsigned cols = TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE | TQ_COL_PREV |
+                              TQ_COL_LOCKED | TQ_COL_FEATURES | TQ_COL_LABEL;
+        rc = tq_accounts_alloc(&c->bufs[0], p->batch_rows, c->d, 0, cols);
+        if (!rc) rc = tq_accounts_alloc(&c->bufs[1], p->batch_rows, c->d, 0, cols);
         c->batch = &c->bufs[0];
-        if (rc) {
+        if (rc)
             tq_err_set(c->err, rc, "import: out of memory for a batch of %lld rows",
                        (long long)p->batch_rows);
-            return rc;
-        }
-        c->w = tq_writer_create(p->out, c->d, c->id_len, c->feature_names, c->err);
-        if (!c->w) return c->err->status ? c->err->status : TQ_EIO;
-        return 0;
+        return rc;
     }
     if (r->n != c->ncols) {
-        if (c->pass == 2) goto changed;
         c->n++;
         if (report(c->rp, c->file, r->line, NULL, NULL, 0,
                    "expected %d fields as in the header, found %d", c->ncols, r->n))
@@ -537,17 +536,14 @@ static int acc_row(const tq_csv_row *r, void *u)
     int64_t prev = -1;
     uint8_t locked = 0;
     int8_t label = -1;
-    float *feat = NULL;
-    if (c->pass == 2) {
-        feat = c->d ? c->batch->features + j * c->d : NULL;
-        if (c->d) memset(feat, 0, (size_t)c->d * sizeof *feat);
-    }
+    float *feat = c->d ? c->batch->features + j * c->d : NULL;
+    if (c->d) memset(feat, 0, (size_t)c->d * sizeof *feat);
     int bad = 0;
     const int idc = c->has[R_ID] - 1;
     const char *id = r->field[idc];
     size_t idlen = r->len[idc];
     /* start the id set's cache miss now; the insert comes after the row's checks */
-    uint64_t idh = c->pass == 1 ? tq_idset_hash(&c->ids, id, idlen) : 0;
+    uint64_t idh = tq_idset_hash(&c->ids, id, idlen);
     for (int i = 0; i < r->n; i++) {
         const char *s = r->field[i], *col = c->colname[i];
         size_t len = r->len[i];
@@ -574,7 +570,7 @@ static int acc_row(const tq_csv_row *r, void *u)
             break;
         case R_WORKLOAD:
             if (!len) {   /* blank: the default, counted and reported as a warning */
-                if (c->pass == 1) c->blank[0]++;
+                c->blank[0]++;
                 break;
             }
             code = tq_val_nonneg(s, len, &workload);
@@ -583,7 +579,7 @@ static int acc_row(const tq_csv_row *r, void *u)
             break;
         case R_VALUE:
             if (!len) {
-                if (c->pass == 1) c->blank[1]++;
+                c->blank[1]++;
                 break;
             }
             code = tq_val_nonneg(s, len, &value);
@@ -658,26 +654,25 @@ static int acc_row(const tq_csv_row *r, void *u)
         }
         if (c->stop) break;
     }
-    if (c->pass == 1) {
-        c->n++;
-        if (p->progress && !(c->n & 0xffff)) tq_progress_update(&c->prog, r->bytes_read);
-        if (c->stop) return 1;
-        if (!bad || (idlen && idlen <= TQ_IMPORT_ID_MAX &&
-                     tq_utf8_valid_prefix(id, idlen) == idlen)) {
-            int64_t first = 0;
-            int dup = tq_idset_insert_hashed(&c->ids, idh, id, idlen, r->line, &first);
-            if (dup < 0) return dup;
-            if (dup && report(c->rp, c->file, r->line, c->colname[idc], id, idlen,
-                              "duplicate id, first on line %lld", (long long)first))
+    c->n++;
+    if (p->progress && !(c->n & 0xffff)) tq_progress_update(&c->prog, r->bytes_read);
+    if (c->stop) return 1;
+    /* the id goes into the set also when the row has other errors, so that a later
+     * copy of it is reported as well */
+    if (!bad || (idlen && idlen <= TQ_IMPORT_ID_MAX && tq_utf8_valid_prefix(id, idlen) == idlen)) {
+        int64_t first = 0;
+        int dup = tq_idset_insert_hashed(&c->ids, idh, id, idlen, r->line, &first);
+        if (dup < 0) return dup;
+        if (dup) {
+            bad = 1;
+            if (report(c->rp, c->file, r->line, c->colname[idc], id, idlen,
+                       "duplicate id, first on line %lld", (long long)first))
                 return 1;
-            if ((int)idlen > c->id_max) c->id_max = (int)idlen;
         }
-        return 0;
+        if ((int)idlen > c->id_max) c->id_max = (int)idlen;
     }
-    /* pass 2: the file was valid in pass 1 */
-    if (bad || c->stop) goto changed;
-    memcpy(c->batch->id + j * c->id_len, id, idlen);
-    memset(c->batch->id + j * c->id_len + idlen, 0, (size_t)c->id_len - idlen);
+    /* once the file has an error nothing will be written: only validate from there */
+    if (bad || c->rp->errors) return 0;
     c->batch->lat[j] = lat;
     c->batch->lon[j] = lon;
     c->batch->workload[j] = (float)workload;
@@ -691,10 +686,6 @@ static int acc_row(const tq_csv_row *r, void *u)
         if (rc) return rc;
     }
     return 0;
-changed:
-    tq_err_set(c->err, TQ_EIO, "%s:%lld: the file changed while it was imported", c->file,
-               (long long)r->line);
-    return TQ_EIO;
 }
 
 static void acc_free(acc_ctx *c)
@@ -763,11 +754,10 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
         }
         ac.terr = &tc;
     }
-    /* 2. accounts, pass 1: validate */
+    /* 2. accounts: validate, convert, append batches */
     ac.p = p;
     ac.rp = &rp;
     ac.file = p->accounts;
-    ac.pass = 1;
     ac.err = err;
     {
         struct stat sb;
@@ -777,9 +767,11 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
          * row); it doubles as needed, and a table too large costs page faults */
         if (sb.st_size / 200 > expect) expect = sb.st_size / 200;
         if ((rc = tq_idset_init(&ac.ids, expect))) goto nomem;
-        if (p->progress) tq_progress_start(&ac.prog, "validate", (int64_t)sb.st_size);
+        if (p->progress) tq_progress_start(&ac.prog, "import", (int64_t)sb.st_size);
     }
     rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
+    if (rc == TQ_OK && !rp.errors) rc = flush_batch(&ac);   /* the last, partial batch */
+    if (writer_wait(&ac) && rc >= 0) rc = ac.writer_rc;
     if (p->progress) tq_progress_end(&ac.prog);
     st.bytes = cs.bytes;
     if (rc < 0 && rc != TQ_EINVAL) goto done;
@@ -797,12 +789,42 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
                    rp.errors >= p->max_errors ? " (stopped at --max-errors)" : "");
         goto done;
     }
-    tq_idset_free(&ac.ids);   /* not needed for pass 2 */
     st.blank_workload = ac.blank[0];
     st.blank_value = ac.blank[1];
-    st.t_validate = tq_now() - t0;
+    st.t_scan = tq_now() - t0;
+    double t1 = tq_now();
 
-    /* 3. territories to write: the file's, or 0..max(prev_territory) */
+    /* 3. the ids, from the id set's arena: entries (int64 line, bytes, NUL) in row
+     * order, as every row of a file without errors put its id there once */
+    {
+        int id_len = ac.id_max + 1;
+        int64_t chunk = p->batch_rows, off = 0, done_rows = 0;
+        if (!ac.w) {
+            tq_err_set(err, rc = TQ_EINTERNAL, "import: no writer after %lld rows",
+                       (long long)ac.n);
+            goto done;
+        }
+        char *buf = calloc((size_t)chunk, (size_t)id_len);
+        if (!buf) goto nomem;
+        while (rc == TQ_OK && done_rows < ac.n) {
+            int64_t m = ac.n - done_rows < chunk ? ac.n - done_rows : chunk;
+            memset(buf, 0, (size_t)m * (size_t)id_len);
+            for (int64_t i = 0; i < m; i++) {
+                const char *e = ac.ids.arena + off + sizeof(int64_t);
+                size_t len = strlen(e);
+                memcpy(buf + i * id_len, e, len);
+                off += (int64_t)(sizeof(int64_t) + len + 1);
+            }
+            rc = tq_writer_append_ids(ac.w, buf, m, id_len, err);
+            done_rows += m;
+        }
+        free(buf);
+        st.id_len = id_len;
+        if (rc) goto done;
+    }
+    tq_idset_free(&ac.ids);
+
+    /* territories to write: the file's, or 0..max(prev_territory) */
     if (p->territories) {
         terr.k = tc.k;
         terr.id_len = tc.id_max + 1;
@@ -832,41 +854,16 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     for (int i = 0; i < terr.k; i++)
         if (isnan(terr.home_lat[i])) terr.has_home = 0;
 
-    /* 4. accounts, pass 2: convert and write */
-    double t1 = tq_now();
-    ac.pass = 2;
-    ac.id_len = ac.id_max + 1;
-    int64_t nvalid = ac.n;
-    ac.n = 0;
-    /* the header is parsed again in pass 2: drop pass 1's column tables */
-    for (int i = 0; i < ac.ncols; i++) free(ac.colname[i]);
-    free(ac.colname);
-    free(ac.catname);
-    free(ac.role);
-    free(ac.slot);
-    for (int j = 0; j < ac.d; j++) free(ac.feature_names[j]);
-    free(ac.feature_names);
-    ac.colname = NULL;
-    ac.catname = NULL;
-    ac.role = ac.slot = NULL;
-    ac.feature_names = NULL;
-    ac.nf = ac.nc = ac.d = ac.ignored = 0;
-    memset(ac.has, 0, sizeof ac.has);
-    if (p->progress) tq_progress_start(&ac.prog, "write", nvalid);
-    rc = tq_csv_scan(p->accounts, &cp, acc_row, &ac, &cs, err);
-    if (rc == TQ_OK) rc = flush_batch(&ac);
-    if (writer_wait(&ac) && rc == TQ_OK) rc = ac.writer_rc;
-    if (p->progress) tq_progress_end(&ac.prog);
-    if (rc == TQ_OK && ac.written != nvalid) {
-        tq_err_set(err, rc = TQ_EIO, "%s: the file changed while it was imported",
-                   p->accounts);
-    }
+    /* 4. territories, then commit: the file appears at p->out */
+    if (rc == TQ_OK && ac.written != ac.n)
+        tq_err_set(err, rc = TQ_EINTERNAL, "import: %lld rows written of %lld",
+                   (long long)ac.written, (long long)ac.n);
     if (rc == TQ_OK && terr.k > 0) rc = tq_writer_territories(ac.w, &terr, err);
     if (rc == TQ_OK) {
         rc = tq_writer_close(ac.w, 1, err);
         ac.w = NULL;
     }
-    st.t_write = tq_now() - t1;
+    st.t_finish = tq_now() - t1;
     goto done;
 nomem:
     tq_err_set(err, rc = TQ_ENOMEM, "import: out of memory");
@@ -879,7 +876,6 @@ done:
     st.nf = ac.nf;
     st.nc = ac.nc;
     st.k = terr.k;
-    st.id_len = ac.id_len;
     st.errors = rp.errors;
     st.ignored = ac.ignored;
     if (stats) *stats = st;

@@ -7,14 +7,15 @@
  * optional; f_NAME columns are numeric features, c_NAME columns categorical values
  * hashed into `hash_slots` signed feature slots (tq_feature_hash).
  *
- * Two streaming passes over the accounts CSV, memory bounded by one batch plus the
- * duplicate-id set (O(N) ids):
- *   1. validate every field, find duplicate ids, the longest id and the row count;
- *      every problem is reported as "FILE:ROW:COLUMN: message (value 'X')" (ROW = line
- *      in the file), up to max_errors of them. Any error: nothing is written.
- *   2. convert again, fill batches of batch_rows rows, append them to a tq_writer
- *      (which writes PATH.tmp.PID and renames it onto PATH only when complete).
- * The territories CSV is small (K rows) and read whole. */
+ * One streaming pass over the accounts CSV, memory bounded by two batches plus the
+ * duplicate-id set (O(N) ids): every field is validated and converted into a batch of
+ * batch_rows rows, which a second thread appends to a tq_writer (PATH.tmp.PID, renamed
+ * onto PATH only when complete) while the next batch fills. Every problem is reported
+ * as "FILE:ROW:COLUMN: message (value 'X')" (ROW = line in the file), up to
+ * max_errors of them; after the first, rows are only validated, and at the end the
+ * temporary file is deleted: nothing is written. The ids are written last, from the
+ * id set (in row order), because their fixed length is the longest id, known only
+ * after the last row. The territories CSV is small (K rows) and read whole. */
 #ifndef TQ_IMPORT_H
 #define TQ_IMPORT_H
 
@@ -41,7 +42,7 @@ typedef struct {
     /* Where each validation error goes (one line, no newline); NULL = tq_error. */
     void (*report)(void *ctx, const char *msg);
     void *report_ctx;
-    int progress;              /* 1: progress bar (tq_progress) during the write pass */
+    int progress;              /* 1: progress bar (tq_progress) over the bytes read */
 } tq_import_params;
 
 void tq_import_defaults(tq_import_params *p);
@@ -58,13 +59,14 @@ typedef struct {
     int ignored;          /* columns skipped by --ignore-unknown */
     int64_t blank_workload, blank_value;  /* blank fields read as the default 1 */
     int64_t bytes;        /* bytes of the accounts CSV */
-    double t_validate;    /* seconds, pass 1 (and the territories) */
-    double t_write;       /* seconds, pass 2 */
+    double t_scan;        /* seconds: territories, then parse, validate, convert and
+                           * append the accounts */
+    double t_finish;      /* seconds: write the ids and territories, commit */
 } tq_import_stats;
 
 /* Run the import. Returns TQ_OK, TQ_EINVAL (bad input: each problem was reported,
  * err says how many), TQ_EIO or TQ_ENOMEM. No output file is left behind on error.
- * stats may be NULL. Cost: two passes over the CSV, O(bytes + N) time. */
+ * stats may be NULL. Cost: one pass over the CSV, O(bytes + N) time. */
 int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err);
 
 #endif

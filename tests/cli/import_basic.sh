@@ -36,7 +36,7 @@ import h5py
 j = json.load(open(sys.argv[1]))
 assert j["n"] == 6 and j["d"] == 6 and j["k"] == 3 and j["errors"] == 0, j
 assert j["numeric_features"] == 2 and j["categorical_columns"] == 1, j
-assert "validate" in j["time"] and "write" in j["time"], j
+assert "scan" in j["time"] and "finish" in j["time"], j
 f = h5py.File(sys.argv[2], "r")
 a = f["accounts"]
 ids = [x.decode() for x in a["id"][:]]
