@@ -433,7 +433,8 @@ static int nbrs_alloc(nbrs_t *N, int k, int want)
 static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double pmax, int nt)
 {
     int k = C->k, nn = N->nn, bad = 0;
-#pragma omp parallel num_threads(nt) reduction(| : bad)
+    /* small lists are cheaper than a fork/join */
+#pragma omp parallel num_threads(nt) reduction(| : bad) if ((int64_t)k * (N->valid ? nn : k) >= 100000)
     {
         double *d2 = malloc((size_t)k * sizeof *d2);
         if (!d2) bad = 1;
@@ -867,7 +868,7 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
         /* the same sums as tq_comm_sum_blocks: 0 + block 0 + block 1 + ... */
         const double *part = S->part;
         double *tot = S->tot;
-#pragma omp parallel for schedule(static) num_threads(S->nt)
+#pragma omp parallel for schedule(static) num_threads(S->nt) if ((int64_t)nd_ * nbl >= 20000)
         for (int q = 0; q < nd_; q++) {
             double acc[NS] = {0};
             size_t off = NS * (size_t)dl[q];
