@@ -363,6 +363,46 @@ static void test_map_and_params(void **state)
     assert_int_equal(files_left(), 0);
 }
 
+/* tq_writer_append_ids (ids after the rows): a commit with too few ids fails and
+ * leaves no file; ids to a writer that has them in its batches are refused. */
+static void test_writer_ids_later(void **state)
+{
+    (void)state;
+    char out[600];
+    tq_err err = {0, ""};
+    snprintf(out, sizeof out, "%s/w.h5", tmpdir);
+    tq_accounts b;
+    assert_int_equal(tq_accounts_alloc(&b, 3, 0, 0, TQ_COL_ALL & ~TQ_COL_ID & ~TQ_COL_SCORE),
+                     TQ_OK);
+    for (int i = 0; i < 3; i++) b.lat[i] = b.lon[i] = i;
+    tq_writer *w = tq_writer_create(out, 0, 0, NULL, &err);
+    assert_non_null(w);
+    assert_int_equal(tq_writer_append(w, &b, &err), TQ_OK);
+    assert_int_equal(tq_writer_append_ids(w, "a\0b\0", 2, 2, &err), TQ_OK);
+    assert_int_equal(tq_writer_append_ids(w, "c\0\0", 1, 3, &err), TQ_EINTERNAL);
+    assert_int_equal(tq_writer_close(w, 1, &err), TQ_EINTERNAL);   /* 2 ids, 3 rows */
+    assert_non_null(strstr(err.msg, "2 ids for 3 rows"));
+    assert_int_equal(files_left(), 0);
+    /* the complete case reads back */
+    w = tq_writer_create(out, 0, 0, NULL, &err);
+    assert_int_equal(tq_writer_append(w, &b, &err), TQ_OK);
+    assert_int_equal(tq_writer_append_ids(w, "a\0b\0", 2, 2, &err), TQ_OK);
+    assert_int_equal(tq_writer_append_ids(w, "c\0", 1, 2, &err), TQ_OK);
+    assert_int_equal(tq_writer_close(w, 1, &err), TQ_OK);
+    tq_accounts a;
+    assert_int_equal(tq_accounts_read(out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+    assert_string_equal(a.id + 2 * a.id_len, "c");
+    assert_true(a.lat[2] == 2);
+    tq_accounts_free(&a);
+    unlink(out);
+    /* a writer created with an id length takes its ids in the batches */
+    w = tq_writer_create(out, 0, 4, NULL, &err);
+    assert_int_equal(tq_writer_append_ids(w, "abc\0", 1, 4, &err), TQ_EINTERNAL);
+    tq_writer_close(w, 0, NULL);
+    tq_accounts_free(&b);
+    assert_int_equal(files_left(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_map_and_params),
+        cmocka_unit_test(test_writer_ids_later),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
