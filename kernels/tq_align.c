@@ -94,7 +94,8 @@ typedef struct {
     const tq_comm *comm;
     tq_blocks blk;
     int64_t b0, b1, nl, lo;
-    int K, C;
+    int K, C;             /* C: candidate slots per account (C0 nearest + extras) */
+    int C0;               /* nearest territories per account */
     int use[TQ_ALIGN_NM];
     int use_budget;
     double budget;        /* absolute moved-value budget */
@@ -153,7 +154,7 @@ static double full_cost(const ctx *c, int64_t i, const double *v, int k)
 static int build_candidates(ctx *c, tq_align_result *res)
 {
     int64_t bad = INT64_MAX;
-    int K = c->K, C = c->C, nomem = 0;
+    int K = c->K, C = c->C0, W = c->C, nomem = 0;
 #pragma omp parallel if (c->nl > 4096)
     {
         int32_t *tk = malloc((size_t)C * sizeof *tk);
@@ -163,15 +164,15 @@ static int build_candidates(ctx *c, tq_align_result *res)
         for (int64_t i = 0; i < c->nl; i++) {
             if (!tk || !td) { nomem = 1; continue; }
             int32_t pv = acc_prev(c, i);
-            int32_t *ci = c->cand + i * C;
-            double *co = c->cost + i * C;
+            int32_t *ci = c->cand + i * W;
+            double *co = c->cost + i * W;
             if (pv < -1 || pv >= K || (acc_locked(c, i) && pv < 0)) {
                 if (i < mybad) mybad = i;
                 continue;
             }
             double v[3];
             unit_vec(c->pb->lat[i], c->pb->lon[i], v);
-            for (int s = 0; s < C; s++) ci[s] = -1;
+            for (int s = 0; s < W; s++) ci[s] = -1;
             if (acc_locked(c, i)) {
                 ci[0] = pv;
                 co[0] = full_cost(c, i, v, pv);
@@ -220,6 +221,81 @@ static int build_candidates(ctx *c, tq_align_result *res)
         return TQ_EINVAL;
     }
     return TQ_OK;
+}
+
+/* Reverse candidates for a territory k whose window is out of reach of the accounts
+ * that have it among their C0 nearest (an isolated home base): k becomes an extra
+ * candidate of its nearest unlocked accounts (free extra slot needed) until the mass of
+ * every balanced metric that could join reaches need[m]. The distance threshold comes
+ * from a per-block histogram summed in block order, so it does not depend on ranks or
+ * threads. Cost O(nl) per call. */
+#define XB 1024
+static int add_extras(ctx *c, int k, const double *need)
+{
+    int C = c->C, C0 = c->C0, status = TQ_OK;
+    int64_t nbl = c->b1 - c->b0 > 0 ? c->b1 - c->b0 : 1;
+    double *part = calloc((size_t)nbl * XB * 3, sizeof *part), *h = malloc(XB * 3 * sizeof *h);
+    const double *ck = c->cx + 3 * k;
+    if (!part || !h) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = part + (b - c->b0) * XB * 3;
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            const int32_t *ci = c->cand + i * C;
+            if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
+            int has = 0;
+            for (int s = 0; s < C; s++) has |= ci[s] == k;
+            if (has) continue;
+            double v[3];
+            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
+            int bin = (int)(x * XB);
+            if (bin >= XB) bin = XB - 1;
+            for (int m = 0; m < 3; m++) pt[3 * bin + m] += acc_metric(c, i, m);
+        }
+    }
+    status = tq_comm_sum_blocks(c->comm, &c->blk, part, XB * 3, h);
+    if (status != TQ_OK) goto done;
+    double cum[3] = {0, 0, 0};
+    int thr = XB - 1;
+    for (int b = 0; b < XB; b++) {
+        int ok = 1;
+        for (int m = 0; m < 3; m++) {
+            cum[m] += h[3 * b + m];
+            if (c->use[m] && cum[m] < need[m]) ok = 0;
+        }
+        if (ok) {
+            thr = b;
+            break;
+        }
+    }
+#pragma omp parallel for schedule(static) if (c->nl > 4096)
+    for (int64_t i = 0; i < c->nl; i++) {
+        int32_t *ci = c->cand + i * C;
+        if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
+        int has = 0, free_s = -1;
+        for (int s = 0; s < C; s++) {
+            has |= ci[s] == k;
+            if (free_s < 0 && s >= C0 && ci[s] < 0) free_s = s;
+        }
+        if (has || free_s < 0) continue;
+        double v[3];
+        unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+        double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
+        int bin = (int)(x * XB);
+        if (bin >= XB) bin = XB - 1;
+        if (bin > thr) continue;
+        ci[free_s] = k;
+        c->cost[i * C + free_s] = full_cost(c, i, v, k);
+    }
+done:
+    free(part);
+    free(h);
+    return status;
 }
 
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
@@ -335,33 +411,38 @@ static int loads_feasible(const ctx *c, const double *load, double moved)
  * has a prev (prev is always a candidate, so it moves) + sum_m a_im min_k pi_km; only
  * when that is below the candidate minimum are all K territories priced for it.
  * Summed per block in block order. Cost O(nl*C) + O(K) per checked account. */
-static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks)
+static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks,
+                      int add, int64_t *added)
 {
     double pmin[3] = {0, 0, 0};
     for (int m = 0; m < 3; m++) {
         pmin[m] = INFINITY;
         for (int k = 0; k < c->K; k++) pmin[m] = fmin(pmin[m], pi[3 * k + m]);
     }
-    int64_t nchk = 0;
+    int64_t nchk = 0, nadd = 0;
     int C = c->C, K = c->K;
     const int pw = 2;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : nchk) if (c->b1 - c->b0 > 1)
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : nchk, nadd) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         pt[0] = pt[1] = 0.0;
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
         for (int64_t i = r0; i < r1; i++) {
-            const int32_t *ci = c->cand + i * C;
-            const double *co = c->cost + i * C;
+            int32_t *ci = c->cand + i * C;
+            double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
             double mv = mu * (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
             double best = INFINITY;
+            int bs = 0;
             for (int s = 0; s < C && ci[s] >= 0; s++) {
                 const double *pk = pi + 3 * ci[s];
                 double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
                            (pv >= 0 && ci[s] != pv ? mv : 0.0);
-                best = fmin(best, r);
+                if (r < best) {
+                    best = r;
+                    bs = s;
+                }
             }
             if (!acc_locked(c, i) && isfinite(c->dfar[i])) {
                 double lb = c->dfar[i] + pmin[0] * a0 + pmin[1] * a1 + pmin[2] +
@@ -370,11 +451,51 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                     nchk++;
                     double v[3];
                     unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+                    double cbest = best;
+                    int kb = -1;
                     for (int k = 0; k < K; k++) {
                         const double *pk = pi + 3 * k;
                         double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
                                    (pv >= 0 && k != pv ? mv : 0.0);
-                        best = fmin(best, r);
+                        if (r < best) {
+                            best = r;
+                            kb = k;
+                        }
+                    }
+                    /* column generation: a non-candidate is cheaper at these prices, so
+                     * make it a candidate (a free slot, else instead of the dearest slot
+                     * other than prev and the best; the evicted territory lowers dfar so
+                     * the non-candidate bound stays valid) */
+                    if (add && kb >= 0 && best < cbest - 1e-12 * fabs(cbest)) {
+                        int has = 0;
+                        for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == kb;
+                        int slot = -1;
+                        double worst = -INFINITY;
+                        for (int s = 0; s < C && !has; s++) {
+                            if (ci[s] < 0) {
+                                slot = s;
+                                break;
+                            }
+                            if (s == bs || ci[s] == pv) continue;
+                            const double *pk = pi + 3 * ci[s];
+                            double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2];
+                            if (r > worst) {
+                                worst = r;
+                                slot = s;
+                            }
+                        }
+                        if (slot >= 0) {
+                            if (ci[slot] >= 0) {
+                                const double *ce = c->cx + 3 * ci[slot];
+                                double de = acc_weight(c, i) *
+                                            dist_cost(v[0] * ce[0] + v[1] * ce[1] + v[2] * ce[2],
+                                                      c->p->distance);
+                                if (de < c->dfar[i]) c->dfar[i] = de;
+                            }
+                            ci[slot] = kb;
+                            co[slot] = full_cost(c, i, v, kb);
+                            nadd++;
+                        }
                     }
                 }
             }
@@ -384,9 +505,10 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
     double s[2];
     int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, s);
     if (st != TQ_OK) return st;
-    int64_t n1 = nchk;
-    st = tq_comm_sum_i64(c->comm, &n1, 1);
-    *checks = n1;
+    int64_t n1[2] = {nchk, nadd};
+    st = tq_comm_sum_i64(c->comm, n1, 2);
+    *checks = n1[0];
+    *added = n1[1];
     double g = s[0];
     for (int k = 0; k < K; k++)
         for (int m = 0; m < TQ_ALIGN_NM; m++) {
@@ -469,6 +591,88 @@ static double total_viol(const vio *v, const double *L, double mv)
     return s;
 }
 
+/* Change of violation when account r moves s -> t and account r2 moves s2 -> u (a swap
+ * between territories k and kt). */
+static double swap_dv(const vio *v, double *L, double mv, const double *r, int s, int t,
+                      const double *r2, int s2, int u, int C)
+{
+    int k = (int)r[5 + s], kt = (int)r[5 + t];
+    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
+    for (int m = 0; m < 3; m++) {
+        double d = r[1 + m] - r2[1 + m];
+        L[3 * k + m] -= d;
+        L[3 * kt + m] += d;
+    }
+    double mv2 = mv - r[5 + 2 * C + s] + r[5 + 2 * C + t] - r2[5 + 2 * C + s2] +
+                 r2[5 + 2 * C + u];
+    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv2);
+    for (int m = 0; m < 3; m++) {
+        double d = r[1 + m] - r2[1 + m];
+        L[3 * k + m] += d;
+        L[3 * kt + m] -= d;
+    }
+    return after - before;
+}
+
+/* Swap passes: for each boundary account in a territory out of its window, the best
+ * exchange with an account of one of its candidate territories that may take its place
+ * (most violation removed, then least cost). Returns the number of swaps made.
+ * Cost O(nb * C * members * C) per pass; members are boundary accounts per territory. */
+static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv,
+                           int32_t *head, int32_t *next)
+{
+    int C = B->C, W = rec_w(C), K = c->K;
+    int64_t swaps = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t made = 0;
+        for (int k = 0; k < K; k++) head[k] = -1;
+        for (int64_t j = B->nb - 1; j >= 0; j--) {
+            const double *r = B->rec + j * W;
+            int k = (int)r[5 + (int)r[4]];
+            next[j] = head[k];
+            head[k] = (int32_t)j;
+        }
+        for (int64_t j = 0; j < B->nb; j++) {
+            double *r = B->rec + j * W;
+            int s = (int)r[4], k = (int)r[5 + s];
+            if (viol_k(v, k, L) == 0.0 && viol_b(v, *mv) == 0.0) continue;
+            double bdv = -1e-15, bdc = INFINITY;
+            int bt = -1, bu = -1;
+            int64_t bj2 = -1;
+            for (int t = 0; t < C; t++) {
+                int kt = (int)r[5 + t];
+                if (t == s || kt < 0) continue;
+                for (int32_t j2 = head[kt]; j2 >= 0; j2 = next[j2]) {
+                    const double *r2 = B->rec + (int64_t)j2 * W;
+                    int s2 = (int)r2[4];
+                    if ((int)r2[5 + s2] != kt) continue;  /* moved since the lists were built */
+                    int u = -1;
+                    for (int q = 0; q < C; q++)
+                        if ((int)r2[5 + q] == k) u = q;
+                    if (u < 0) continue;
+                    double dv = swap_dv(v, L, *mv, r, s, t, r2, s2, u, C);
+                    if (dv > bdv) continue;
+                    double dc = r[5 + C + t] - r[5 + C + s] + r2[5 + C + u] - r2[5 + C + s2];
+                    if (dv < bdv || dc < bdc) {
+                        bdv = dv;
+                        bdc = dc;
+                        bt = t;
+                        bu = u;
+                        bj2 = j2;
+                    }
+                }
+            }
+            if (bt < 0) continue;
+            move_apply(L, mv, r, C, bt);
+            move_apply(L, mv, B->rec + bj2 * W, C, bu);
+            made++;
+        }
+        swaps += made;
+        if (!made || total_viol(v, L, *mv) == 0.0) break;
+    }
+    return swaps;
+}
+
 /* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
  * the violation, cheapest cost per unit of violation removed first; then cost-reducing
  * moves that keep every window. L, mv: loads with the boundary at its current slots.
@@ -477,36 +681,49 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
 {
     int C = B->C, W = rec_w(C);
     double V = total_viol(v, L, *mv);
-    double scale = c->cbar > 0 ? c->cbar : 1.0;
-    /* passes with a growing limit on the cost increase of a move, so cheap moves (small
-     * regret) are used first; each pass takes, per account in row order, the move with
-     * the least cost per unit of violation removed. O(passes * nb * C). */
-    for (int pass = 0; pass < 64 && V > 0.0; pass++) {
-        double thr = pass >= 60 ? INFINITY : scale * ldexp(1.0, pass - 40);
-        for (int64_t j = 0; j < B->nb && V > 0.0; j++) {
-            double *r = B->rec + j * W;
-            int s = (int)r[4], bt = -1;
-            double bscore = INFINITY, bdv = 0.0;
-            for (int t = 0; t < C; t++) {
-                if (t == s || r[5 + t] < 0) continue;
-                double dc = r[5 + C + t] - r[5 + C + s];
-                if (dc > thr) continue;
-                double dv = move_dv(v, L, *mv, r, C, s, t);
-                if (!(dv < -1e-15)) continue;
-                double score = dc / -dv;
-                if (score < bscore) {
-                    bscore = score;
-                    bdv = dv;
-                    bt = t;
+    int32_t *head = malloc((size_t)c->K * sizeof *head);
+    int32_t *next = malloc((size_t)(B->nb > 0 ? B->nb : 1) * sizeof *next);
+    if (!head || !next) {
+        free(head);
+        free(next);
+        return 0;
+    }
+    for (int round = 0; round < 20 && V > 0.0; round++) {
+        double scale = c->cbar > 0 ? c->cbar : 1.0;
+        /* passes with a growing limit on the cost increase of a move, so cheap moves (small
+         * regret) are used first; each pass takes, per account in row order, the move with
+         * the least cost per unit of violation removed. O(passes * nb * C). */
+        for (int pass = 0; pass < 64 && V > 0.0; pass++) {
+            double thr = pass >= 60 ? INFINITY : scale * ldexp(1.0, pass - 40);
+            for (int64_t j = 0; j < B->nb && V > 0.0; j++) {
+                double *r = B->rec + j * W;
+                int s = (int)r[4], bt = -1;
+                double bscore = INFINITY, bdv = 0.0;
+                for (int t = 0; t < C; t++) {
+                    if (t == s || r[5 + t] < 0) continue;
+                    double dc = r[5 + C + t] - r[5 + C + s];
+                    if (dc > thr) continue;
+                    double dv = move_dv(v, L, *mv, r, C, s, t);
+                    if (!(dv < -1e-15)) continue;
+                    double score = dc / -dv;
+                    if (score < bscore) {
+                        bscore = score;
+                        bdv = dv;
+                        bt = t;
+                    }
                 }
+                if (bt < 0) continue;
+                move_apply(L, mv, r, C, bt);
+                V += bdv;
+                if (V < 1e-9) V = total_viol(v, L, *mv);
             }
-            if (bt < 0) continue;
-            move_apply(L, mv, r, C, bt);
-            V += bdv;
-            if (V < 1e-9) V = total_viol(v, L, *mv);
+            V = total_viol(v, L, *mv);
         }
+        if (V > 0.0 && swap_passes(c, B, v, L, mv, head, next) == 0) break;
         V = total_viol(v, L, *mv);
     }
+    free(head);
+    free(next);
     if (V > 0.0) return 0;
     /* improvement: single moves that lower cost and keep feasibility */
     for (int pass = 0; pass < 30; pass++) {
@@ -1092,8 +1309,10 @@ retry:
     memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
     /* Candidates; while some window's lower bound is out of reach of the accounts that
      * have that territory as a candidate, double C (up to K). */
+    int extras_done = 0, built = 0;
     for (;;) {
-        status = build_candidates(c, res);
+        if (!built) status = build_candidates(c, res);
+        built = 1;
         int bad = status != TQ_OK;
         int st = tq_comm_any(c->comm, &bad);
         if (st != TQ_OK) status = st;
@@ -1124,7 +1343,30 @@ retry:
                     bm = m;
                     break;
                 }
+        if (getenv("TQ_ALIGN_DEBUG")) {
+            int nbad = 0;
+            for (int k = 0; k < K; k++)
+                for (int m = 0; m < 3; m++)
+                    if (c->use[m] && c->sum[3 * k + m] < c->wlo[3 * k + m]) { nbad++; break; }
+            fprintf(stderr, "reach: C %d unreachable territories %d\n", c->C, nbad);
+        }
         if (bk < 0) break;
+        if (!extras_done && c->C > c->C0) {
+            extras_done = 1;
+            double reach[3];
+            for (int k = 0; k < K && status == TQ_OK; k++) {
+                int short_ = 0;
+                double need[3] = {0, 0, 0};
+                for (int m = 0; m < 3; m++) {
+                    reach[m] = c->sum[3 * k + m];
+                    if (c->use[m] && reach[m] < c->wlo[3 * k + m]) short_ = 1;
+                    need[m] = 2.0 * c->whi[3 * k + m] - reach[m];
+                }
+                if (short_) status = add_extras(c, k, need);
+            }
+            if (status != TQ_OK) goto done;
+            continue;
+        }
         if (c->C == K) {
             res->bad_k = bk;
             res->bad_m = bm;
@@ -1134,7 +1376,10 @@ retry:
             status = TQ_INFEASIBLE;
             goto done;
         }
-        c->C = 2 * c->C < K ? 2 * c->C : K;
+        c->C0 = 2 * c->C0 < K ? 2 * c->C0 : K;
+        c->C = c->C0 < K ? c->C0 + 2 : K;
+        built = 0;
+        extras_done = 0;
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
         int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
         if (nc) c->cand = nc;
@@ -1186,9 +1431,15 @@ retry:
      * eps-scaling). Every pass also gives the exact dual g(pi) (a valid bound whatever
      * pi is) and the hard argmin loads: the best g and the cheapest feasible argmin are
      * kept. pi[nq] is the budget price mu. */
+    int cg = 0;
+    double gbest, ub;
+    int have_feas, r;
+cg_again:
     t0 = tq_now();
-    double gbest = -INFINITY, ub = INFINITY;
-    int have_feas = 0, r = 0;
+    gbest = -INFINITY;
+    ub = INFINITY;
+    have_feas = 0;
+    r = 0;
     {
         const int LM = 8;
         int nv = nq + 1;
@@ -1214,17 +1465,26 @@ retry:
                     mid[q] = half[q] = act[q] ? 0.5 * c->budget / un[q] : 0.0;
                 }
             }
-            /* price scale: the mean cheapest cost at zero prices */
-            status = price_pass(c, pi, 0.0);
+            /* price scale: the mean cheapest cost at zero prices; after column generation
+             * start from the best prices so far */
+            if (cg > 0)
+                for (int q = 0; q < nv; q++) x[q] = act[q] ? pibest[q] * un[q] : 0.0;
+            else
+                status = price_pass(c, pi, 0.0);
             r++;
-            if (status == TQ_OK) {
+            if (status == TQ_OK && cg == 0) {
                 int64_t n = c->pb->n;
                 c->cbar = n > 0 ? c->sum[3 * K + S_BEST] / (double)n : 1.0;
                 if (!(c->cbar > 0)) c->cbar = 1.0;
             }
             static const double eps_seq[] = {3e-2, 3e-3, 3e-4};
             int stop = 0;
-            for (int ph = 0; ph < 3 && !stop && status == TQ_OK; ph++) {
+            /* the first round only runs the coarse phase: its prices already show which
+             * non-candidate territories matter (column generation below) */
+            static const int ph_iters[] = {80, 80, 60};
+            for (int ph = cg > 0 ? 1 : 0; ph < (cg > 0 ? 3 : 1) && !stop && status == TQ_OK; ph++) {
+                double gb_hist[20];
+                int nh = 0;
                 double eps = eps_seq[ph] * c->cbar, dl = eps;
                 int m = 0, head = 0;
                 double f = 0, fn = 0;
@@ -1262,7 +1522,10 @@ retry:
     } while (0)
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
-                for (int it = 0; it < 200 && r < c->p->max_rounds; it++) {
+                for (int it = 0; it < ph_iters[ph] && r < c->p->max_rounds; it++) {
+                    /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
+                    if (nh >= 20 && gbest - gb_hist[nh % 20] <= 2e-6 * fabs(gbest)) break;
+                    gb_hist[nh++ % 20] = gbest;
                     if (have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest)) {
                         stop = 1;
                         break;
@@ -1363,15 +1626,28 @@ retry:
     /* Bound over all K at the best prices. */
     t0 = tq_now();
     double fb;
-    int64_t checks;
-    status = full_bound(c, pibest, pibest[nq], &fb, &checks);
+    int64_t checks, added = 0;
+    int div0 = c->C0 < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+    status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 3, &added);
     if (status != TQ_OK) goto done;
     res->bound = fb;
     res->bound_checks = checks;
     res->candidates = c->C;
+    res->columns_added += added;
+    res->t_bound += tq_now() - t0;
+    if (getenv("TQ_ALIGN_DEBUG"))
+        fprintf(stderr, "cg %d: restricted %.10g full %.10g checks %lld added %lld\n", cg,
+                gbest, fb, (long long)checks, (long long)added);
+    /* re-price (fine phases) after the coarse round, and again while new columns
+     * lower the bound noticeably */
+    if (cg < 4 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)))) {
+        cg++;
+        goto cg_again;
+    }
+    t0 = tq_now();
     /* prices that ran off (dual value far above any sane cost: the nearest-center cost
      * times 100) mean the candidate-restricted problem is infeasible: widen at once */
-    int diverged = c->C < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+    int diverged = c->C0 < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
     res->t_bound += tq_now() - t0;
 
     /* Primal: the best feasible priced assignment, or a repair of the best prices. */
@@ -1382,7 +1658,7 @@ retry:
     if (!diverged && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
-        int64_t target = c->p->boundary;
+        int64_t target = c->p->boundary, last_nb = -1;
         for (int attempt = 0; attempt < 6; attempt++) {
             int method = 0;
             int64_t nb = 0;
@@ -1400,7 +1676,8 @@ retry:
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
             if (status != TQ_INFEASIBLE) goto done;
-            if (nb >= c->pb->n) break;
+            if (nb >= c->pb->n || nb <= last_nb) break;
+            last_nb = nb;
             target *= 4;
             status = price_pass(c, pibest, pibest[nq]);
             if (status != TQ_OK) goto done;
@@ -1413,10 +1690,11 @@ retry:
         repaired = 1;
     }
     res->t_repair += tq_now() - t0;
-    if (!repaired && c->C < K) {
+    if (!repaired && c->C0 < K) {
         /* the candidate-restricted problem may be infeasible (or its prices diverged):
          * widen the candidate lists and solve again */
-        c->C = 2 * c->C < K ? 2 * c->C : K;
+        c->C0 = 2 * c->C0 < K ? 2 * c->C0 : K;
+        c->C = c->C0 < K ? c->C0 + 2 : K;
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
         int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
         if (nc) c->cand = nc;
@@ -1505,7 +1783,8 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.comm = comm;
     c.K = K;
     /* few territories: price them all (the bound then needs no non-candidate check) */
-    c.C = p->candidates < K && K > 2 * p->candidates ? p->candidates : K;
+    c.C0 = p->candidates < K && K > 2 * p->candidates ? p->candidates : K;
+    c.C = c.C0 < K ? c.C0 + 2 : K;
     c.nl = pb->nlocal;
     c.lo = pb->lo;
     tq_blocks_init(&c.blk, pb->n);

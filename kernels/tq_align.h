@@ -112,6 +112,7 @@ typedef struct {
     int64_t boundary_size;   /* accounts in the repair set that succeeded */
     int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP */
     int64_t bound_checks;    /* accounts whose bound needed all K territories */
+    int64_t columns_added;   /* candidates added by column generation */
     double t_candidates, t_prices, t_repair, t_bound, t_exact; /* seconds */
     int bad_k, bad_m;        /* infeasible: territory and metric (m = 3: budget) */
     char msg[512];           /* error / infeasibility detail */

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# align end to end: writes /alignment with every window held and a valid bound; thread
+# determinism; infeasible requests exit 2 naming territory and metric and write nothing;
+# bad options exit 1; --centers kmeans needs /clusters; --exact on a tiny instance;
+# --frontier and --regions run.
+set -euo pipefail
+T=${TQ_BIN:?}
+PY=/usr/bin/python3
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$T" generate -n 20000 -k 12 --features 2 --seed 3 -o "$W/g.h5" -q
+cp "$W/g.h5" "$W/a1.h5"; cp "$W/g.h5" "$W/a2.h5"
+"$T" align "$W/a1.h5" --threads 1 --alpha 0.5 --json >"$W/a1.json" || fail "align (1 thread)"
+"$T" align "$W/a2.h5" --threads 2 --alpha 0.5 -q || fail "align (2 threads)"
+h5diff "$W/a1.h5" "$W/a2.h5" /alignment/territory >/dev/null || fail "1 vs 2 threads differ"
+$PY - "$W" <<'PY'
+import json, sys, h5py, numpy as np
+w = sys.argv[1]
+f = h5py.File(f"{w}/a1.h5", "r"); a = f["accounts"]; g = f["alignment"]
+t = g["territory"][:]; k = f["territories/capacity"].shape[0]
+assert t.min() >= 0 and t.max() < k
+lk = a["locked"][:].astype(bool)
+assert np.array_equal(t[lk], a["prev_territory"][:][lk]), "a locked account moved"
+lo, hi = g["lo"][:], g["hi"][:]
+for m, col in ((0, "workload"), (1, "value")):
+    load = np.bincount(t, weights=a[col][:].astype(np.float64), minlength=k)
+    assert np.all(load >= lo[:, m] * (1 - 1e-9)) and np.all(load <= hi[:, m] * (1 + 1e-9)), (col, load / load.mean())
+j = json.loads(open(f"{w}/a1.json").read())
+assert j["bound"] <= j["cost"] and j["gap"] >= 0, j
+assert abs(g.attrs["cost"] - j["cost"]) <= 1e-9 * j["cost"]
+print("align ok: gap %.3f%%, %d rounds" % (100 * j["gap"], j["rounds"]))
+PY
+
+# infeasible: zero tolerance cannot be met; exit 2, message names territory and metric,
+# nothing written
+cp "$W/g.h5" "$W/inf.h5"
+set +e
+"$T" align "$W/inf.h5" --tol-workload 0 --tol-potential 0 2>"$W/inf.err"; rc=$?
+set -e
+[ $rc -eq 2 ] || { cat "$W/inf.err"; fail "zero tolerance: exit $rc, want 2"; }
+grep -q "infeasible" "$W/inf.err" || fail "no 'infeasible' in: $(cat "$W/inf.err")"
+grep -q "territory" "$W/inf.err" || fail "no territory named: $(cat "$W/inf.err")"
+$PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); sys.exit('alignment' in f or 'alignment.tmp' in f)" "$W/inf.h5" \
+  || fail "infeasible run wrote /alignment"
+
+# bad input and usage
+set +e
+"$T" align "$W/g.h5" --centers nowhere 2>/dev/null; [ $? -eq 1 ] || fail "bad --centers"
+"$T" align "$W/g.h5" --balance colour 2>/dev/null; [ $? -eq 1 ] || fail "bad --balance"
+"$T" align "$W/g.h5" --centers kmeans 2>"$W/km.err"; rc=$?
+"$T" align 2>/dev/null; [ $? -eq 1 ] || fail "no dataset"
+"$T" align "$W/missing.h5" 2>/dev/null; rc2=$?
+set -e
+[ $rc -eq 1 ] || fail "--centers kmeans without /clusters: exit $rc"
+grep -q "tqplan cluster" "$W/km.err" || fail "kmeans message: $(cat "$W/km.err")"
+[ $rc2 -ne 0 ] || fail "missing file accepted"
+"$T" align --help | grep -q -- "--max-moved" || fail "--help"
+
+# --centers kmeans after cluster; iterate; frontier; regions; budget
+cp "$W/g.h5" "$W/k.h5"
+"$T" cluster "$W/k.h5" -k 12 -q
+"$T" align "$W/k.h5" --centers kmeans -q || fail "--centers kmeans"
+"$T" align "$W/k.h5" --centers iterate --balance workload,potential,count --tol-count 10% -q \
+  || fail "--centers iterate with count"
+"$T" align "$W/k.h5" --frontier 3 --regions 3 --tol-workload 5% --tol-potential 5% >"$W/fr.out" \
+  || fail "--frontier/--regions"
+grep -q "max moved" "$W/fr.out" || fail "no frontier table"
+$PY -c "
+import h5py,sys; g=h5py.File(sys.argv[1],'r')['alignment']
+assert g['frontier'].shape[0]==3 and g['region'].shape[0]==12 and set(g['region'][:])=={0,1,2}, g['region'][:]
+" "$W/k.h5" || fail "frontier/region datasets"
+
+# exact ILP on a tiny instance: proven optimum, bound = cost
+"$T" generate -n 40 -k 3 --features 2 --seed 5 -o "$W/tiny.h5" -q
+"$T" align "$W/tiny.h5" --exact --tol-workload 25% --tol-potential 40% --json >"$W/ex.json" \
+  || fail "--exact"
+$PY -c "
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j['exact_optimal'] and j['gap']==0 and j['lp_value']<=j['cost']*(1+1e-9), j
+" "$W/ex.json" || fail "exact result"
+echo "align CLI ok"
