@@ -35,6 +35,7 @@ static void usage(FILE *f)
             "                         --map value=population --map f_age=AGE\n"
             "  --max-errors N         report up to N problems, then stop (default 20)\n"
             "  --hash-slots M         feature slots for c_ columns (default 32)\n"
+            "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
             "  --json, -q, --threads  as for every subcommand\n"
             "\n"
             "Every problem is reported as FILE:LINE:COLUMN: message (value 'X'); with any\n"
@@ -70,6 +71,7 @@ int tq_cmd_import(int argc, char **argv)
         {"map", required_argument, 0, 2002},
         {"max-errors", required_argument, 0, 2003},
         {"hash-slots", required_argument, 0, 2004},
+        {"delimiter", required_argument, 0, 2005},
         {"help", no_argument, 0, 'h'},
         TQ_CLI_LONGOPTS,
         {0, 0, 0, 0}};
@@ -112,6 +114,16 @@ int tq_cmd_import(int argc, char **argv)
         case 2004:
             if (tq_parse_i64("--hash-slots", optarg, 1, 1 << 20, &v)) goto done;
             p.hash_slots = (int)v;
+            break;
+        case 2005:
+            if (!strcmp(optarg, "tab") || !strcmp(optarg, "\\t")) {
+                p.delim = '\t';
+            } else if (strlen(optarg) == 1) {
+                p.delim = optarg[0];
+            } else {
+                tq_error("option --delimiter: '%s' is not one character (or 'tab')", optarg);
+                goto done;
+            }
             break;
         case 'h':
             if (tq_g.rank == 0) usage(stdout);

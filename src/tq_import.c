@@ -26,6 +26,7 @@ void tq_import_defaults(tq_import_params *p)
     p->hash_slots = 32;        /* signed hashing slots for all c_ columns together */
     p->batch_rows = 65536;     /* rows per append: ~3 MB per batch for d = 8 */
     p->buf_bytes = (size_t)1 << 20;  /* 1 MiB per fread */
+    p->delim = ',';            /* RFC 4180; ';' and tab are common too */
     p->nmap = 0;
     p->report = NULL;          /* tq_error */
     p->progress = 0;
@@ -39,6 +40,9 @@ const char *tq_import_check(const tq_import_params *p)
     if (p->hash_slots < 1 || p->hash_slots > 1 << 20) return "--hash-slots must be in [1, 2^20]";
     if (p->batch_rows < 1) return "batch_rows must be >= 1";
     if (p->buf_bytes < 1) return "buf_bytes must be >= 1";
+    if (p->delim == '"' || p->delim == '\n' || p->delim == '\r' || p->delim == 0 ||
+        p->delim == '.' || p->delim == '-' || p->delim == '+' || (p->delim >= '0' && p->delim <= '9'))
+        return "--delimiter must not be a quote, a newline, a digit, '.', '+' or '-'";
     if (p->nmap < 0 || p->nmap > TQ_IMPORT_MAX_MAP) return "too many --map options";
     for (int i = 0; i < p->nmap; i++)
         if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
@@ -720,6 +724,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     tq_csv_params cp;
     tq_csv_defaults(&cp);
     cp.buf_bytes = p->buf_bytes;
+    cp.delim = p->delim;
     tq_csv_stats cs;
     double t0 = tq_now();
 

@@ -36,6 +36,7 @@ typedef struct {
     int hash_slots;            /* feature slots for c_ columns (>= 1), default 32 */
     int64_t batch_rows;        /* rows per writer batch (>= 1), default 65536 */
     size_t buf_bytes;          /* CSV read buffer, bytes (>= 1), default 1 MiB */
+    char delim;                /* field separator of both CSVs, default ',' */
     int nmap;                  /* --map entries: the CSV column map_col[i] ... */
     const char *map_name[TQ_IMPORT_MAX_MAP];  /* ... is read as column map_name[i] */
     const char *map_col[TQ_IMPORT_MAX_MAP];

@@ -61,6 +61,20 @@ expect_rc 0 "$T" import "$D/accounts_crlf_index.csv" -o "$W/idx.h5" -q
 # --map renames a column
 expect_rc 0 "$T" import "$D/bad_missing_col.csv" --map lat=latitude -o "$W/map.h5" -q
 
+# other separators: semicolon (a quoted id holding one) and tab
+printf 'id;lat;lon;value\nA1;1.5;2;3\n"A;2";-1;-2;4\n' >"$W/semi.csv"
+expect_rc 0 "$T" import "$W/semi.csv" --delimiter ';' -o "$W/semi.h5" -q
+/usr/bin/python3 -c "
+import h5py, sys
+a = h5py.File(sys.argv[1])['accounts']
+assert [x.decode() for x in a['id'][:]] == ['A1', 'A;2'] and list(a['value'][:]) == [3, 4]
+" "$W/semi.h5"
+printf 'id\tlat\tlon\nA1\t1\t2\n' >"$W/tab.csv"
+expect_rc 0 "$T" import "$W/tab.csv" --delimiter tab -o "$W/tab.h5" -q
+expect_rc 1 "$T" import "$W/tab.csv" -o "$W/tab2.h5"   # read as one column 'id\tlat\tlon'
+grep -q "missing required column 'lat'" "$W/err" || fail "tab file without --delimiter"
+expect_rc 1 "$T" import "$W/tab.csv" --delimiter ab -o "$W/x.h5"
+
 # usage errors: exit 1, nothing written
 expect_rc 1 "$T" import "$D/accounts_good.csv"
 grep -q "output file" "$W/err" || fail "missing -o message"

@@ -348,6 +348,11 @@ static void test_map_and_params(void **state)
     p.max_errors = 1;
     p.hash_slots = 0;
     assert_non_null(tq_import_check(&p));
+    p.hash_slots = 1;
+    p.delim = '.';   /* would split decimals */
+    assert_non_null(tq_import_check(&p));
+    p.delim = '\t';
+    assert_null(tq_import_check(&p));
     /* an output that cannot be created is an I/O error, after validation */
     params(&p, &s, "accounts_crlf_index.csv", NULL, "x.h5");
     static char nodir[600];
