@@ -110,6 +110,9 @@ typedef struct {
     double *m2x, *m2y, *m2z, *c2; /* kp each: -2c and ||c||^2; padding has c2 = +inf */
     double *q4;                   /* k x 4: the same per center in one 32-byte record, for
                                    * the scattered lookups of the bounded pass */
+    float *fm2x, *fm2y, *fm2z, *fc2; /* kp each: float copies for the brute-force filter */
+    double smax;                  /* max ||x||^2 of the points (>= 1) */
+    double ferr;                  /* bound on |g in float - g in double|, or 0: no filter */
 } centers_t;
 
 static void centers_free(centers_t *C)
@@ -120,6 +123,10 @@ static void centers_free(centers_t *C)
     free(C->m2z);
     free(C->c2);
     free(C->q4);
+    free(C->fm2x);
+    free(C->fm2y);
+    free(C->fm2z);
+    free(C->fc2);
     memset(C, 0, sizeof *C);
 }
 
@@ -134,7 +141,13 @@ static int centers_alloc(centers_t *C, int k)
     C->m2z = aligned_alloc(64, (size_t)C->kp * sizeof(double));
     C->c2 = aligned_alloc(64, (size_t)C->kp * sizeof(double));
     C->q4 = aligned_alloc(64, (size_t)C->kp * 4 * sizeof(double));
-    if (!C->c || !C->m2x || !C->m2y || !C->m2z || !C->c2 || !C->q4) {
+    C->fm2x = aligned_alloc(64, (size_t)C->kp * sizeof(float) + 64);
+    C->fm2y = aligned_alloc(64, (size_t)C->kp * sizeof(float) + 64);
+    C->fm2z = aligned_alloc(64, (size_t)C->kp * sizeof(float) + 64);
+    C->fc2 = aligned_alloc(64, (size_t)C->kp * sizeof(float) + 64);
+    C->smax = 1;
+    if (!C->c || !C->m2x || !C->m2y || !C->m2z || !C->c2 || !C->q4 || !C->fm2x || !C->fm2y ||
+        !C->fm2z || !C->fc2) {
         centers_free(C);
         return TQ_ENOMEM;
     }
@@ -145,6 +158,7 @@ static int centers_alloc(centers_t *C, int k)
  * path, so all paths evaluate the same g. */
 static void centers_prepare(centers_t *C)
 {
+    double cmax = 0;
     for (int j = 0; j < C->kp; j++) {
         if (j < C->k) {
             const double *c = C->c + 3 * j;
@@ -156,11 +170,23 @@ static void centers_prepare(centers_t *C)
             C->q4[4 * j + 1] = C->m2y[j];
             C->q4[4 * j + 2] = C->m2z[j];
             C->q4[4 * j + 3] = C->c2[j];
+            if (C->c2[j] > cmax) cmax = C->c2[j];
         } else {
             C->m2x[j] = C->m2y[j] = C->m2z[j] = 0.0;
             C->c2[j] = INFINITY;
         }
+        C->fm2x[j] = (float)C->m2x[j];
+        C->fm2y[j] = (float)C->m2y[j];
+        C->fm2z[j] = (float)C->m2z[j];
+        C->fc2[j] = (float)C->c2[j];
     }
+    /* Float evaluation of g: inputs rounded to float (relative 2^-24 each) and three
+     * fused operations on partial sums bounded by (|x| + |c|)^2, so
+     * |g_float - g_double| <= 14 * 2^-24 * (|x| + |c|)^2 < 1e-6 * (|x| + |c|)^2; twice that
+     * is used. Huge coordinates (float overflow) or k beyond float group numbers: no
+     * filter. */
+    double mag = sqrt(C->smax) + sqrt(cmax);
+    C->ferr = (mag < 1e15 && C->kp < (1 << 23)) ? 2e-6 * mag * mag : 0.0;
 }
 
 static inline double g_of(const centers_t *C, int j, double x, double y, double z)
@@ -299,6 +325,157 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
 }
 #endif
 
+#ifdef __AVX512F__
+#define FTILE 64 /* points per register tile in the float filter */
+/* Exact labels of FTILE points through a float filter: the float pass (16 lanes, 3 FMAs
+ * and a min per center per 16 points) finds for each point the group of 16 centers with
+ * the smallest float g and the second-smallest group minimum. Float and double g differ
+ * by at most e = C->ferr, so when the second group's minimum exceeds the best by more
+ * than 2e no center outside the winning group can have the smallest double g: the group
+ * is rescanned in double (the same FMAs as everywhere), which gives the exact label,
+ * ties to the lowest index. Otherwise (a near tie between groups) the point is scanned
+ * in double against all centers. */
+static void brute_tile_f(const double *px, const double *py, const double *pz,
+                         const centers_t *C, int32_t *lab, double *gbest, int32_t *sec,
+                         double *g2, double *g3)
+{
+    float fx[FTILE], fy[FTILE], fz[FTILE];
+    for (int i = 0; i < FTILE; i++) {
+        fx[i] = (float)px[i];
+        fy[i] = (float)py[i];
+        fz[i] = (float)pz[i];
+    }
+    __m512 x0 = _mm512_loadu_ps(fx), x1 = _mm512_loadu_ps(fx + 16);
+    __m512 x2 = _mm512_loadu_ps(fx + 32), x3 = _mm512_loadu_ps(fx + 48);
+    __m512 y0 = _mm512_loadu_ps(fy), y1 = _mm512_loadu_ps(fy + 16);
+    __m512 y2 = _mm512_loadu_ps(fy + 32), y3 = _mm512_loadu_ps(fy + 48);
+    __m512 z0 = _mm512_loadu_ps(fz), z1 = _mm512_loadu_ps(fz + 16);
+    __m512 z2 = _mm512_loadu_ps(fz + 32), z3 = _mm512_loadu_ps(fz + 48);
+    __m512 inf = _mm512_set1_ps(INFINITY);
+    __m512 b0 = inf, b1 = inf, b2 = inf, b3 = inf, s0 = inf, s1 = inf, s2 = inf, s3 = inf;
+    __m512 q0 = _mm512_setzero_ps(), q1 = q0, q2 = q0, q3 = q0;
+    for (int g0 = 0; g0 < C->kp; g0 += GROUP) {
+        __m512 m0 = inf, m1 = inf, m2 = inf, m3 = inf;
+        for (int j = g0; j < g0 + GROUP; j++) {
+            __m512 ax = _mm512_set1_ps(C->fm2x[j]), ay = _mm512_set1_ps(C->fm2y[j]);
+            __m512 az = _mm512_set1_ps(C->fm2z[j]), ac = _mm512_set1_ps(C->fc2[j]);
+            __m512 t0 = _mm512_fmadd_ps(x0, ax, ac), t1 = _mm512_fmadd_ps(x1, ax, ac);
+            __m512 t2 = _mm512_fmadd_ps(x2, ax, ac), t3 = _mm512_fmadd_ps(x3, ax, ac);
+            t0 = _mm512_fmadd_ps(y0, ay, t0);
+            t1 = _mm512_fmadd_ps(y1, ay, t1);
+            t2 = _mm512_fmadd_ps(y2, ay, t2);
+            t3 = _mm512_fmadd_ps(y3, ay, t3);
+            t0 = _mm512_fmadd_ps(z0, az, t0);
+            t1 = _mm512_fmadd_ps(z1, az, t1);
+            t2 = _mm512_fmadd_ps(z2, az, t2);
+            t3 = _mm512_fmadd_ps(z3, az, t3);
+            m0 = _mm512_min_ps(m0, t0);
+            m1 = _mm512_min_ps(m1, t1);
+            m2 = _mm512_min_ps(m2, t2);
+            m3 = _mm512_min_ps(m3, t3);
+        }
+        s0 = _mm512_min_ps(s0, _mm512_max_ps(b0, m0));
+        s1 = _mm512_min_ps(s1, _mm512_max_ps(b1, m1));
+        s2 = _mm512_min_ps(s2, _mm512_max_ps(b2, m2));
+        s3 = _mm512_min_ps(s3, _mm512_max_ps(b3, m3));
+        __m512 gq = _mm512_set1_ps((float)g0);
+        __mmask16 k0 = _mm512_cmp_ps_mask(m0, b0, _CMP_LT_OQ);
+        __mmask16 k1 = _mm512_cmp_ps_mask(m1, b1, _CMP_LT_OQ);
+        __mmask16 k2 = _mm512_cmp_ps_mask(m2, b2, _CMP_LT_OQ);
+        __mmask16 k3 = _mm512_cmp_ps_mask(m3, b3, _CMP_LT_OQ);
+        b0 = _mm512_mask_blend_ps(k0, b0, m0);
+        b1 = _mm512_mask_blend_ps(k1, b1, m1);
+        b2 = _mm512_mask_blend_ps(k2, b2, m2);
+        b3 = _mm512_mask_blend_ps(k3, b3, m3);
+        q0 = _mm512_mask_blend_ps(k0, q0, gq);
+        q1 = _mm512_mask_blend_ps(k1, q1, gq);
+        q2 = _mm512_mask_blend_ps(k2, q2, gq);
+        q3 = _mm512_mask_blend_ps(k3, q3, gq);
+    }
+    float bb[FTILE], qq[FTILE], ss[FTILE];
+    _mm512_storeu_ps(bb, b0);
+    _mm512_storeu_ps(bb + 16, b1);
+    _mm512_storeu_ps(bb + 32, b2);
+    _mm512_storeu_ps(bb + 48, b3);
+    _mm512_storeu_ps(qq, q0);
+    _mm512_storeu_ps(qq + 16, q1);
+    _mm512_storeu_ps(qq + 32, q2);
+    _mm512_storeu_ps(qq + 48, q3);
+    _mm512_storeu_ps(ss, s0);
+    _mm512_storeu_ps(ss + 16, s1);
+    _mm512_storeu_ps(ss + 32, s2);
+    _mm512_storeu_ps(ss + 48, s3);
+    const double e = C->ferr;
+    for (int i = 0; i < FTILE; i++) {
+        double v1, v2 = INFINITY, v3 = INFINITY;
+        int32_t b, p2 = -1;
+        if ((double)ss[i] - (double)bb[i] > 2 * e) {
+            int g0 = (int)qq[i];
+            __m512d vx = _mm512_set1_pd(px[i]), vy = _mm512_set1_pd(py[i]);
+            __m512d vz = _mm512_set1_pd(pz[i]);
+            __m512d t0 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0),
+                                         _mm512_load_pd(C->c2 + g0));
+            __m512d t1 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0 + 8),
+                                         _mm512_load_pd(C->c2 + g0 + 8));
+            t0 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0), t0);
+            t1 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0 + 8), t1);
+            t0 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0), t0);
+            t1 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0 + 8), t1);
+            v1 = _mm512_reduce_min_pd(_mm512_min_pd(t0, t1));
+            __m512d vb = _mm512_set1_pd(v1);
+            unsigned mk = (unsigned)_mm512_cmp_pd_mask(t0, vb, _CMP_EQ_OQ) |
+                          ((unsigned)_mm512_cmp_pd_mask(t1, vb, _CMP_EQ_OQ) << 8);
+            int pos = mk ? __builtin_ctz(mk) : 0;
+            b = g0 + pos;
+            if (sec) {
+                double tt[GROUP];
+                _mm512_storeu_pd(tt, t0);
+                _mm512_storeu_pd(tt + 8, t1);
+                tt[pos] = INFINITY;
+                for (int q = 0; q < GROUP; q++) {
+                    if (tt[q] < v2) {
+                        v3 = v2;
+                        v2 = tt[q];
+                        p2 = g0 + q < C->k ? g0 + q : -1;
+                    } else if (tt[q] < v3) {
+                        v3 = tt[q];
+                    }
+                }
+                double out = (double)ss[i] - e; /* every other group's g is at least this */
+                if (out < v3) v3 = out;
+            }
+        } else {
+            /* near tie between groups: exact scan of every center */
+            v1 = INFINITY;
+            b = 0;
+            for (int j = 0; j < C->k; j++) {
+                double g = g_of(C, j, px[i], py[i], pz[i]);
+                if (g < v1) {
+                    v3 = v2;
+                    v2 = v1;
+                    p2 = v1 < INFINITY ? b : -1;
+                    v1 = g;
+                    b = j;
+                } else if (g < v2) {
+                    v3 = v2;
+                    v2 = g;
+                    p2 = j;
+                } else if (g < v3) {
+                    v3 = g;
+                }
+            }
+        }
+        lab[i] = b;
+        gbest[i] = v1;
+        if (sec) {
+            sec[i] = p2 >= 0 && v2 < INFINITY ? p2 : b;
+            g2[i] = v2;
+            g3[i] = v3;
+        }
+    }
+}
+#endif
+
 /* Labels (lowest-index argmin of g) and best g of m points. With sec non-NULL also a
  * runner-up center sec with its g in g2, and in g3 a lower bound on the g of every
  * other center (for the bounds of the next pass). Cost m*kp evaluations. */
@@ -308,6 +485,10 @@ static void brute_rows(const double *px, const double *py, const double *pz, int
 {
 #ifdef __AVX512F__
     int64_t i = 0;
+    if (C->ferr > 0)
+        for (; i + FTILE <= m; i += FTILE)
+            brute_tile_f(px + i, py + i, pz + i, C, lab + i, gbest + i, sec ? sec + i : NULL,
+                         sec ? g2 + i : NULL, sec ? g3 + i : NULL);
     for (; i + TILE <= m; i += TILE)
         brute_tile(px + i, py + i, pz + i, C, lab + i, gbest + i, sec ? sec + i : NULL,
                    sec ? g2 + i : NULL, sec ? g3 + i : NULL);
@@ -1212,6 +1393,7 @@ static int seed_par(km_t *S, int64_t *nd)
         centers_free(&NC);
         status = centers_alloc(&NC, (int)tot);
         if (status != TQ_OK) goto done;
+        NC.smax = S->C.smax;
         memcpy(NC.c, cand + 3 * newfrom, (size_t)tot * 3 * sizeof(double));
         centers_prepare(&NC);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
@@ -1245,6 +1427,7 @@ static int seed_par(km_t *S, int64_t *nd)
     centers_free(&NC);
     status = centers_alloc(&NC, (int)ncand);
     if (status != TQ_OK) goto done;
+    NC.smax = S->C.smax;
     memcpy(NC.c, cand, (size_t)ncand * 3 * sizeof(double));
     centers_prepare(&NC);
     wpart = calloc((size_t)(nbl > 0 ? nbl : 1) * (size_t)ncand, sizeof *wpart);
@@ -1392,6 +1575,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
 
     status = centers_alloc(&S.C, k);
     if (status != TQ_OK) goto done;
+    S.C.smax = smax;
     S.part = malloc(nblp * (size_t)(m > 2 * k + 1 ? m : 2 * k + 1) * sizeof *S.part);
     S.tot = calloc((size_t)m, sizeof *S.tot);
     S.dirty = calloc((size_t)k, sizeof *S.dirty);
