@@ -41,7 +41,8 @@ const char *tq_import_check(const tq_import_params *p)
     if (p->batch_rows < 1) return "batch_rows must be >= 1";
     if (p->buf_bytes < 1) return "buf_bytes must be >= 1";
     if (p->delim == '"' || p->delim == '\n' || p->delim == '\r' || p->delim == 0 ||
-        p->delim == '.' || p->delim == '-' || p->delim == '+' || (p->delim >= '0' && p->delim <= '9'))
+        p->delim == '.' || p->delim == '-' || p->delim == '+' ||
+        (p->delim >= '0' && p->delim <= '9'))
         return "--delimiter must not be a quote, a newline, a digit, '.', '+' or '-'";
     if (p->nmap < 0 || p->nmap > TQ_IMPORT_MAX_MAP) return "too many --map options";
     for (int i = 0; i < p->nmap; i++)
@@ -835,7 +836,8 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
         terr.id_len = tc.id_max + 1;
         terr_ids = calloc((size_t)tc.k, (size_t)terr.id_len);
         if (!terr_ids) goto nomem;
-        for (int i = 0; i < tc.k; i++) memcpy(terr_ids + (size_t)i * terr.id_len, tc.id[i], strlen(tc.id[i]));
+        for (int i = 0; i < tc.k; i++)
+            memcpy(terr_ids + (size_t)i * terr.id_len, tc.id[i], strlen(tc.id[i]));
         terr.id = terr_ids;
         terr.home_lat = tc.hlat;
         terr.home_lon = tc.hlon;

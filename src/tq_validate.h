@@ -36,13 +36,14 @@ const char *tq_field_msg(int code);
 size_t tq_utf8_valid_prefix(const char *s, size_t len);
 
 /* A decimal number: optional sign, digits with an optional '.', optional exponent
- * (what strtod takes in the C locale, minus hex floats). Blank -> TQ_FIELD_EMPTY; "nan", "inf", "infinity" (any case, signed) and
- * values that overflow to inf -> TQ_FIELD_NONFINITE. The result is correctly rounded:
- * plain decimals with at most 15 significant digits and a scale of at most 10^22 take
- * the exact fast path of Clinger (1990), "How to read floating point numbers
- * accurately" (integer mantissa and power of ten both exact doubles, so one IEEE
- * multiplication or division rounds correctly); everything else goes to strtod.
- * Leading and trailing blanks (space, tab) are ignored. */
+ * (what strtod takes in the C locale, minus hex floats). Blank -> TQ_FIELD_EMPTY;
+ * "nan", "inf", "infinity" (any case, signed) and values that overflow to inf ->
+ * TQ_FIELD_NONFINITE. The result is correctly rounded: plain decimals with at most 15
+ * significant digits and a scale of at most 10^22 take the exact fast path of Clinger
+ * (1990), "How to read floating point numbers accurately" (integer mantissa and power
+ * of ten both exact doubles, so one IEEE multiplication or division rounds correctly);
+ * everything else goes to strtod. Leading and trailing blanks (space, tab) are
+ * ignored. */
 int tq_val_double(const char *s, size_t len, double *out);
 
 /* Number in [lo, hi] (both finite): RANGE when outside. */

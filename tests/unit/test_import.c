@@ -247,11 +247,13 @@ static void test_bad_inputs(void **state)
     const char *T = "territories_good.csv";
     expect_bad("bad_nan.csv", NULL, 2, "bad_nan.csv:3:lon: NaN or infinite value (value 'nan')",
                "bad_nan.csv:4:lon: NaN or infinite value (value 'inf')");
-    expect_bad("bad_lat.csv", NULL, 2, "bad_lat.csv:2:lat: value outside [-90, 90] (value '90.5')",
+    expect_bad("bad_lat.csv", NULL, 2,
+               "bad_lat.csv:2:lat: value outside [-90, 90] (value '90.5')",
                "bad_lat.csv:3:lat: value outside [-90, 90] (value '-91')");
-    expect_bad("bad_lon.csv", NULL, 1, "bad_lon.csv:2:lon: value outside [-180, 180] (value '180.01')",
-               NULL);
-    expect_bad("bad_negative.csv", NULL, 2, "bad_negative.csv:2:workload: negative value (value '-1')",
+    expect_bad("bad_lon.csv", NULL, 1,
+               "bad_lon.csv:2:lon: value outside [-180, 180] (value '180.01')", NULL);
+    expect_bad("bad_negative.csv", NULL, 2,
+               "bad_negative.csv:2:workload: negative value (value '-1')",
                "bad_negative.csv:3:value: negative value (value '-0.5')");
     expect_bad("bad_dup_id.csv", NULL, 1,
                "bad_dup_id.csv:4:id: duplicate id, first on line 2 (value 'A1')", NULL);
