@@ -42,6 +42,7 @@ typedef struct {
     const char *file;
     FILE *f;
     int line;           /* line being parsed (counted by the reader) */
+    int header_line;    /* line of the last [section] header */
     int nsec;
     section sec[MAX_SECTIONS];
     char err[512];
@@ -52,7 +53,11 @@ static char *read_line(char *buf, int size, void *stream)
 {
     plan_file *p = stream;
     char *r = fgets(buf, size, p->f);
-    if (r) p->line++;
+    if (r) {
+        p->line++;
+        const char *q = r + strspn(r, " \t");
+        if (*q == '[') p->header_line = p->line;
+    }
     return r;
 }
 
@@ -65,7 +70,7 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
         for (int i = 0; i < p->nsec; i++)
             if (!strcmp(p->sec[i].name, sec)) {
                 snprintf(p->err, sizeof p->err, "%s:%d: section [%s] appears twice", p->file,
-                         line, sec);
+                         p->header_line, sec);
                 return 0;
             }
         if (p->nsec == MAX_SECTIONS) {
@@ -75,7 +80,7 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
         }
         s = &p->sec[p->nsec++];
         s->name = strdup(sec);
-        s->line = line;
+        s->line = p->header_line ? p->header_line : line;
     }
     if (!key) return 1; /* section header only */
     if (s->nkeys == MAX_KEYS) {
@@ -178,10 +183,9 @@ static int run(const char *what, cmd_fn fn, args *a)
         fflush(stdout);
     }
     (void)what;
-    int json = tq_g.json;
-    tq_g.json = 0; /* stage metrics stay in the files; plan prints its own JSON */
+    tq_g.json_mute = 1; /* stage metrics stay in the files; plan prints its own JSON */
     int rc = fn(a->n, a->v);
-    tq_g.json = json;
+    tq_g.json_mute = 0;
     return rc;
 }
 
@@ -443,10 +447,9 @@ int tq_cmd_plan(int argc, char **argv)
         tq_comm_max_f64(world, sv, nscen);
         for (int s = 0; s < nscen; s++) status_of[s] = (int)sv[s];
     }
-    rc = TQ_EXIT_OK;
-    for (int s = 0; s < nscen; s++)
-        if (status_of[s] != TQ_EXIT_OK && status_of[s] != TQ_EXIT_INFEASIBLE)
-            rc = status_of[s] < 0 ? TQ_EXIT_INTERNAL : status_of[s];
+    rc = TQ_EXIT_OK; /* the first real failure; scenarios after it are "not run" */
+    for (int s = 0; s < nscen && rc == TQ_EXIT_OK; s++)
+        if (status_of[s] > 0 && status_of[s] != TQ_EXIT_INFEASIBLE) rc = status_of[s];
     if (world_rank != 0) goto done_rc;
 
     /* ---- comparison table ---- */

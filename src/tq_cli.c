@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-tq_cli tq_g = {0, 0, 0, NULL, 0};
+tq_cli tq_g = {0, 0, 0, NULL, 0, 0};
 
 int tq_exit_code(int status)
 {
@@ -150,7 +150,7 @@ int tq_cli_common_opt(int c, const char *arg)
 void tq_json_emit(cJSON *obj)
 {
     if (!obj) return;
-    if (tq_g.rank == 0) {
+    if (tq_g.rank == 0 && !tq_g.json_mute) {
         char *s = cJSON_PrintUnformatted(obj);
         if (s) {
             fputs(s, stdout);

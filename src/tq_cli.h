@@ -26,6 +26,7 @@ typedef struct {
     int threads;       /* --threads n (0 = policy default) */
     const tq_comm *comm;
     int rank;          /* this process's rank; only rank 0 prints */
+    int json_mute;     /* set by `plan` around its stages: their JSON is dropped */
 } tq_cli;
 
 /* Process-wide run context, filled by main(). */

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tqplan plan end to end: a small scenario file with a feasible and an infeasible
+# scenario; comparison table, per-scenario files, INI errors with file and line.
+set -euo pipefail
+T=${TQ_BIN:?}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# 3,000 accounts in three towns, three reps; account a0 is huge and locked to T0, so
+# the "tight" scenario is infeasible (T1, T2 cannot reach their workload) before solving.
+/usr/bin/python3 - "$W" <<'PY'
+import random, sys
+w = sys.argv[1]
+random.seed(5)
+towns = [(40.0, -75.0), (41.0, -74.0), (40.5, -76.0)]
+with open(f"{w}/acc.csv", "w") as f:
+    f.write("id,lat,lon,workload,value,prev_territory,locked\n")
+    for i in range(3000):
+        t = i % 3
+        lat, lon = towns[t]
+        wl = 100000 if i == 0 else round(random.uniform(1, 20), 3)
+        f.write(f"a{i},{lat + random.gauss(0, .1):.5f},{lon + random.gauss(0, .1):.5f},{wl},"
+                f"{round(random.uniform(100, 1000), 2)},T{t},{1 if i == 0 else 0}\n")
+with open(f"{w}/terr.csv", "w") as f:
+    f.write("id,home_lat,home_lon\n")
+    for t, (lat, lon) in enumerate(towns):
+        f.write(f"T{t},{lat},{lon}\n")
+PY
+cat >"$W/s.ini" <<INI
+[plan]
+out = $W/out
+[data]
+accounts = $W/acc.csv
+territories = $W/terr.csv
+[scenario loose]
+centers = fixed
+balance = potential
+tol_potential = 20%
+[scenario tight]
+centers = fixed
+tol_workload = 5%
+tol_potential = 5%
+[quota]
+target = 1e6
+[report]
+enabled = yes
+INI
+set +e
+"$T" plan "$W/s.ini" --json >"$W/plan.json" 2>"$W/plan.err"; rc=$?
+set -e
+[ $rc = 0 ] || { cat "$W/plan.err"; fail "plan exit $rc"; }
+grep -q "infeasible" "$W/plan.err" || fail "infeasible scenario is reported"
+/usr/bin/python3 - "$W" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+j = json.load(open(f"{w}/plan.json"))
+s = {x["scenario"]: x for x in j["scenarios"]}
+assert s["loose"]["status"] == "ok" and s["tight"]["status"] == "infeasible", s
+assert 0.8 - 1e-9 <= s["loose"]["min_potential"] and s["loose"]["max_potential"] <= 1.2 + 1e-9, s["loose"]
+rows = list(csv.DictReader(open(f"{w}/out/comparison.csv")))
+assert [r["scenario"] for r in rows] == ["loose", "tight"]
+assert rows[0]["status"] == "ok" and rows[1]["status"] == "infeasible"
+q = list(csv.DictReader(open(f"{w}/out/loose/spm_territories.csv")))
+assert len(q) == 3 and abs(sum(float(x["quota"]) for x in q) - 1e6) < 1e-6
+a = {r["account_id"]: r for r in csv.DictReader(open(f"{w}/out/loose/spm_assignments.csv"))}
+assert len(a) == 3000 and a["a0"]["territory_id"] == "T0" and a["a0"]["locked"] == "1"
+PY
+[ -s "$W/out/loose/report.html" ] || fail "report of the feasible scenario"
+[ ! -e "$W/out/tight/report.html" ] || fail "no report for an infeasible scenario"
+grep -q "T1" "$W/plan.err" || fail "the infeasible territory is named"
+# INI errors name file and line
+printf '[data]\ngenerate = yes\n[bogus]\nx = 1\n' >"$W/bad.ini"
+set +e
+"$T" plan "$W/bad.ini" 2>"$W/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "unknown section: exit $rc"
+grep -q "bad.ini:3: unknown section \[bogus\]" "$W/err" || { cat "$W/err"; fail "unknown section message"; }
+printf '[data]\ngenerate = yes\nthis is not ini\n' >"$W/bad2.ini"
+set +e
+"$T" plan "$W/bad2.ini" 2>"$W/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "syntax error: exit $rc"
+grep -q "bad2.ini:3:" "$W/err" || { cat "$W/err"; fail "syntax error line"; }
+echo "plan: ok"
