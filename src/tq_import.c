@@ -15,6 +15,35 @@
 #include "tq_csv.h"
 #include "tq_validate.h"
 
+/* ---- columns ---------------------------------------------------------------------- */
+
+enum {
+    R_ID, R_LAT, R_LON, R_WORKLOAD, R_VALUE, R_PREV, R_LOCKED, R_LABEL,
+    R_NFIXED,
+    R_FEAT = R_NFIXED, R_CAT, R_IGNORE
+};
+static const char *const fixed_names[R_NFIXED] = {
+    "id", "lat", "lon", "workload", "value", "prev_territory", "locked", "label"};
+
+/* Territories CSV columns. */
+enum { T_ID, T_HLAT, T_HLON, T_CAP, T_NFIXED, T_IGNORE = T_NFIXED };
+static const char *const terr_names[T_NFIXED] = {"id", "home_lat", "home_lon", "capacity"};
+
+/* The role of a column name among `names` (case-insensitive), or -1. */
+static int fixed_role(const char *name, const char *const *names, int n)
+{
+    for (int r = 0; r < n; r++)
+        if (!strcasecmp(name, names[r])) return r;
+    return -1;
+}
+
+static int has_prefix(const char *s, const char *pre)
+{
+    return !strncasecmp(s, pre, strlen(pre)) && s[strlen(pre)] != 0;
+}
+
+/* ---- parameters ---------------------------------------------------------------------- */
+
 void tq_import_defaults(tq_import_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -45,37 +74,19 @@ const char *tq_import_check(const tq_import_params *p)
         (p->delim >= '0' && p->delim <= '9'))
         return "--delimiter must not be a quote, a newline, a digit, '.', '+' or '-'";
     if (p->nmap < 0 || p->nmap > TQ_IMPORT_MAX_MAP) return "too many --map options";
-    for (int i = 0; i < p->nmap; i++)
+    for (int i = 0; i < p->nmap; i++) {
         if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
             return "--map needs NAME=CSVCOLUMN with both parts non-empty";
+        const char *n = p->map_name[i];
+        if (fixed_role(n, fixed_names, R_NFIXED) < 0 && !has_prefix(n, "f_") &&
+            !has_prefix(n, "c_"))
+            return "--map NAME=COLUMN: NAME must be id, lat, lon, workload, value, "
+                   "prev_territory, locked, label, f_* or c_*";
+        for (int j = 0; j < i; j++)
+            if (!strcmp(p->map_col[j], p->map_col[i]))
+                return "--map: the same CSV column mapped twice";
+    }
     return NULL;
-}
-
-/* ---- columns ---------------------------------------------------------------------- */
-
-enum {
-    R_ID, R_LAT, R_LON, R_WORKLOAD, R_VALUE, R_PREV, R_LOCKED, R_LABEL,
-    R_NFIXED,
-    R_FEAT = R_NFIXED, R_CAT, R_IGNORE
-};
-static const char *const fixed_names[R_NFIXED] = {
-    "id", "lat", "lon", "workload", "value", "prev_territory", "locked", "label"};
-
-/* Territories CSV columns. */
-enum { T_ID, T_HLAT, T_HLON, T_CAP, T_NFIXED, T_IGNORE = T_NFIXED };
-static const char *const terr_names[T_NFIXED] = {"id", "home_lat", "home_lon", "capacity"};
-
-/* The role of a column name among `names` (case-insensitive), or -1. */
-static int fixed_role(const char *name, const char *const *names, int n)
-{
-    for (int r = 0; r < n; r++)
-        if (!strcasecmp(name, names[r])) return r;
-    return -1;
-}
-
-static int has_prefix(const char *s, const char *pre)
-{
-    return !strncasecmp(s, pre, strlen(pre)) && s[strlen(pre)] != 0;
 }
 
 /* ---- error reporting --------------------------------------------------------------- */

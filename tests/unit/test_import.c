@@ -355,6 +355,16 @@ static void test_map_and_params(void **state)
     assert_non_null(tq_import_check(&p));
     p.delim = '\t';
     assert_null(tq_import_check(&p));
+    p.nmap = 1;
+    p.map_name[0] = "latitude";   /* not a column tqplan knows */
+    p.map_col[0] = "lat";
+    assert_non_null(tq_import_check(&p));
+    p.map_name[0] = "f_lat";
+    assert_null(tq_import_check(&p));
+    p.nmap = 2;
+    p.map_name[1] = "lat";        /* the same CSV column twice */
+    p.map_col[1] = "lat";
+    assert_non_null(tq_import_check(&p));
     /* an output that cannot be created is an I/O error, after validation */
     params(&p, &s, "accounts_crlf_index.csv", NULL, "x.h5");
     static char nodir[600];
