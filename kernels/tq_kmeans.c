@@ -61,6 +61,7 @@ void tq_kmeans_defaults(tq_kmeans_params *p)
     p->par_rounds = 5;        /* k-means|| rounds (Bahmani et al. 2012) */
     p->par_oversample = 2.0;  /* k-means||: 2k expected candidates per round */
     p->neighbors = 48;        /* sorted neighbor list per center (Exponion search) */
+    p->adaptive = 1;          /* per pass, bounds or brute force, whichever looks cheaper */
 }
 
 const char *tq_kmeans_check(const tq_kmeans_params *p)
@@ -799,6 +800,7 @@ typedef struct {
     double dmax1, dmax2;  /* largest and second largest drift */
     int dargmax;
     cbound_t *cb;         /* k: per-center bound data for the bounded pass */
+    int64_t tightened;    /* points that failed the loose test in the last bounded pass */
 } km_t;
 
 static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
@@ -896,22 +898,22 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
 }
 
 /* One assignment pass. mode 0: vectorized brute force, 1: bounds, 2: scalar reference.
- * first: labels are new (sums formed from scratch). Updates the block partials of
+ * first: labels are new (sums formed from scratch). keep: leave valid bounds (u, b2, l2,
+ * l3) for a bounded pass next. Updates the block partials of
  * moved points, marks dirty clusters, and re-sums their columns into tot.
  * *changes = labels that changed (all ranks). */
-static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *changes,
-                       int64_t *ndist)
+static int assign_pass(km_t *S, int32_t *label, int mode, int first, int keep,
+                       int64_t *changes, int64_t *ndist)
 {
     const tq_kmeans_data *d = S->d;
     const centers_t *C = &S->C;
     const slack_t *sl = &S->sl;
     int k = S->k;
-    int64_t m = NS * (int64_t)k, nch = 0, nd = 0;
-    int keep = S->ub != NULL;
+    int64_t m = NS * (int64_t)k, nch = 0, nd = 0, ntg = 0;
     int status = TQ_OK;
     int64_t nbl = S->b1 - S->b0;
     memset(S->dirty, 0, (size_t)k * sizeof *S->dirty);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt) reduction(+ : nch, nd)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt) reduction(+ : nch, nd, ntg)
     for (int64_t bb = 0; bb < nbl; bb++) {
         double *P = S->part + bb * m;
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
@@ -943,6 +945,7 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
                     fail[nf] = (int32_t)(i - i0);
                     nf += !ok;
                 }
+                ntg += nf;
                 fail[nf] = fail[nf > 0 ? nf - 1 : 0]; /* prefetch pad */
                 for (int q = 0; q < nf; q++) {
                     int64_t i = i0 + fail[q];
@@ -1017,11 +1020,12 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int64_t *ch
             nd += (hi - lo) * k;
         }
     }
-    int64_t cnts[2] = {nch, nd};
-    status = tq_comm_sum_i64(S->comm, cnts, 2);
+    int64_t cnts[3] = {nch, nd, ntg};
+    status = tq_comm_sum_i64(S->comm, cnts, 3);
     if (status != TQ_OK) return status;
     *changes = cnts[0];
     *ndist = cnts[1];
+    S->tightened = cnts[2];
     if (first) {
         for (int j = 0; j < k; j++) S->dirty[j] = 1;
     } else {
@@ -1529,6 +1533,18 @@ done:
     return status;
 }
 
+/* Cost model for choosing the next pass (measured on the 2-core AVX-512 machine of
+ * bench/kmeans, ns per point): the vectorized brute force about 5 + 0.14 K; a bounded
+ * pass about 10 + 300 f, f the share of points failing the loose test (they load their
+ * coordinates, and many search). f is predicted from the last bounded pass, decaying by
+ * 0.85 per pass as the centers settle; before any bounded pass from 0.8 * 0.85^it (what
+ * the first iterations typically show). Returns 1 if a bounded pass looks cheaper. */
+static int bounded_cheaper(double last_f, int age, int it, int k)
+{
+    double f = last_f >= 0 ? last_f * pow(0.85, (double)age) : 0.8 * pow(0.85, (double)it);
+    return 10.0 + 300.0 * f < 5.0 + 0.14 * k;
+}
+
 /* ---- driver ------------------------------------------------------------------------------ */
 int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_comm *comm,
                   tq_kmeans_result *r)
@@ -1658,7 +1674,8 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     /* first assignment pass */
     double tstart = tq_now();
     int64_t changes = 0, nd = 0;
-    status = assign_pass(&S, r->label, mode, 1, &changes, &nd);
+    int first_keep = bounds && (!p->adaptive || bounded_cheaper(-1, 0, 1, k));
+    status = assign_pass(&S, r->label, mode, 1, first_keep, &changes, &nd);
     if (status != TQ_OK) goto done;
     double iprev = sums_inertia(&S);
     r->iter_time[0] = r->t_first = tq_now() - tstart;
@@ -1667,6 +1684,9 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     r->ndist = nd;
     r->passes = 1;
 
+    double last_f = -1; /* share failing the loose test in the last bounded pass */
+    int age = 0;        /* passes since then */
+    int bounds_valid = first_keep;
     for (int it = 1; !p->fixed && it <= p->max_iter; it++) {
         double ts = tq_now();
         /* update: weighted means; clusters without points are repaired */
@@ -1688,7 +1708,14 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             r->repaired += ne;
         }
         centers_prepare(&S.C);
-        if (bounds) {
+        /* Bounded or brute-force pass (bounded_cheaper)? Both give the same labels and
+         * sums; the choice only affects time, and is made from global counts. A
+         * brute-force pass keeps the bounds up to date only when the next pass is
+         * expected to use them. */
+        int want = bounds && (!p->adaptive || bounded_cheaper(last_f, age, it, k));
+        int use_bounds = want && bounds_valid; /* else refresh the bounds first */
+        if (!use_bounds && bounds) S.N.valid = 0; /* lists go stale: rebuild when back */
+        if (use_bounds) {
             S.dmax1 = S.dmax2 = 0;
             S.dargmax = -1;
             for (int j = 0; j < k; j++) {
@@ -1713,8 +1740,17 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
                 S.cb[j].s = S.N.s[j];
             }
         }
-        status = assign_pass(&S, r->label, bounds ? 1 : mode, 0, &changes, &nd);
+        int keep = bounds && (want || !p->adaptive ||
+                              bounded_cheaper(last_f, age + 1, it + 1, k));
+        status = assign_pass(&S, r->label, use_bounds ? 1 : mode, 0, keep, &changes, &nd);
         if (status != TQ_OK) goto done;
+        bounds_valid = keep;
+        if (use_bounds) {
+            last_f = (double)S.tightened / (double)d->n;
+            age = 1;
+        } else {
+            age++;
+        }
         double inert = sums_inertia(&S);
         r->iter_time[r->passes] = tq_now() - ts;
         r->iter_inertia[r->passes] = inert;

@@ -27,7 +27,8 @@ enum {
     TQ_KM_INIT_GIVEN = 2   /* start from the centers passed in r->centers */
 };
 enum {
-    TQ_KM_ALGO_BOUNDS = 0, /* vectorized brute force for the first pass, then bounds */
+    TQ_KM_ALGO_BOUNDS = 0, /* vectorized brute force for the first pass, then bounds (or
+                            * brute force when cheaper: params.adaptive) */
     TQ_KM_ALGO_BRUTE = 1,  /* vectorized brute force every pass */
     TQ_KM_ALGO_REF = 2     /* plain scalar brute force every pass (reference for tests) */
 };
@@ -45,6 +46,9 @@ typedef struct {
     double par_oversample; /* k-means|| expected candidates per round / k, > 0 */
     int neighbors;         /* per-center sorted neighbor list length for the bounded
                             * search (Exponion); longer lists mean fewer full scans */
+    int adaptive;          /* ALGO_BOUNDS only: 1 = each pass uses bounds or the vectorized
+                            * brute force, whichever a cost model expects to be faster
+                            * (same result); 0 = bounds after the first pass */
 } tq_kmeans_params;
 
 void tq_kmeans_defaults(tq_kmeans_params *p);

@@ -36,7 +36,9 @@ static void usage(FILE *f)
             "  --tol t              stop when the relative inertia decrease is <= t\n"
             "                       (default 1e-6; 0 = only when no label changes)\n"
             "  --seed s             seed for k-means++ / k-means|| (default 42)\n"
-            "  --algo A             bounds (default), brute or ref: same result, for timing\n"
+            "  --algo A             bounds (default: per pass bounds or brute force, whichever\n"
+            "                       is expected faster), bounds-only, brute or ref: all give\n"
+            "                       the same result bit for bit (for timing and testing)\n"
             "  --json, -q, --threads n\n");
 }
 
@@ -175,9 +177,12 @@ static const char *init_name(int init)
 {
     return init == TQ_KM_INIT_PAR ? "kmeans-par" : init == TQ_KM_INIT_GIVEN ? "given" : "kmeans++";
 }
-static const char *algo_name(int a)
+static const char *algo_name(const tq_kmeans_params *p)
 {
-    return a == TQ_KM_ALGO_BRUTE ? "brute" : a == TQ_KM_ALGO_REF ? "ref" : "bounds";
+    return p->algo == TQ_KM_ALGO_BRUTE ? "brute"
+           : p->algo == TQ_KM_ALGO_REF ? "ref"
+           : p->adaptive               ? "bounds"
+                                       : "bounds-only";
 }
 
 int tq_cmd_cluster(int argc, char **argv)
@@ -222,9 +227,10 @@ int tq_cmd_cluster(int argc, char **argv)
             break;
         case 'a':
             if (!strcmp(optarg, "bounds")) p.algo = TQ_KM_ALGO_BOUNDS;
+            else if (!strcmp(optarg, "bounds-only")) p.algo = TQ_KM_ALGO_BOUNDS, p.adaptive = 0;
             else if (!strcmp(optarg, "brute")) p.algo = TQ_KM_ALGO_BRUTE;
             else if (!strcmp(optarg, "ref")) p.algo = TQ_KM_ALGO_REF;
-            else { tq_error("option --algo: '%s' is not bounds, brute or ref", optarg); return rc; }
+            else { tq_error("option --algo: '%s' is not bounds, bounds-only, brute or ref", optarg); return rc; }
             break;
         case 'w':
             if (strcmp(optarg, "none") && strcmp(optarg, "workload") && strcmp(optarg, "value")) {
@@ -381,7 +387,7 @@ int tq_cmd_cluster(int argc, char **argv)
     cJSON_AddNumberToObject(params, "iters", p.max_iter);
     cJSON_AddNumberToObject(params, "tol", p.tol);
     cJSON_AddNumberToObject(params, "seed", (double)p.seed);
-    cJSON_AddStringToObject(params, "algo", algo_name(p.algo));
+    cJSON_AddStringToObject(params, "algo", algo_name(&p));
     cJSON_AddNumberToObject(params, "earth_radius_km", TQ_EARTH_RADIUS_KM);
     if (!params) { tq_err_set(&err, TQ_ENOMEM, "out of memory"); goto fail; }
     res = tq_result_begin(path, "clusters", comm, &err);
@@ -403,7 +409,7 @@ int tq_cmd_cluster(int argc, char **argv)
         tq_result_attr_i64(res, "k", p.k) != TQ_OK ||
         tq_result_attr_str(res, "init", init_name(p.init)) != TQ_OK ||
         tq_result_attr_str(res, "weights", wname) != TQ_OK ||
-        tq_result_attr_str(res, "algo", algo_name(p.algo)) != TQ_OK ||
+        tq_result_attr_str(res, "algo", algo_name(&p)) != TQ_OK ||
         tq_result_attr_str(res, "distance", "chord on the unit sphere x 6371.0088 km") != TQ_OK) {
         tq_err_set(&err, TQ_EIO, "%s: cannot write /clusters", path);
         goto fail;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cluster under mpirun -np 1/2/4 (--oversubscribe): /clusters bit-identical to the serial
-# run for k-means++ (workload weights) and k-means||, 1 thread per rank.
+# run for k-means++ (workload weights), k-means|| and bounded passes only (value
+# weights), 1 thread per rank.
 set -euo pipefail
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 T=${TQ_BIN:?}
@@ -10,7 +11,8 @@ trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$T" generate -n 50000 -k 3 --features 2 --country all --seed 4 -o "$W/g.h5" -q
-for cfg in "pp:-k 60 --weights workload --tol 0 --iters 40" "par:-k 30 --init kmeans-par --seed 9"; do
+for cfg in "pp:-k 60 --weights workload --tol 0 --iters 40" "par:-k 30 --init kmeans-par --seed 9" \
+           "bo:-k 200 --algo bounds-only --weights value --iters 25"; do
   name=${cfg%%:*}; args=${cfg#*:}
   cp "$W/g.h5" "$W/$name-serial.h5"
   "$T" cluster "$W/$name-serial.h5" $args --threads 2 -q || fail "serial $name"
@@ -23,7 +25,7 @@ done
 $PY - "$W" <<'PY'
 import json, sys, h5py, numpy as np
 w = sys.argv[1]
-for name in ("pp", "par"):
+for name in ("pp", "par", "bo"):
     ref = h5py.File(f"{w}/{name}-serial.h5", "r")["clusters"]
     for np_ in (1, 2, 4):
         g = h5py.File(f"{w}/{name}-np{np_}.h5", "r")["clusters"]

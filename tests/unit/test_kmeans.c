@@ -124,6 +124,7 @@ static void test_bounds_equal_reference(void **state)
         p.max_iter = 60;
         p.tol = 0;
         p.neighbors = 8 + t; /* short lists exercise the full-scan fallback */
+        p.adaptive = 0;      /* bounded passes only (the adaptive choice is tested below) */
         p.algo = TQ_KM_ALGO_REF;
         run_t ref = run(&P, &p, c0);
         p.algo = TQ_KM_ALGO_BRUTE;
@@ -139,6 +140,10 @@ static void test_bounds_equal_reference(void **state)
         tq_kmeans_assign_ref(P.x, P.y, P.z, P.n, ref.r.centers, k, lab);
         assert_memory_equal(lab, ref.r.label, P.n * sizeof(int32_t));
         free(lab);
+        p.adaptive = 1; /* mixes bounded and brute-force passes: the same bits */
+        run_t ada = run(&P, &p, c0);
+        assert_same(&ref, &ada, P.n, k);
+        run_free(&ada);
         run_free(&ref);
         run_free(&bru);
         run_free(&bnd);
@@ -293,6 +298,7 @@ static void test_empty_repair(void **state)
     p.algo = TQ_KM_ALGO_REF;
     run_t ref = run(&P, &p, c0);
     p.algo = TQ_KM_ALGO_BOUNDS;
+    p.adaptive = 0;
     run_t bnd = run(&P, &p, c0);
     assert_true(ref.r.repaired >= 4);
     assert_int_equal(ref.r.repaired, bnd.r.repaired);
