@@ -1,40 +1,41 @@
 /* tq_kmeans.c: exact, deterministic, parallel weighted Lloyd k-means at d = 3.
+ * (docs/kmeans.md has the same in prose.)
  *
  * One Lloyd iteration = an update (centers := weighted means of their points) followed by
  * an assignment pass (labels := argmin_j g_j(x), g_j(x) = ||c_j||^2 - 2 x.c_j, ties to the
- * lowest j). The assignment pass also forms, per block, the sums the next update needs
- * (sum w*x, sum w, count, and the inertia sum w*||x - c||^2), so each iteration reads the
- * points once.
+ * lowest j). The assignment pass also keeps, per block, the sums the next update needs
+ * (sum w*x, sum w, count, sum w*||x||^2), moving only the points whose label changed.
  *
  * Assignment passes:
- *  - first pass (and every pass for TQ_KM_ALGO_BRUTE): vectorized brute force. Centers
- *    are kept as SoA arrays (-2c, ||c||^2) padded to groups of 16. For a tile of 32
- *    points held in registers, each center costs 3 FMAs and one min per 8 points;
- *    per group of 16 centers the tile keeps the group minimum and the group number, and
- *    the winning group is rescanned at the end to find the lowest index reaching the
- *    minimum. Because every path evaluates g by the same three fused multiply-adds
- *    (tq_kmeans_g), the value found is bit-identical to the scalar reference.
- *  - later passes (TQ_KM_ALGO_BOUNDS): per point one lower bound l on the distance to
- *    every center but its own (Hamerly 2010, "Making k-means even faster", SDM), kept
- *    valid across an update by subtracting the largest drift of the other centers, and
- *    a fresh exact distance u to its own center (one evaluation per point, which also
- *    gives the inertia). The point keeps its center if max(l, s(a) - u) > u, where s(a)
- *    is the distance from its center to the nearest other center. Otherwise the only
- *    possible winners lie within 2u of the current center (if ||x-c_j|| <= u then
- *    ||c_j - c_a|| <= 2u): they are enumerated from a's list of nearest centers sorted by
- *    distance (Exponion, Newling & Fleuret 2016, "Fast k-means with accurate bounds",
- *    ICML), falling back to a full scan when 2u exceeds the list.
+ *  - brute force (the first pass; TQ_KM_ALGO_BRUTE; and any pass where the cost model
+ *    expects it to be cheaper): a float filter (16 lanes: 3 FMAs and a min per center
+ *    per 16 points, points in registers, centers in groups of 16) finds the winning
+ *    group and the second-best group minimum; the winning group is rescanned in double
+ *    with the same fused multiply-adds as every other path (tq_kmeans_g), or, when the
+ *    groups are within the float error bound of each other, the point is scanned in
+ *    double against all centers. So the label is bit-identical to the scalar reference.
+ *  - bounded (TQ_KM_ALGO_BOUNDS): per point an upper bound u to its own center, a lower
+ *    bound l2 to its runner-up b2 and l3 to every other center (Hamerly 2010, "Making
+ *    k-means even faster", SDM; the runner-up bound is Elkan's kept for one center),
+ *    moved by the center drifts after each update (l3 by the largest drift among the
+ *    center's neighbor list, capped by what the list proves about the rest). The test
+ *    runs branch-free over chunks; a failing point gets its exact u, and if it still
+ *    fails, the only possible winners lie within 2u of its center: they come from the
+ *    center's list of nearest centers sorted by distance (Exponion, Newling & Fleuret
+ *    2016, "Fast k-means with accurate bounds", ICML), scanned on until the bounds are
+ *    exact again; a full scan when the ball reaches beyond the list.
  *
  * Exactness of skipping: bounds are on true (real-number) distances; a center is skipped
  * only if lower^2 > upper^2 + 4*gs with margins sd on both sides (safe_gt), where gs
  * bounds the rounding error of g + ||x||^2 and sd the error accumulated by the bound
- * arithmetic. So a skipped center always has a strictly larger computed g, and the
- * chosen label is the brute-force one.
+ * arithmetic; float copies of bounds are rounded outward. So a skipped center always has
+ * a strictly larger computed g, and the chosen label is the brute-force one.
  *
- * Determinism: per-block sums in point order, combined in block order
- * (tq_comm_sum_blocks); integer counters are summed exactly; seeding draws use the
- * counter-based RNG keyed by global row and step; every rank makes the same decisions
- * from the same reduced values. */
+ * Determinism: per-block sums updated in row order and combined in block order (only
+ * the columns of clusters that changed; tq_comm_sum_blocks under MPI); integer counters
+ * summed exactly; seeding draws from the counter-based RNG keyed by global row and step;
+ * every rank makes the same decisions (including bounded vs brute force) from the same
+ * reduced values. */
 #include "tq_kmeans.h"
 
 #include <float.h>
