@@ -411,7 +411,30 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
     for (int i = 0; i < FTILE; i++) {
         double v1, v2 = INFINITY, v3 = INFINITY;
         int32_t b, p2 = -1;
-        if ((double)ss[i] - (double)bb[i] > 2 * e) {
+        if (!sec && (double)ss[i] - (double)bb[i] > 2 * e) {
+            /* only the label: the candidates are the centers of the winning group whose
+             * float g is within 2e of the best (every tie in double is among them); the
+             * float g are recomputed bit for bit as in the tile, then checked in double */
+            int g0 = (int)qq[i];
+            __m512 tf = _mm512_fmadd_ps(_mm512_set1_ps(fx[i]), _mm512_load_ps(C->fm2x + g0),
+                                        _mm512_load_ps(C->fc2 + g0));
+            tf = _mm512_fmadd_ps(_mm512_set1_ps(fy[i]), _mm512_load_ps(C->fm2y + g0), tf);
+            tf = _mm512_fmadd_ps(_mm512_set1_ps(fz[i]), _mm512_load_ps(C->fm2z + g0), tf);
+            double th = (double)bb[i] + 2 * e;
+            float thr = (float)(th + fabs(th) * 0x1p-22); /* rounded up, no branch */
+            unsigned mk = (unsigned)_mm512_cmp_ps_mask(tf, _mm512_set1_ps(thr), _CMP_LE_OQ);
+            v1 = INFINITY;
+            b = g0;
+            while (mk) {
+                int j = g0 + __builtin_ctz(mk);
+                mk &= mk - 1;
+                double g = g_of(C, j, px[i], py[i], pz[i]);
+                if (g < v1) {
+                    v1 = g;
+                    b = j;
+                }
+            }
+        } else if ((double)ss[i] - (double)bb[i] > 2 * e) {
             int g0 = (int)qq[i];
             __m512d vx = _mm512_set1_pd(px[i]), vy = _mm512_set1_pd(py[i]);
             __m512d vz = _mm512_set1_pd(pz[i]);
