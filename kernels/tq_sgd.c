@@ -554,9 +554,15 @@ static int run_pass(run *st, pass *ps, char *msg, size_t msgsize)
                 rows += s1 - s0;
                 e++;
             }
-            /* read the slices into the buffer, consecutively */
+            /* read the slices into the buffer, consecutively; whole blocks (R = 1) are
+             * contiguous rows, read with one call */
             int64_t off = 0;
-            for (int64_t k = b; k < e; k++) {
+            if (ps->R == 1 && rows > 0) {
+                int64_t r0 = tq_block_lo(&st->bl, b);
+                status = data->read(data->ctx, r0, r0 + rows, st->xbuf, st->ybuf, msg, msgsize);
+                if (status != TQ_OK) goto done;
+            }
+            for (int64_t k = b; k < e && ps->R > 1; k++) {
                 int64_t s0, s1;
                 slice_of(st, k, ps->r, ps->R, &s0, &s1);
                 if (s1 > s0) {
