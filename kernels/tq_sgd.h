@@ -17,9 +17,11 @@
  * This is local SGD with periodic model averaging (Zinkevich et al., NIPS 2010;
  * McDonald et al., NAACL 2010 "iterative parameter mixing"); because each block's work
  * depends on the block only, the model is bit-identical for any thread or rank count.
- * Fast mode keeps one model per thread across the blocks it takes (fewer, longer
- * SGD chains, better progress per epoch), averaged at round ends: not reproducible
- * across thread counts.
+ * From the second epoch on, the model read out (validated, returned) is the mean of the
+ * epoch's iterates (Polyak & Juditsky, SIAM J. Control Optim. 1992); SGD continues from
+ * the last iterate. Fast mode keeps one model per thread across the blocks it takes,
+ * averaged at round ends: not reproducible across thread counts (and measured no faster
+ * on 2 cores, bench/RESULTS.md).
  *
  * Rows are reached only through tq_sgd_data, by block slices, so the feature matrix can
  * be streamed from a file (out-of-core epochs) as well as held in memory.
