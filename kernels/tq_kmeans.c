@@ -182,13 +182,13 @@ static void centers_prepare(centers_t *C)
         C->fm2z[j] = (float)C->m2z[j];
         C->fc2[j] = (float)C->c2[j];
     }
-    /* Float evaluation of g: inputs rounded to float (relative 2^-24 each) and three
-     * fused operations on partial sums bounded by (|x| + |c|)^2, so
-     * |g_float - g_double| <= 14 * 2^-24 * (|x| + |c|)^2 < 1e-6 * (|x| + |c|)^2; twice that
-     * is used. Huge coordinates (float overflow) or k beyond float group numbers: no
+    /* Float evaluation of g: inputs rounded to float (relative 2^-24 each: c2 and the
+     * products x_i * (-2c_i), 1 + 2*2 units) and three fused operations on partial sums
+     * bounded by (|x| + |c|)^2 (3*3 units), so |g_float - g_double| <= 14 * 2^-24 *
+     * (|x| + |c|)^2 < 1e-6 * (|x| + |c|)^2, which is used. Huge coordinates (float overflow) or k beyond float group numbers: no
      * filter. */
     double mag = sqrt(C->smax) + sqrt(cmax);
-    C->ferr = (mag < 1e15 && C->kp < (1 << 23)) ? 2e-6 * mag * mag : 0.0;
+    C->ferr = (mag < 1e15 && C->kp < (1 << 23)) ? 1e-6 * mag * mag : 0.0;
 }
 
 static inline double g_of(const centers_t *C, int j, double x, double y, double z)
@@ -408,6 +408,7 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
     _mm512_storeu_ps(ss + 32, s2);
     _mm512_storeu_ps(ss + 48, s3);
     const double e = C->ferr;
+    int tie[FTILE], ntie = 0;
     for (int i = 0; i < FTILE; i++) {
         double v1, v2 = INFINITY, v3 = INFINITY;
         int32_t b, p2 = -1;
@@ -470,25 +471,10 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
                 if (out < v3) v3 = out;
             }
         } else {
-            /* near tie between groups: exact scan of every center */
-            v1 = INFINITY;
-            b = 0;
-            for (int j = 0; j < C->k; j++) {
-                double g = g_of(C, j, px[i], py[i], pz[i]);
-                if (g < v1) {
-                    v3 = v2;
-                    v2 = v1;
-                    p2 = v1 < INFINITY ? b : -1;
-                    v1 = g;
-                    b = j;
-                } else if (g < v2) {
-                    v3 = v2;
-                    v2 = g;
-                    p2 = j;
-                } else if (g < v3) {
-                    v3 = g;
-                }
-            }
+            /* near tie between groups (dense data: centers a few km apart differ in g by
+             * less than the float error): the double tile below, for all centers */
+            tie[ntie++] = i;
+            continue;
         }
         lab[i] = b;
         gbest[i] = v1;
@@ -496,6 +482,27 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
             sec[i] = p2 >= 0 && v2 < INFINITY ? p2 : b;
             g2[i] = v2;
             g3[i] = v3;
+        }
+    }
+    for (int t0 = 0; t0 < ntie; t0 += TILE) {
+        double tx[TILE], ty[TILE], tz[TILE], tg[TILE], t2[TILE], t3[TILE];
+        int32_t tl[TILE], ts[TILE];
+        for (int t = 0; t < TILE; t++) {
+            int i = tie[t0 + t < ntie ? t0 + t : ntie - 1];
+            tx[t] = px[i];
+            ty[t] = py[i];
+            tz[t] = pz[i];
+        }
+        brute_tile(tx, ty, tz, C, tl, tg, ts, t2, t3);
+        for (int t = 0; t < TILE && t0 + t < ntie; t++) {
+            int i = tie[t0 + t];
+            lab[i] = tl[t];
+            gbest[i] = tg[t];
+            if (sec) {
+                sec[i] = ts[t];
+                g2[i] = t2[t];
+                g3[i] = t3[t];
+            }
         }
     }
 }
@@ -1558,16 +1565,25 @@ done:
 }
 
 /* Cost model for choosing the next pass (measured on the 2-core AVX-512 machine of
- * bench/kmeans, ns per point and thread): the vectorized brute force about 5 + 0.2 K; a
- * bounded pass about 10 + 300 f, f the share of points failing the loose test (they
- * load their coordinates, and many search). f is predicted from the last bounded pass, decaying by
- * 0.85 per pass as the centers settle; before any bounded pass from 0.8 * 0.85^it but
- * at least 0.08 (what the iterations typically show). Returns 1 if a bounded pass looks cheaper. */
-static int bounded_cheaper(double last_f, int age, int it, int k)
+ * bench/kmeans, ns per point and thread): the vectorized brute force about 5 + 0.2 K,
+ * plus about 100 when it also leaves fresh bounds for a bounded pass; a bounded pass
+ * about 10 + 300 f, f the share of points failing the loose test (they load their
+ * coordinates, and many search). f is predicted from the last bounded pass, decaying by
+ * 0.85 per pass as the centers settle; before any bounded pass from 0.8 * 0.85^it but at
+ * least 0.08 (what later iterations typically show).
+ * valid = 1 (the bounds are fresh): 1 if the next pass should be bounded; bounds are
+ * kept unless clearly worse (1.5x), since coming back costs a bound-keeping pass.
+ * valid = 0: 1 if bounds are worth (re)building, the rebuild spread over three passes. */
+static double predicted_share(double last_f, int age, int it)
 {
     double f = last_f >= 0 ? last_f * pow(0.85, (double)age) : 0.8 * pow(0.85, (double)it);
-    if (last_f < 0 && f < 0.08) f = 0.08; /* untried: assume a typical late share */
-    return 10.0 + 300.0 * f < 5.0 + 0.2 * k;
+    if (last_f < 0 && f < 0.08) f = 0.08;
+    return f;
+}
+static int bounded_cheaper(double f, int valid, int k)
+{
+    double brute = 5.0 + 0.2 * k, bounded = 10.0 + 300.0 * f;
+    return valid ? bounded < 1.5 * brute : bounded + 33.0 < brute;
 }
 
 /* ---- driver ------------------------------------------------------------------------------ */
@@ -1583,7 +1599,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     r->iter_ndist = NULL;
     r->passes = r->iterations = r->converged = r->repaired = 0;
     r->ndist = r->nfull = r->seed_ndist = 0;
-    r->t_seed = r->t_iter = r->t_first = 0;
+    r->t_seed = r->t_iter = r->t_first = r->t_setup = 0;
     r->inertia = 0;
     if (tq_kmeans_check(p)) return TQ_EINVAL;
     S.p = p;
@@ -1675,17 +1691,25 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     centers_prepare(&S.C);
     r->t_seed = tq_now() - t0;
 
+    /* working arrays, touched now (page faults are slow on virtual machines) so that
+     * the pass times measure passes; this setup time is reported as t_setup */
+    double tsu = tq_now();
     int bounds = !p->fixed && p->algo == TQ_KM_ALGO_BOUNDS && p->max_iter > 0;
+    memset(S.part, 0, nblp * (size_t)(m > 2 * k + 1 ? m : 2 * k + 1) * sizeof *S.part);
     if (bounds) {
         size_t nlp = (size_t)(S.nloc > 0 ? S.nloc : 1);
-        S.ub = malloc(nlp * sizeof *S.ub);
-        S.l2 = malloc(nlp * sizeof *S.l2);
-        S.l3 = malloc(nlp * sizeof *S.l3);
-        S.b2 = malloc(nlp * sizeof *S.b2);
+        S.ub = calloc(nlp, sizeof *S.ub);
+        S.l2 = calloc(nlp, sizeof *S.l2);
+        S.l3 = calloc(nlp, sizeof *S.l3);
+        S.b2 = calloc(nlp, sizeof *S.b2);
         if (!S.ub || !S.l2 || !S.l3 || !S.b2) {
             status = TQ_ENOMEM;
             goto done;
         }
+        memset(S.ub, 0, nlp * sizeof *S.ub);
+        memset(S.l2, 0, nlp * sizeof *S.l2);
+        memset(S.l3, 0, nlp * sizeof *S.l3);
+        memset(S.b2, 0, nlp * sizeof *S.b2);
         status = nbrs_alloc(&S.N, k, p->neighbors);
         if (status != TQ_OK) goto done;
         S.cb = malloc((size_t)k * sizeof *S.cb);
@@ -1694,12 +1718,14 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             goto done;
         }
     }
+    memset(r->label, 0, (size_t)S.nloc * sizeof *r->label);
+    r->t_setup = tq_now() - tsu;
     int mode = p->algo == TQ_KM_ALGO_REF ? 2 : 0;
 
     /* first assignment pass */
     double tstart = tq_now();
     int64_t changes = 0, nd = 0;
-    int first_keep = bounds && (!p->adaptive || bounded_cheaper(-1, 0, 1, k));
+    int first_keep = bounds && (!p->adaptive || bounded_cheaper(0.08, 0, k));
     status = assign_pass(&S, r->label, mode, 1, first_keep, &changes, &nd);
     if (status != TQ_OK) goto done;
     double iprev = sums_inertia(&S);
@@ -1737,8 +1763,8 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
          * sums; the choice only affects time, and is made from global counts. A
          * brute-force pass keeps the bounds up to date only when the next pass is
          * expected to use them. */
-        int want = bounds && (!p->adaptive || bounded_cheaper(last_f, age, it, k));
-        int use_bounds = want && bounds_valid; /* else refresh the bounds first */
+        int use_bounds = bounds && bounds_valid &&
+                         (!p->adaptive || bounded_cheaper(predicted_share(last_f, age, it), 1, k));
         if (!use_bounds && bounds) S.N.valid = 0; /* lists go stale: rebuild when back */
         if (use_bounds) {
             S.dmax1 = S.dmax2 = 0;
@@ -1765,8 +1791,8 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
                 S.cb[j].s = S.N.s[j];
             }
         }
-        int keep = bounds && (want || !p->adaptive ||
-                              bounded_cheaper(last_f, age + 1, it + 1, k));
+        int keep = bounds && (use_bounds || !p->adaptive ||
+                              bounded_cheaper(predicted_share(last_f, age + 1, it + 1), 0, k));
         status = assign_pass(&S, r->label, use_bounds ? 1 : mode, 0, keep, &changes, &nd);
         if (status != TQ_OK) goto done;
         bounds_valid = keep;

@@ -79,6 +79,7 @@ typedef struct {
     int64_t nfull;         /* out: what brute force would evaluate: passes * n * k */
     int64_t seed_ndist;    /* out: distance evaluations spent in seeding */
     double t_seed, t_iter, t_first; /* out: seconds in seeding, in all iterations, first pass */
+    double t_setup;        /* out: seconds allocating and touching the working arrays */
     double *iter_time;     /* out, kernel-allocated: seconds per assignment pass (passes =
                             * iterations + 1), free with tq_kmeans_result_free */
     double *iter_inertia;  /* out: inertia after each assignment pass */

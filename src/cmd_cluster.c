@@ -463,6 +463,7 @@ int tq_cmd_cluster(int argc, char **argv)
         cJSON_AddNumberToObject(out, "threads", tq_threads());
         tq_json_time(out, "read", t_read);
         tq_json_time(out, "seed", r.t_seed);
+        tq_json_time(out, "setup", r.t_setup);
         tq_json_time(out, "first_pass", r.t_first);
         tq_json_time(out, "iterate", r.t_iter);
         tq_json_time(out, "per_iteration_after_first",
