@@ -267,13 +267,19 @@ int tq_cmd_train(int argc, char **argv)
     res = tq_result_begin(path, "model", comm, &err);
     if (!res) goto fail;
     double wb[1] = {model.b};
-    int64_t dims[1] = {model.d};
-    (void)dims;
+    /* calibration table: rows, mean predicted p, observed rate per bin (NaN if empty) */
+    double cal[TQ_METRICS_BINS * 3];
+    for (int k = 0; k < TQ_METRICS_BINS; k++) {
+        cal[3 * k] = (double)met.cal_n[k];
+        cal[3 * k + 1] = met.cal_mean_p[k];
+        cal[3 * k + 2] = met.cal_rate[k];
+    }
     if (tq_result_small_f64(res, "weights", model.w, model.d, 1) != TQ_OK ||
         tq_result_small_f64(res, "bias", wb, 1, 1) != TQ_OK ||
         tq_result_small_f64(res, "mean", model.mean, model.d, 1) != TQ_OK ||
         tq_result_small_f64(res, "std", model.std, model.d, 1) != TQ_OK ||
         tq_result_small_f64(res, "history_logloss", rep.hist_loss, rep.epochs_run, 1) != TQ_OK ||
+        tq_result_small_f64(res, "calibration", cal, TQ_METRICS_BINS, 3) != TQ_OK ||
         tq_result_attr_f64(res, "auc", met.auc) != TQ_OK ||
         tq_result_attr_f64(res, "logloss", met.logloss) != TQ_OK ||
         tq_result_attr_f64(res, "brier", met.brier) != TQ_OK ||

@@ -47,6 +47,7 @@ lab = f["accounts/label"][:]
 assert (lab == -1).sum() > 0 and np.all((s[0] > 0) & (s[0] < 1)), "unlabelled rows scored"
 g = f["model"]
 assert g["weights"].shape == (8,) and np.allclose(g["weights"][:], m1["weights"])
+assert g["calibration"].shape == (10, 3) and g["calibration"][:, 0].sum() == t["metrics"]["rows"]
 assert g.attrs["command"] in (b"train", "train") and "parameters" in g.attrs
 PY
 
