@@ -1583,6 +1583,7 @@ static double predicted_share(double last_f, int age, int it)
 static int bounded_cheaper(double f, int valid, int k)
 {
     double brute = 5.0 + 0.2 * k, bounded = 10.0 + 300.0 * f;
+    if (k > 20000) return 0; /* O(k^2) neighbor lists would dominate */
     return valid ? bounded < 1.5 * brute : bounded + 33.0 < brute;
 }
 
