@@ -60,7 +60,7 @@ void tq_kmeans_defaults(tq_kmeans_params *p)
     p->algo = TQ_KM_ALGO_BOUNDS; /* bounds after a vectorized first pass */
     p->fixed = 0;             /* centers move */
     p->par_rounds = 5;        /* k-means|| rounds (Bahmani et al. 2012) */
-    p->par_oversample = 2.0;  /* k-means||: 2k expected candidates per round */
+    p->par_oversample = 1.0;  /* k-means||: k expected candidates per round */
     p->neighbors = 48;        /* sorted neighbor list per center (Exponion search) */
     p->adaptive = 1;          /* per pass, bounds or brute force, whichever looks cheaper */
 }
@@ -1237,6 +1237,24 @@ done:
     return status;
 }
 
+/* sum of w_i * D2_i (D2 NULL: of w_i) over rows [lo, hi) in a fixed pattern: 8 lanes
+ * (row i into lane i mod 8 from lo), combined pairwise, then the tail. The same rows give
+ * the same bits whichever thread or rank sums them. Vectorizes (a plain running sum
+ * would be one 4-cycle dependency chain per row). */
+static double wsum_range(const tq_kmeans_data *d, const double *D2, int64_t lo, int64_t hi)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int e = 0; e < 8; e++) {
+            double w = d->w ? d->w[i + e] : 1.0;
+            acc[e] += D2 ? w * D2[i + e] : w;
+        }
+    for (; i < hi; i++) tail += (d->w ? d->w[i] : 1.0) * (D2 ? D2[i] : 1.0);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) +
+           tail;
+}
+
 /* D2 := min(D2, ||x - c||^2) for one center (direct formula), and per-block sums of
  * w * D2 into bsum. init: D2 := ||x - c||^2. Cost: local rows. */
 static void d2_update(const km_t *S, double *D2, const double *c, int init, double *bsum)
@@ -1247,14 +1265,14 @@ static void d2_update(const km_t *S, double *D2, const double *c, int init, doub
     for (int64_t bb = 0; bb < nbl; bb++) {
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
         int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        const double *x = d->x, *y = d->y, *z = d->z;
+#pragma omp simd
         for (int64_t i = lo; i < hi; i++) {
-            double dx = d->x[i] - c[0], dy = d->y[i] - c[1], dz = d->z[i] - c[2];
+            double dx = x[i] - c[0], dy = y[i] - c[1], dz = z[i] - c[2];
             double v = fma(dz, dz, fma(dy, dy, dx * dx));
-            if (init || v < D2[i]) D2[i] = v;
+            D2[i] = (init || v < D2[i]) ? v : D2[i];
         }
-        double s = 0;
-        for (int64_t i = lo; i < hi; i++) s += wt(d, i) * D2[i];
-        bsum[bb] = s;
+        bsum[bb] = wsum_range(d, D2, lo, hi);
     }
 }
 
@@ -1266,9 +1284,7 @@ static void wsum_blocks(const km_t *S, double *bsum)
     for (int64_t bb = 0; bb < nbl; bb++) {
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
         int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
-        double s = 0;
-        for (int64_t i = lo; i < hi; i++) s += wt(d, i);
-        bsum[bb] = s;
+        bsum[bb] = wsum_range(d, NULL, lo, hi);
     }
 }
 
@@ -1448,9 +1464,7 @@ static int seed_par(km_t *S, int64_t *nd)
                     if (v < D2[i]) D2[i] = v;
                 }
             }
-            double s = 0;
-            for (int64_t i = lo; i < hi; i++) s += wt(d, i) * D2[i];
-            bsum[bb] = s;
+            bsum[bb] = wsum_range(d, D2, lo, hi);
         }
         *nd += S->B.n * tot;
     }
