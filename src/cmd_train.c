@@ -107,8 +107,8 @@ int tq_cmd_train(int argc, char **argv)
     tq_accounts a = {0};
     tq_sgd_model model = {0};
     tq_sgd_report rep = {0};
-    float *scores = NULL, *gp = NULL;
-    int8_t *labels = NULL, *gy = NULL;
+    float *scores = NULL;
+    int8_t *labels = NULL;
     cJSON *hyper = NULL, *mj = NULL, *out = NULL;
     char *params_text = NULL;
     tq_result *res = NULL;
@@ -353,8 +353,6 @@ done:
     tq_sgd_report_free(&rep);
     free(scores);
     free(labels);
-    free(gp);
-    free(gy);
     cJSON_Delete(hyper);
     cJSON_Delete(mj);
     cJSON_Delete(out);
