@@ -160,9 +160,13 @@ static void bar_chart(FILE *f, const char *title, const terr_stats *t, int k, si
 {
     spread s = spread_of(t, k, off);
     const double W = 900, H = 180, pad = 40;
-    double lo = 0, hi = s.mean > 0 ? s.max / s.mean : 1;
-    if (hi < 1 + (tol > 0 ? tol : 0)) hi = 1 + (tol > 0 ? tol : 0);
-    hi *= 1.05;
+    /* the axis spans the data and the band with a margin (not from 0: balance is about
+     * the last few percent), marked at its ends */
+    double rmin = s.mean > 0 ? s.min / s.mean : 0, rmax = s.mean > 0 ? s.max / s.mean : 1;
+    double tl = tol > 0 ? tol : 0;
+    double lo = fmin(rmin, 1 - tl), hi = fmax(rmax, 1 + tl), m = 0.15 * (hi - lo) + 0.01;
+    lo = fmax(0, lo - m);
+    hi += m;
     double bw = (W - pad) / (k > 0 ? k : 1);
     fprintf(f, "<h3>");
     html_str(f, title);
@@ -187,6 +191,8 @@ static void bar_chart(FILE *f, const char *title, const terr_stats *t, int k, si
     fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
                "stroke-dasharray=\"4 3\"/>\n<text x=\"0\" y=\"%.1f\" font-size=\"11\">mean</text>\n",
             pad, W, y100, y100, y100 + 4);
+    fprintf(f, "<text x=\"0\" y=\"10\" font-size=\"10\">%.0f%%</text><text x=\"0\" y=\"%.0f\" "
+               "font-size=\"10\">%.0f%%</text>\n", 100 * hi, H, 100 * lo);
     fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">min %.1f%%, max %.1f%% of mean, "
                "CV %.3f%s</text>\n</svg>\n",
             pad, H + 16, s.mean > 0 ? 100 * s.min / s.mean : 0,
@@ -223,6 +229,7 @@ int tq_cmd_report(int argc, char **argv)
     terr_stats *t = NULL;
     double *quota = NULL;
     pt *pts = NULL;
+    double *dist = NULL, *dsort = NULL;
     tq_out o = {0};
     int k = 0, clusters = 0;
     optind = 1;
@@ -344,7 +351,9 @@ int tq_cmd_report(int argc, char **argv)
         free(fill);
     }
     pts = malloc((size_t)(n > 0 ? n : 1) * sizeof *pts);
-    if (!pts) goto nomem;
+    dist = malloc((size_t)(n > 0 ? n : 1) * sizeof *dist);
+    dsort = malloc((size_t)(n > 0 ? n : 1) * sizeof *dsort);
+    if (!pts || !dist || !dsort) goto nomem;
     for (int j = 0; j < k; j++) {
         terr_stats *s = &t[j];
         double r = sqrt(s->sx * s->sx + s->sy * s->sy + s->sz * s->sz);
@@ -354,15 +363,39 @@ int tq_cmd_report(int argc, char **argv)
         s->home_lat = s->has_home ? tt.home_lat[j] : NAN;
         s->home_lon = s->has_home ? tt.home_lon[j] : NAN;
         s->quota = quota ? quota[j] : NAN;
+        /* the outline is the hull of the territory's core: the 90% of its accounts
+         * nearest its center (a few far accounts, e.g. locked ones, would otherwise
+         * stretch it across the map) */
         int64_t m = start[j + 1] - start[j];
+        double cx = r > 0 ? s->sx / r : 0, cy = r > 0 ? s->sy / r : 0, cz = r > 0 ? s->sz / r : 0;
         for (int64_t q = 0; q < m; q++) {
-            pts[q].x = a.lon[order[start[j] + q]];
-            pts[q].y = a.lat[order[start[j] + q]];
+            int64_t i = order[start[j] + q];
+            double la = a.lat[i] * DEG, lo = a.lon[i] * DEG;
+            double dx = cos(la) * cos(lo) - cx, dy = cos(la) * sin(lo) - cy, dz = sin(la) - cz;
+            dist[q] = dx * dx + dy * dy + dz * dz;
+            dsort[q] = dist[q];
+        }
+        int64_t mc = m;
+        if (m >= 20) {
+            qsort(dsort, (size_t)m, sizeof *dsort, cmp_double);
+            double cutoff = dsort[(m * 9) / 10];
+            mc = 0;
+            for (int64_t q = 0; q < m; q++) {
+                if (dist[q] > cutoff) continue;
+                int64_t i = order[start[j] + q];
+                pts[mc].x = a.lon[i];
+                pts[mc++].y = a.lat[i];
+            }
+        } else {
+            for (int64_t q = 0; q < m; q++) {
+                pts[q].x = a.lon[order[start[j] + q]];
+                pts[q].y = a.lat[order[start[j] + q]];
+            }
         }
         s->hx = malloc((size_t)(2 * m + 2) * sizeof(double));
         s->hy = malloc((size_t)(2 * m + 2) * sizeof(double));
         if (!s->hx || !s->hy) goto nomem;
-        s->nh = m > 0 ? hull(pts, m, s->hx, s->hy) : 0;
+        s->nh = mc > 0 ? hull(pts, mc, s->hx, s->hy) : 0;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         tq_err_set(&err, TQ_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
@@ -463,7 +496,7 @@ int tq_cmd_report(int argc, char **argv)
     FILE *f = o.f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>tqplan report: ", f);
     html_str(f, path);
-    fputs("</title>\n<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1000px}"
+    fputs("</title>\n<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:960px}"
           "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;"
           "text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}"
           ".kpi{display:inline-block;margin:4px 16px 4px 0}.kpi b{font-size:20px;display:block}"
@@ -516,7 +549,7 @@ int tq_cmd_report(int argc, char **argv)
 #define PX(lon) (((lon) * kx - X0) * sc)
 #define PY(lat) ((-(lat) - Y0) * sc)
     fprintf(f, "<h2>Map</h2>\n<p>%lld of %lld accounts drawn, coloured by territory; outlines are "
-               "convex hulls, black rings the territory centers, squares the rep home bases.</p>\n"
+               "convex hulls of the 90%% of each territory's accounts nearest its center, black rings the territory centers, squares the rep home bases.</p>\n"
                "<svg viewBox=\"0 0 %.0f %.0f\" width=\"100%%\" role=\"img\">\n",
             (long long)ns, (long long)n, MW, MH);
     for (int j = 0; j < k; j++) {
@@ -607,6 +640,8 @@ done:
     free(order);
     free(start);
     free(pts);
+    free(dist);
+    free(dsort);
     free(quota);
     free(lab);
     free(params);
