@@ -513,7 +513,23 @@ done:
 int tq_accounts_read(const char *path, const tq_comm *comm, unsigned cols, tq_accounts *a,
                      tq_err *err)
 {
-    return read_accounts(path, comm, cols, 0, -1, a, err);
+    int status = read_accounts(path, comm, cols, 0, -1, a, err);
+    /* Every rank must learn of a failure on any rank, or the others would wait forever
+     * in the stage's next collective. A rank other than 0 prints its own reason (only
+     * rank 0 prints errors otherwise). */
+    int ok = status == TQ_OK;
+    if (tq_comm_size(comm) > 1) {
+        tq_comm_all(comm, &ok);
+        if (status != TQ_OK && tq_comm_rank(comm) != 0)
+            fprintf(stderr, "tqplan: error (rank %d): %s\n", tq_comm_rank(comm), err->msg);
+        if (!ok && status == TQ_OK) {
+            tq_accounts_free(a);
+            status = TQ_EIO;
+            tq_err_set(err, status, "%s: another rank could not read its rows (see its message)",
+                       path);
+        }
+    }
+    return status;
 }
 
 int tq_accounts_read_range(const char *path, unsigned cols, int64_t lo, int64_t hi,
