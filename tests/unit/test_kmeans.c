@@ -152,6 +152,52 @@ static void test_bounds_equal_reference(void **state)
     }
 }
 
+/* Dense data: many centers a few metres to kilometres apart, so the float filter of the
+ * brute-force pass sees near ties between groups on most points; labels must still be
+ * the reference's, bit for bit, for a fixed assignment and for Lloyd runs. */
+static void test_dense_near_ties(void **state)
+{
+    (void)state;
+    pts_t P = make_points(9001, 3, 1e-4, 17, 1); /* three tight spots, ~600 m across */
+    int k = 300;
+    double *c0 = malloc(k * 3 * sizeof(double));
+    for (int j = 0; j < k; j++) {
+        int64_t i = (int64_t)(tq_rand_uniform(5, 1, (uint64_t)j) * P.n);
+        double e = (j % 7) * 1e-9; /* some centers only nanometres apart, some equal */
+        c0[3 * j] = P.x[i] + e;
+        c0[3 * j + 1] = P.y[i];
+        c0[3 * j + 2] = P.z[i] - e;
+    }
+    int32_t *lab = malloc(P.n * sizeof(int32_t));
+    tq_kmeans_assign_ref(P.x, P.y, P.z, P.n, c0, k, lab);
+    tq_kmeans_params p;
+    tq_kmeans_defaults(&p);
+    p.k = k;
+    p.fixed = 1;
+    run_t f = run(&P, &p, c0);
+    assert_memory_equal(f.r.label, lab, P.n * sizeof(int32_t));
+    p.fixed = 0;
+    p.init = TQ_KM_INIT_GIVEN;
+    p.max_iter = 8;
+    p.tol = 0;
+    p.algo = TQ_KM_ALGO_REF;
+    run_t ref = run(&P, &p, c0);
+    p.algo = TQ_KM_ALGO_BRUTE;
+    run_t bru = run(&P, &p, c0);
+    p.algo = TQ_KM_ALGO_BOUNDS;
+    p.adaptive = 0;
+    run_t bnd = run(&P, &p, c0);
+    assert_same(&ref, &bru, P.n, k);
+    assert_same(&ref, &bnd, P.n, k);
+    run_free(&f);
+    run_free(&ref);
+    run_free(&bru);
+    run_free(&bnd);
+    free(lab);
+    free(c0);
+    pts_free(&P);
+}
+
 static void test_centers_are_means(void **state)
 {
     (void)state;
@@ -391,6 +437,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounds_equal_reference),
+        cmocka_unit_test(test_dense_near_ties),
         cmocka_unit_test(test_centers_are_means),
         cmocka_unit_test(test_weights_equal_replicas),
         cmocka_unit_test(test_threads_bit_identical),
