@@ -1377,7 +1377,7 @@ retry:
             goto done;
         }
         c->C0 = 2 * c->C0 < K ? 2 * c->C0 : K;
-        c->C = c->C0 < K ? c->C0 + 2 : K;
+        c->C = c->C0 + 4 < K ? c->C0 + 4 : K;
         built = 0;
         extras_done = 0;
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
@@ -1431,7 +1431,7 @@ retry:
      * eps-scaling). Every pass also gives the exact dual g(pi) (a valid bound whatever
      * pi is) and the hard argmin loads: the best g and the cheapest feasible argmin are
      * kept. pi[nq] is the budget price mu. */
-    int cg = 0;
+    int cg = 0, xrounds = 0;
     double gbest, ub;
     int have_feas, r;
 cg_again:
@@ -1478,6 +1478,7 @@ cg_again:
                 if (!(c->cbar > 0)) c->cbar = 1.0;
             }
             static const double eps_seq[] = {3e-2, 3e-3, 3e-4};
+            double ymax = 1e6 * c->cbar * (double)(c->pb->n > 0 ? c->pb->n : 1) / K;
             int stop = 0;
             /* the first round only runs the coarse phase: its prices already show which
              * non-candidate territories matter (column generation below) */
@@ -1574,7 +1575,11 @@ cg_again:
                     double step = 1.0;
                     int ok = 0;
                     for (int ls = 0; ls < 12; ls++) {
-                        for (int q = 0; q < nv; q++) xn[q] = x[q] + step * d[q];
+                        /* prices are kept in a (very wide) box so that an infeasible
+                         * candidate-restricted problem cannot overflow them */
+                        for (int q = 0; q < nv; q++)
+                            xn[q] = fmax(-ymax, fmin(ymax, x[q] + step * d[q]));
+
                         EVAL(xn, fn, gn);
                         if (fn <= f + 1e-4 * step * gd) {
                             ok = 1;
@@ -1638,9 +1643,46 @@ cg_again:
     if (getenv("TQ_ALIGN_DEBUG"))
         fprintf(stderr, "cg %d: restricted %.10g full %.10g checks %lld added %lld\n", cg,
                 gbest, fb, (long long)checks, (long long)added);
+    /* Prices that ran off mean the candidate-restricted problem is infeasible: some
+     * group of territories cannot be filled from the accounts that see them (bases
+     * clustered where accounts are few). Give each starving territory (load below its
+     * window at the best prices) reverse candidates among its nearest accounts and
+     * start the prices again; after 3 tries the lists are widened instead. */
+    if (div0 && xrounds < 3) {
+        xrounds++;
+        status = price_pass(c, pibest, pibest[nq]);
+        if (status != TQ_OK) goto done;
+        int nstarve = 0;
+        double *ld = malloc((size_t)3 * K * sizeof *ld);
+        if (!ld) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
+        for (int k = 0; k < K && status == TQ_OK; k++) {
+            int starve = 0;
+            double need[3];
+            for (int m = 0; m < 3; m++) {
+                if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
+                need[m] = 2.0 * c->whi[3 * k + m];
+            }
+            if (!starve) continue;
+            nstarve++;
+            status = add_extras(c, k, need);
+        }
+        free(ld);
+        if (status != TQ_OK) goto done;
+        if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "diverged: %d starving territories\n", nstarve);
+        if (nstarve > 0) {
+            memset(pi, 0, (size_t)(nq + 1) * sizeof *pi);
+            memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
+            cg = 0;
+            goto cg_again;
+        }
+    }
     /* re-price (fine phases) after the coarse round, and again while new columns
      * lower the bound noticeably */
-    if (cg < 4 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)))) {
+    if (cg < 8 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)))) {
         cg++;
         goto cg_again;
     }
@@ -1694,7 +1736,7 @@ cg_again:
         /* the candidate-restricted problem may be infeasible (or its prices diverged):
          * widen the candidate lists and solve again */
         c->C0 = 2 * c->C0 < K ? 2 * c->C0 : K;
-        c->C = c->C0 < K ? c->C0 + 2 : K;
+        c->C = c->C0 + 4 < K ? c->C0 + 4 : K;
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
         int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
         if (nc) c->cand = nc;
@@ -1784,7 +1826,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.K = K;
     /* few territories: price them all (the bound then needs no non-candidate check) */
     c.C0 = p->candidates < K && K > 2 * p->candidates ? p->candidates : K;
-    c.C = c.C0 < K ? c.C0 + 2 : K;
+    c.C = c.C0 + 4 < K ? c.C0 + 4 : K;
     c.nl = pb->nlocal;
     c.lo = pb->lo;
     tq_blocks_init(&c.blk, pb->n);

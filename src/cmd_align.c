@@ -349,7 +349,7 @@ int tq_cmd_align(int argc, char **argv)
         goto fail;
     }
 
-    /* ---- disruption frontier: budgets from 0 to the unconstrained moved share ---- */
+    /* ---- disruption frontier: budgets top/n, 2 top/n, .., top = unconstrained share ---- */
     int nfront = 0;
     if (frontier > 0) {
         front = malloc((size_t)frontier * 7 * sizeof *front);
@@ -358,7 +358,7 @@ int tq_cmd_align(int argc, char **argv)
         double top = r.moved_value_share;
         for (int64_t j = 0; j < frontier; j++) {
             tq_align_params q = p;
-            q.max_moved = frontier > 1 ? top * (double)j / (double)(frontier - 1) : top;
+            q.max_moved = top * (double)(j + 1) / (double)frontier;
             q.exact = 0;
             tq_align_result fr;
             int fs = tq_align_solve(&pb, &q, comm, t2, &fr);
