@@ -329,6 +329,7 @@ static void brute_tile(const double *px, const double *py, const double *pz, con
 
 #ifdef __AVX512F__
 #define FTILE 64 /* points per register tile in the float filter */
+#define TQ_KM_MAXGR 2048 /* groups (k <= 32768) tracked per tile for near ties */
 /* Exact labels of FTILE points through a float filter: the float pass (16 lanes, 3 FMAs
  * and a min per center per 16 points) finds for each point the group of 16 centers with
  * the smallest float g and the second-smallest group minimum. Float and double g differ
@@ -356,6 +357,13 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
     __m512 inf = _mm512_set1_ps(INFINITY);
     __m512 b0 = inf, b1 = inf, b2 = inf, b3 = inf, s0 = inf, s1 = inf, s2 = inf, s3 = inf;
     __m512 q0 = _mm512_setzero_ps(), q1 = q0, q2 = q0, q3 = q0;
+    /* per group and point: could the group hold the double minimum? (its float minimum
+     * within 2e of the best so far, with margin; the best only falls, so this is a
+     * superset of the groups that can) */
+    const int ngr = C->kp / GROUP, track = ngr <= TQ_KM_MAXGR;
+    /* 2.5e: 2e, plus 0.5e > the rounding of the float sum best + e2 (|g| <= mag^2) */
+    const __m512 e2 = _mm512_set1_ps((float)(2.5 * C->ferr));
+    uint16_t cand[TQ_KM_MAXGR][4];
     for (int g0 = 0; g0 < C->kp; g0 += GROUP) {
         __m512 m0 = inf, m1 = inf, m2 = inf, m3 = inf;
         for (int j = g0; j < g0 + GROUP; j++) {
@@ -380,6 +388,13 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
         s1 = _mm512_min_ps(s1, _mm512_max_ps(b1, m1));
         s2 = _mm512_min_ps(s2, _mm512_max_ps(b2, m2));
         s3 = _mm512_min_ps(s3, _mm512_max_ps(b3, m3));
+        if (track) {
+            int gi = g0 / GROUP;
+            cand[gi][0] = _mm512_cmp_ps_mask(m0, _mm512_add_ps(_mm512_min_ps(b0, m0), e2), _CMP_LE_OQ);
+            cand[gi][1] = _mm512_cmp_ps_mask(m1, _mm512_add_ps(_mm512_min_ps(b1, m1), e2), _CMP_LE_OQ);
+            cand[gi][2] = _mm512_cmp_ps_mask(m2, _mm512_add_ps(_mm512_min_ps(b2, m2), e2), _CMP_LE_OQ);
+            cand[gi][3] = _mm512_cmp_ps_mask(m3, _mm512_add_ps(_mm512_min_ps(b3, m3), e2), _CMP_LE_OQ);
+        }
         __m512 gq = _mm512_set1_ps((float)g0);
         __mmask16 k0 = _mm512_cmp_ps_mask(m0, b0, _CMP_LT_OQ);
         __mmask16 k1 = _mm512_cmp_ps_mask(m1, b1, _CMP_LT_OQ);
@@ -470,9 +485,52 @@ static void brute_tile_f(const double *px, const double *py, const double *pz,
                 double out = (double)ss[i] - e; /* every other group's g is at least this */
                 if (out < v3) v3 = out;
             }
-        } else {
+        } else if (track) {
             /* near tie between groups (dense data: centers a few km apart differ in g by
-             * less than the float error): the double tile below, for all centers */
+             * less than the float error): every group whose float minimum came within 2e
+             * of the best is rescanned in double; any other center has a double g above
+             * best + e, which also bounds the third center for the bounds */
+            v1 = INFINITY;
+            b = 0;
+            int lane = i & 15, vec = i >> 4;
+            __m512d vx = _mm512_set1_pd(px[i]), vy = _mm512_set1_pd(py[i]);
+            __m512d vz = _mm512_set1_pd(pz[i]);
+            for (int gi = 0; gi < ngr; gi++) {
+                if (!((cand[gi][vec] >> lane) & 1)) continue;
+                int g0 = gi * GROUP;
+                __m512d t0 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0),
+                                             _mm512_load_pd(C->c2 + g0));
+                __m512d t1 = _mm512_fmadd_pd(vx, _mm512_load_pd(C->m2x + g0 + 8),
+                                             _mm512_load_pd(C->c2 + g0 + 8));
+                t0 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0), t0);
+                t1 = _mm512_fmadd_pd(vy, _mm512_load_pd(C->m2y + g0 + 8), t1);
+                t0 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0), t0);
+                t1 = _mm512_fmadd_pd(vz, _mm512_load_pd(C->m2z + g0 + 8), t1);
+                double tt[GROUP];
+                _mm512_storeu_pd(tt, t0);
+                _mm512_storeu_pd(tt + 8, t1);
+                for (int q = 0; q < GROUP; q++) { /* increasing index: ties to the lowest */
+                    double g = tt[q];
+                    if (g < v1) {
+                        v3 = v2;
+                        v2 = v1;
+                        p2 = v1 < INFINITY ? b : -1;
+                        v1 = g;
+                        b = g0 + q;
+                    } else if (g < v2) {
+                        v3 = v2;
+                        v2 = g;
+                        p2 = g0 + q;
+                    } else if (g < v3) {
+                        v3 = g;
+                    }
+                }
+            }
+            double out = (double)bb[i] + e; /* the groups not rescanned are above this */
+            if (out < v3) v3 = out;
+            if (p2 >= C->k) p2 = -1;
+        } else {
+            /* too many groups to track: the double tile below, for all centers */
             tie[ntie++] = i;
             continue;
         }
