@@ -49,6 +49,7 @@
 
 #define GROUP 16 /* centers per group in the brute-force pass */
 #define TILE 32  /* points per register tile in the brute-force pass */
+#define NEAR 6   /* neighbors whose drift the "all others" bound follows one by one */
 
 void tq_kmeans_defaults(tq_kmeans_params *p)
 {
@@ -667,7 +668,8 @@ typedef struct {
     double *r;     /* k: lower bound on the distance of any center not in the list
                     * (inf if none); list entries may lie beyond it */
     double *s;     /* k: lower bound on the distance to the nearest other center */
-    double *mdm;   /* k: largest drift, in the last update, of the centers in the list */
+    double *mdm;   /* k: largest drift, in the last update, of the NEAR nearest centers
+                    * of the list (the others are bounded by their distance) */
     int valid;     /* lists hold the previous centers: nbrs_build may update them */
 } nbrs_t;
 
@@ -738,7 +740,8 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
                     N->r[a] = r;
                     N->s[a] = ld[0] < r ? ld[0] : r;
                     double mx = 0;
-                    for (int q = 0; q < nn; q++) mx = drift[li[q]] > mx ? drift[li[q]] : mx;
+                    for (int q = 0; q < nn && q < NEAR; q++)
+                        mx = drift[li[q]] > mx ? drift[li[q]] : mx;
                     N->mdm[a] = mx;
                     continue;
                 }
@@ -810,7 +813,7 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
             N->r[a] = sqrt(rest);
             N->s[a] = len > 0 ? (ld[0] < N->r[a] ? ld[0] : N->r[a]) : N->r[a];
             double mx = 0;
-            for (int q = 0; q < len; q++) mx = drift[li[q]] > mx ? drift[li[q]] : mx;
+            for (int q = 0; q < len && q < NEAR; q++) mx = drift[li[q]] > mx ? drift[li[q]] : mx;
             N->mdm[a] = mx;
         }
         free(d2);
@@ -859,8 +862,8 @@ static inline float f_dn(double v)
 /* What the bounded pass needs about a point's own center, in one 32-byte record. */
 typedef struct {
     double drift; /* how far the center moved in the last update */
-    double mdm;   /* largest drift of the centers in its neighbor list */
-    double r;     /* lower bound on the distance to any center outside the list */
+    double mdm;   /* largest drift of its NEAR nearest centers */
+    double r;     /* lower bound on the distance to any other center */
     double s;     /* lower bound on the distance to the nearest other center */
 } cbound_t;
 
@@ -1020,8 +1023,8 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int keep,
                 for (int64_t i = i0; i < i1; i++) {
                     const cbound_t *A = cb + label[i];
                     /* before the update l2 bounded the distance to center b2, l3 to every
-                     * center but a and b2. b2 moved drift[b2]; any other center in a's
-                     * list moved at most mdm, one outside it is at least r from c_a */
+                     * center but a and b2. b2 moved drift[b2]; a's NEAR nearest centers
+                     * moved at most mdm; any other center is at least r from c_a */
                     double u = (double)S->ub[i] + A->drift;
                     double l2 = (double)S->l2[i] - cb[S->b2[i]].drift;
                     double l3 = (double)S->l3[i] - A->mdm, lr = A->r - u;
@@ -1860,7 +1863,9 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             for (int j = 0; j < k; j++) {
                 S.cb[j].drift = S.drift[j];
                 S.cb[j].mdm = S.N.mdm[j];
-                S.cb[j].r = S.N.r[j];
+                /* every center but the NEAR nearest is at least this far from c_j */
+                double far = S.N.nn > NEAR ? S.N.d[(size_t)j * S.N.nn + NEAR] : INFINITY;
+                S.cb[j].r = far < S.N.r[j] ? far : S.N.r[j];
                 S.cb[j].s = S.N.s[j];
             }
         }
