@@ -1718,7 +1718,7 @@ cg_again:
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
             if (status != TQ_INFEASIBLE) goto done;
-            if (nb >= c->pb->n || nb <= last_nb) break;
+            if (nb >= c->pb->n || nb <= last_nb || target >= 65536) break;
             last_nb = nb;
             target *= 4;
             status = price_pass(c, pibest, pibest[nq]);

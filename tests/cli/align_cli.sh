@@ -35,7 +35,7 @@ PY
 
 # infeasible: zero tolerance cannot be met; exit 2, message names territory and metric,
 # nothing written
-cp "$W/g.h5" "$W/inf.h5"
+"$T" generate -n 3000 -k 12 --features 2 --seed 3 -o "$W/inf.h5" -q
 set +e
 "$T" align "$W/inf.h5" --tol-workload 0 --tol-potential 0 2>"$W/inf.err"; rc=$?
 set -e
