@@ -289,7 +289,7 @@ static void test_threads_deterministic(void **state)
 {
     (void)state;
     inst s;
-    inst_make(&s, 30000, 20, 44);
+    inst_make(&s, 20000, 16, 44);
     tq_align_problem pb = inst_problem(&s);
     tq_align_params p;
     tq_align_defaults(&p);
@@ -304,7 +304,7 @@ static void test_threads_deterministic(void **state)
     assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
     assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
     check_windows(&s, &p, t1);
-    print_message("30000x20: cost %.6g bound %.6g gap %.4f%% rounds %d repair %d\n", r1.cost,
+    print_message("20000x16: cost %.6g bound %.6g gap %.4f%% rounds %d repair %d\n", r1.cost,
                   r1.bound, 100 * r1.gap, r1.rounds, r1.repair);
     tq_align_result_free(&r1);
     tq_align_result_free(&r2);
