@@ -58,6 +58,10 @@ static inline int64_t tq_block_hi(const tq_blocks *b, int64_t i)
 void tq_blocks_of_rank(const tq_blocks *b, int rank, int nranks, int64_t *b0, int64_t *b1,
                        int64_t *lo, int64_t *hi);
 
+/* Progress hook a kernel calls between its rounds (iterations, epochs, price rounds):
+ * done of total units. Set by the CLI to draw a progress bar; NULL = none. */
+typedef void (*tq_progress_hook)(void *ctx, double done, double total);
+
 /* Wall-clock seconds (monotonic). */
 double tq_now(void);
 

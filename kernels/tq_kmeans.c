@@ -55,6 +55,8 @@ void tq_kmeans_defaults(tq_kmeans_params *p)
 {
     p->k = 8;                 /* clusters */
     p->max_iter = 100;        /* center updates at most */
+    p->progress = NULL;       /* no progress bar */
+    p->progress_ctx = NULL;
     p->tol = 1e-6;            /* relative inertia decrease that counts as converged */
     p->seed = 42;             /* RNG seed for seeding */
     p->init = TQ_KM_INIT_PP;  /* k-means++ */
@@ -1816,6 +1818,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     int bounds_valid = first_keep;
     for (int it = 1; !p->fixed && it <= p->max_iter; it++) {
         double ts = tq_now();
+        if (p->progress) p->progress(p->progress_ctx, it - 1, p->max_iter);
         /* update: weighted means; clusters without points are repaired */
         memcpy(old, S.C.c, (size_t)k * 3 * sizeof *old);
         int ne = 0;

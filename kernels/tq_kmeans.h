@@ -49,6 +49,8 @@ typedef struct {
     int adaptive;          /* ALGO_BOUNDS only: 1 = each pass uses bounds or the vectorized
                             * brute force, whichever a cost model expects to be faster
                             * (same result); 0 = bounds after the first pass */
+    tq_progress_hook progress; /* called after each iteration (it, max_iter); NULL = none */
+    void *progress_ctx;
 } tq_kmeans_params;
 
 void tq_kmeans_defaults(tq_kmeans_params *p);

@@ -34,6 +34,8 @@ enum { ROLE_TRAIN_NEG = 0, ROLE_TRAIN_POS = 1, ROLE_VAL_NEG = 2, ROLE_VAL_POS = 
 void tq_sgd_defaults(tq_sgd_params *p)
 {
     p->mode = TQ_SGD_DETERMINISTIC;
+    p->progress = NULL;     /* no progress bar */
+    p->progress_ctx = NULL;
     p->optimizer = TQ_SGD_ADAGRAD;
     p->lr = 0.2;
     p->l2 = 1e-6;
@@ -833,6 +835,7 @@ int tq_sgd_train(const tq_sgd_data *data, const tq_sgd_params *p, const tq_comm 
     if (!ro) { status = TQ_ENOMEM; goto done; }
     for (int ep = 0; ep < p->epochs; ep++) {
         double ta = tq_now();
+        if (p->progress) p->progress(p->progress_ctx, ep, p->epochs);
         memset(ro, 0, (size_t)(d + 1) * sizeof *ro);
         if (p->mode == TQ_SGD_FAST)
             for (int t = 0; t < st.nthr; t++) {

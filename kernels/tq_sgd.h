@@ -59,6 +59,8 @@ typedef struct {
     int64_t chunk_rows;  /* rows held in memory per read when streaming (data.x == NULL) */
     int average;         /* 1: from epoch 2 on, validate and return the mean of the epoch's
                             iterates (Polyak-Ruppert averaging); 0: the last iterate */
+    tq_progress_hook progress; /* called before each epoch (epoch, epochs); NULL = none */
+    void *progress_ctx;
 } tq_sgd_params;
 
 void tq_sgd_defaults(tq_sgd_params *p);

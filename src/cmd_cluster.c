@@ -354,7 +354,12 @@ int tq_cmd_cluster(int argc, char **argv)
     const char *msg = tq_kmeans_check(&p);
     if (msg) { tq_err_set(&err, TQ_EINVAL, "%s", msg); goto fail; }
     tq_kmeans_data kd = {a.n, a.lo, a.hi, x, y, z, w};
+    tq_progress prog;
+    tq_progress_start(&prog, "cluster", p.max_iter);
+    p.progress = tq_progress_hook_cli;
+    p.progress_ctx = &prog;
     int st = tq_kmeans_run(&p, &kd, comm, &r);
+    tq_progress_end(&prog);
     if (st < 0) {
         tq_err_set(&err, st, "%s: k-means failed: %s", path, tq_strstatus(st));
         goto fail;

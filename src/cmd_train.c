@@ -203,7 +203,12 @@ int tq_cmd_train(int argc, char **argv)
     double t_read = tq_now() - t0;
 
     /* ---- train ---- */
+    tq_progress prog;
+    tq_progress_start(&prog, "train", p.epochs);
+    p.progress = tq_progress_hook_cli;
+    p.progress_ctx = &prog;
     int st = tq_sgd_train(&data, &p, comm, &model, &rep);
+    tq_progress_end(&prog);
     if (st != TQ_OK) {
         tq_err_set(&err, st, "%s: %s", path, rep.msg[0] ? rep.msg : tq_strstatus(st));
         goto fail;

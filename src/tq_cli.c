@@ -202,3 +202,10 @@ void tq_progress_end(tq_progress *p)
     fflush(stderr);
     p->active = 0;
 }
+
+void tq_progress_hook_cli(void *ctx, double done, double total)
+{
+    tq_progress *p = ctx;
+    if (total >= 1) p->total = (int64_t)total;
+    tq_progress_update(p, (int64_t)done);
+}

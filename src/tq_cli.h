@@ -69,6 +69,9 @@ typedef struct {
 void tq_progress_start(tq_progress *p, const char *label, int64_t total);
 void tq_progress_update(tq_progress *p, int64_t done);
 void tq_progress_end(tq_progress *p);
+/* A tq_progress_hook for kernels: ctx is a started tq_progress (total is taken from
+ * the kernel's calls). */
+void tq_progress_hook_cli(void *ctx, double done, double total);
 
 /* Subcommands (src/commands.def): argv[0] is the subcommand name; return an exit code. */
 #define TQ_COMMAND(name, help) int tq_cmd_##name(int argc, char **argv);
