@@ -1290,11 +1290,6 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     int32_t *override = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
-    if (c->p->write_lp) {
-        status = build_candidates(c, res);
-        if (status == TQ_OK) status = write_model(c, res);
-        return status;
-    }
     pi = calloc((size_t)nq + 1, sizeof *pi);
     pibest = calloc((size_t)nq + 1, sizeof *pibest);
     pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
@@ -1769,6 +1764,12 @@ cg_again:
         goto done;
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+    if (c->p->write_lp) {
+        /* the model the solution lives in: final candidate lists (after widening,
+         * reverse candidates and column generation) */
+        status = write_model(c, res);
+        goto done;
+    }
 
     if (c->p->exact) {
         t0 = tq_now();
@@ -1971,6 +1972,8 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     status = final_metrics(&c, territory, res);
     if (status != TQ_OK) goto done;
     if (res->exact_optimal) res->bound = res->cost;
+    /* costs are >= 0, so 0 is always a bound; a dual value below it says nothing */
+    if (!(res->bound > 0)) res->bound = 0.0;
     /* equal sums added in different orders (bound vs cost) may differ in the last bits */
     if (res->bound > res->cost && res->bound - res->cost <= 1e-9 * fabs(res->cost))
         res->bound = res->cost;

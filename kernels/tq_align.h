@@ -65,9 +65,9 @@ typedef struct {
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
                                 move each center to its accounts' weighted mean" */
-    const char *write_lp;    /* non-NULL: write the candidate-restricted model (all
-                                accounts, C candidates each) in CPLEX LP format to this
-                                path on rank 0 and return without solving (benchmarks) */
+    const char *write_lp;    /* non-NULL: after solving, write the candidate-restricted
+                                model the solution lives in (final candidate lists) in
+                                CPLEX LP format to this path on rank 0 (benchmarks) */
 } tq_align_params;
 
 void tq_align_defaults(tq_align_params *p);

@@ -46,7 +46,7 @@ static void usage(FILE *f)
             "  --candidates C       nearest territories priced per account (default 8)\n"
             "  --rounds n           price passes at most (default 400)\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
-            "  --write-lp FILE      write the candidate-restricted model (CPLEX LP) and stop\n"
+            "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
             "\nexit status 2: the request is infeasible (named territory and metric)\n");
 }
@@ -329,8 +329,8 @@ int tq_cmd_align(int argc, char **argv)
             tq_err_set(&err, st, "%s: %s", write_lp, r.msg[0] ? r.msg : tq_strstatus(st));
             goto fail;
         }
-        tq_say("align: wrote the model (%lld accounts, %d territories) to %s", (long long)a.n,
-               k, write_lp);
+        tq_say("align: wrote the model (%lld accounts, %d territories, final candidate lists) "
+               "to %s", (long long)a.n, k, write_lp);
         rc = TQ_EXIT_OK;
         goto done;
     }
