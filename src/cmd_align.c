@@ -69,26 +69,16 @@ static int check_rows(const char *path, const tq_accounts *a, int k, const tq_co
         else if (a->score && (!isfinite(a->score[i]) || a->score[i] < 0))
             bad = i, col = 7, val = a->score[i];
     }
-    double first = bad >= 0 ? (double)(a->lo + bad) : INFINITY;
-    if (tq_comm_min_f64(comm, &first, 1) != TQ_OK) {
+    int64_t first;
+    double cv[2];
+    int c0;
+    int found = tq_accounts_first_bad(comm, a, bad, col, val, &first, &c0, &cv[1]);
+    if (found < 0) {
         tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
         return TQ_EMPI;
     }
-    if (isinf(first)) return TQ_OK;
-    int64_t frow = (int64_t)first;
-    tq_blocks B;
-    tq_blocks_init(&B, a->n);
-    int owner = 0, P = tq_comm_size(comm);
-    for (int q = 0; q < P; q++) {
-        int64_t lo, hi;
-        tq_blocks_of_rank(&B, q, P, NULL, NULL, &lo, &hi);
-        if (frow >= lo && frow < hi) owner = q;
-    }
-    double cv[2] = {col, val};
-    if (tq_comm_bcast(comm, cv, sizeof cv, owner) != TQ_OK) {
-        tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
-        return TQ_EMPI;
-    }
+    if (!found) return TQ_OK;
+    cv[0] = c0;
     static const char *cn[] = {"", "lat", "lon", "workload", "value", "prev_territory",
                                "locked", "score"};
     static const char *want[] = {"", "a latitude in [-90, 90]", "a longitude in [-180, 180]",

@@ -538,6 +538,30 @@ int tq_accounts_read_range(const char *path, unsigned cols, int64_t lo, int64_t 
     return read_accounts(path, NULL, cols, lo, hi, a, err);
 }
 
+int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad, int col,
+                          double val, int64_t *row, int *col_out, double *val_out)
+{
+    double first = bad >= 0 ? (double)(a->lo + bad) : INFINITY;
+    if (tq_comm_min_f64(comm, &first, 1) != TQ_OK) return TQ_EMPI;
+    if (isinf(first)) return 0;
+    /* the rank holding that row tells everyone which column and value */
+    int64_t frow = (int64_t)first;
+    tq_blocks b;
+    tq_blocks_init(&b, a->n);
+    int owner = 0, P = tq_comm_size(comm);
+    for (int q = 0; q < P; q++) {
+        int64_t lo, hi;
+        tq_blocks_of_rank(&b, q, P, NULL, NULL, &lo, &hi);
+        if (frow >= lo && frow < hi) owner = q;
+    }
+    double cv[2] = {col, val};
+    if (tq_comm_bcast(comm, cv, sizeof cv, owner) != TQ_OK) return TQ_EMPI;
+    *row = frow;
+    *col_out = (int)cv[0];
+    *val_out = cv[1];
+    return 1;
+}
+
 int tq_territories_read(const char *path, tq_territories *t, tq_err *err)
 {
     hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, err), g = H5I_INVALID_HID;

@@ -105,6 +105,13 @@ void tq_accounts_free(tq_accounts *a);
 /* Allocate arrays for `rows` rows of the selected columns (used by import/generate). */
 int tq_accounts_alloc(tq_accounts *a, int64_t rows, int d, int id_len, unsigned cols);
 
+/* Collective, for stages validating what they read: each rank passes its first bad
+ * local row (-1 if none) with a column code and the offending value; every rank gets
+ * the first bad row over all ranks (global, 0-based) with its column and value, from
+ * the rank that holds it. Returns 1 if there is one, 0 if none, TQ_EMPI on failure. */
+int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad, int col,
+                          double val, int64_t *row, int *col_out, double *val_out);
+
 int tq_territories_read(const char *path, tq_territories *t, tq_err *err);
 void tq_territories_free(tq_territories *t);
 
