@@ -30,6 +30,8 @@ void tq_align_defaults(tq_align_params *p)
     p->distance = TQ_DIST_KM;
     p->candidates = 8;
     p->max_rounds = 400;
+    p->progress = NULL;       /* no progress bar */
+    p->progress_ctx = NULL;
     p->gap_stop = 1e-4;
     p->boundary = 2000;
     p->mip_nodes = 200;
@@ -1519,6 +1521,7 @@ cg_again:
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 for (int it = 0; it < ph_iters[ph] && r < c->p->max_rounds; it++) {
+                    if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
                     if (nh >= 20 && gbest - gb_hist[nh % 20] <= 2e-6 * fabs(gbest)) break;
                     gb_hist[nh++ % 20] = gbest;

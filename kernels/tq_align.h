@@ -68,6 +68,8 @@ typedef struct {
     const char *write_lp;    /* non-NULL: after solving, write the candidate-restricted
                                 model the solution lives in (final candidate lists) in
                                 CPLEX LP format to this path on rank 0 (benchmarks) */
+    tq_progress_hook progress; /* called each price round (round, max_rounds); NULL = none */
+    void *progress_ctx;
 } tq_align_params;
 
 void tq_align_defaults(tq_align_params *p);

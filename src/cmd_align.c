@@ -327,7 +327,13 @@ int tq_cmd_align(int argc, char **argv)
 
     /* ---- solve ---- */
     double t1 = tq_now();
+    tq_progress prog;
+    tq_progress_start(&prog, "align", p.max_rounds);
+    p.progress = tq_progress_hook_cli;
+    p.progress_ctx = &prog;
     int st = tq_align_solve(&pb, &p, comm, t, &r);
+    tq_progress_end(&prog);
+    p.progress = NULL; /* the frontier and region solves below run without a bar */
     double t_solve = tq_now() - t1;
     if (st == TQ_INFEASIBLE) {
         infeasible_msg(&err, path, &terr, terr.id_len, &r);
