@@ -20,6 +20,7 @@ struct tq_comm {
 #define MPI_TRY(call) do { if ((call) != MPI_SUCCESS) return TQ_EMPI; } while (0)
 #endif
 
+#ifdef TQ_HAVE_MPI
 /* Started by mpirun/srun (or MPI already initialised by the caller)? A plain run stays
  * serial without touching MPI: faster start-up, and no MPI runtime in serial tools. */
 static int launched_by_mpi(void)
@@ -30,6 +31,7 @@ static int launched_by_mpi(void)
         if (getenv(vars[i])) return 1;
     return 0;
 }
+#endif
 
 tq_comm *tq_comm_world(int *argc, char ***argv)
 {
