@@ -22,7 +22,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tq_cli.h"
 #include "tq_places.h"
@@ -199,8 +198,6 @@ int tq_cmd_generate(int argc, char **argv)
     }
     if (tq_g.rank != 0) return TQ_EXIT_OK; /* one writer; other ranks have nothing to do */
     double t0 = tq_now();
-    time_t started = time(NULL);
-    (void)started;
     if (tq_places_load(places_path, country, &pl, &err) != TQ_OK) return tq_fail(&err);
 
     /* true model, drawn from a stream of its own */

@@ -136,8 +136,6 @@ int tq_cmd_quota(int argc, char **argv)
     tq_result_attr_i64(r, "unassigned", q.unassigned);
     tq_result_attr_str(r, "source", use_alignment ? "alignment" : "prev_territory");
     if (tq_result_commit(r, "quota", params, 0, started, &err) != TQ_OK) goto fail;
-    double rate = q.total > 0 ? q.total : 1;
-    (void)rate;
     tq_say("quota: %d territories, total %.2f (target %.2f) from %s; quota/potential %.4g..%.4g "
            "(cv %.3f, gini %.3f), %d at a fairness bound, %d without potential, %lld accounts "
            "unassigned -> %s:/quotas",

@@ -308,13 +308,12 @@ int tq_cmd_report(int argc, char **argv)
             free(qv);
     }
     int cmp_prev = !clusters;
-    int64_t unassigned = 0, moved = 0, with_prev = 0;
+    int64_t unassigned = 0, moved = 0;
     double moved_value = 0, prev_value = 0;
     for (int64_t i = 0; i < n; i++) {
         int32_t l = lab[i];
         double pot = a.score ? (double)a.value[i] * a.score[i] : a.value[i];
         if (cmp_prev && a.prev_territory[i] >= 0) {
-            with_prev++;
             prev_value += a.value[i];
             if (l != a.prev_territory[i]) {
                 moved++;
@@ -622,7 +621,6 @@ int tq_cmd_report(int argc, char **argv)
         tq_json_time(j, "total", tq_now() - t0);
         tq_json_emit(j);
     }
-    (void)with_prev;
     rc = TQ_EXIT_OK;
     goto done;
 nomem:
