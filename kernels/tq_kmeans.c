@@ -42,6 +42,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -60,7 +61,7 @@ void tq_kmeans_defaults(tq_kmeans_params *p)
     p->tol = 1e-6;            /* relative inertia decrease that counts as converged */
     p->seed = 42;             /* RNG seed for seeding */
     p->init = TQ_KM_INIT_PP;  /* k-means++ */
-    p->algo = TQ_KM_ALGO_BOUNDS; /* bounds after a vectorized first pass */
+    p->algo = TQ_KM_ALGO_TREE; /* kd-tree filtering of centers every pass */
     p->fixed = 0;             /* centers move */
     p->par_rounds = 5;        /* k-means|| rounds (Bahmani et al. 2012) */
     p->par_oversample = 1.0;  /* k-means||: k expected candidates per round */
@@ -75,7 +76,7 @@ const char *tq_kmeans_check(const tq_kmeans_params *p)
     if (p->max_iter < 0 || p->max_iter > 1000000) return "kmeans: max_iter must be in [0, 1e6]";
     if (!(p->tol >= 0) || !isfinite(p->tol)) return "kmeans: tol must be finite and >= 0";
     if (p->init < TQ_KM_INIT_PP || p->init > TQ_KM_INIT_GIVEN) return "kmeans: unknown init";
-    if (p->algo < TQ_KM_ALGO_BOUNDS || p->algo > TQ_KM_ALGO_REF) return "kmeans: unknown algo";
+    if (p->algo < TQ_KM_ALGO_BOUNDS || p->algo > TQ_KM_ALGO_TREE) return "kmeans: unknown algo";
     if (p->par_rounds < 1 || p->par_rounds > 100) return "kmeans: par_rounds must be in [1, 100]";
     if (!(p->par_oversample > 0) || !isfinite(p->par_oversample))
         return "kmeans: par_oversample must be > 0";
@@ -108,6 +109,22 @@ void tq_xyz_to_latlon(double x, double y, double z, double *lat, double *lon)
     *lon = (h > 0 ? atan2(y, x) : 0.0) * (180.0 / M_PI);
 }
 
+/* Large working arrays: 2 MiB aligned and marked for transparent huge pages where the
+ * system offers them (madvise mode), so first touching them costs one page fault per
+ * 2 MiB instead of per 4 KiB (slow on virtual machines). Free with free(). */
+static void *big_alloc(size_t bytes)
+{
+    size_t al = (size_t)2 << 20;
+    if (bytes < al) return malloc(bytes > 0 ? bytes : 1);
+    size_t sz = (bytes + al - 1) / al * al;
+    void *p = NULL;
+    if (posix_memalign(&p, al, sz) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, sz, MADV_HUGEPAGE); /* a hint: failure is harmless */
+#endif
+    return p;
+}
+
 /* ---- centers in the layout the passes use --------------------------------------------- */
 typedef struct {
     int k, kp;                    /* clusters, k padded to a multiple of GROUP */
@@ -118,6 +135,8 @@ typedef struct {
     float *fm2x, *fm2y, *fm2z, *fc2; /* kp each: float copies for the brute-force filter */
     double smax;                  /* max ||x||^2 of the points (>= 1) */
     double ferr;                  /* bound on |g in float - g in double|, or 0: no filter */
+    double tmargin;               /* kd-tree filter: a bisector test value above this
+                                   * proves a strictly larger computed g (see tree_visit) */
 } centers_t;
 
 static void centers_free(centers_t *C)
@@ -191,6 +210,11 @@ static void centers_prepare(centers_t *C)
      * (|x| + |c|)^2 < 1e-6 * (|x| + |c|)^2, which is used. Huge coordinates (float overflow) or k beyond float group numbers: no
      * filter. */
     double mag = sqrt(C->smax) + sqrt(cmax);
+    /* The computed g differs from c2 + m2.x (real arithmetic, stored values) by three
+     * roundings of partial sums below cmax + 2 sqrt(3 cmax smax) < 3 (cmax + smax), so
+     * by < 1e-15 (cmax + smax); the bisector value of tree_visit is evaluated with error
+     * < 1e-14 (cmax + smax). 1e-13 covers both centers and the evaluation. */
+    C->tmargin = 1e-13 * (C->smax + cmax);
     C->ferr = (mag < 1e15 && C->kp < (1 << 23)) ? 1e-6 * mag * mag : 0.0;
 }
 
@@ -825,6 +849,310 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
 }
 
 
+/* ---- kd-tree filtering of centers (Kanungo et al. 2002, Pelleg & Moore 1999) ----------
+ * Built once per run over this rank's points: a kd-tree (median split by count on the
+ * widest axis of the node's bounding box, leaves of at most LEAF points); perm maps a
+ * tree position to its local row and sx, sy, sz hold the coordinates in tree order, so
+ * every node is a contiguous range. The tree only decides which distances are
+ * evaluated, never a label or a sum, so it may depend on the rank's rows.
+ *
+ * A pass walks the tree with a candidate list: the root gets all K centers; at a node,
+ * z* is the candidate nearest to the box's midpoint, and a candidate z is dropped when
+ * the whole box lies on z*'s side of their bisector: the smallest value over the box of
+ * the linear function ghat_z(x) - ghat_z*(x) (ghat_j(x) = c2_j + m2_j . x with the
+ * stored values that g evaluates; its minimum over a box is at the vertex picked by the
+ * signs of m2_z - m2_z*) exceeds tmargin, which covers the rounding of g at both centers
+ * and of this evaluation. Then every point of the box has a computed g_z strictly above
+ * its computed g_z*, so z is not its label; candidates that can tie are never dropped.
+ * A node left with one candidate labels all its points with it; a leaf evaluates g for
+ * each point over its candidates in increasing index (strict <: ties to the lowest
+ * index), the same fused expression as every path, so labels are the brute-force ones.
+ *
+ * Labels are also kept in tree order (tl), and a node remembers the single label it
+ * gave all its points in the last pass (lastz): if it gets the same single candidate
+ * again, nothing under it changed and the pass does not touch its points at all. A
+ * node not visited in a pass (an ancestor labelled it whole) has a stale lastz; the
+ * walk passes the ancestor's knowledge down (inh) and trusts a node's own lastz only
+ * when no ancestor was uniform, i.e. when the node was visited in the last pass.
+ * Changed points are collected as (row, new label) and applied to the block sums in
+ * row order inside each block, as every other path does, so sums stay bit-identical. */
+#define LEAF 32   /* points per kd-tree leaf at most */
+#define TASKS 64  /* subtrees a pass is split into for the threads */
+
+typedef struct {
+    double lo[3], hi[3]; /* bounding box of the node's points (exact min / max) */
+    int32_t s0, s1;      /* tree positions [s0, s1) */
+    int32_t right;       /* index of the right child (the left is the next node); -1: leaf */
+    int32_t lastz;       /* the one label of all points after the last pass, or -1 */
+} knode_t;
+
+typedef struct {
+    int32_t row, lab; /* a changed point: local row, new label */
+} kchg_t;
+
+typedef struct {
+    const uint64_t *key; /* sorted (morton << 31 | row) */
+    knode_t *nodes;    /* grows */
+    int64_t nn, cap;   /* nodes used, allocated */
+    int depth;         /* deepest level reached */
+    int bad;           /* out of memory */
+} tbuild_t;
+
+/* Builds the shape of the subtree over tree positions [s0, s1) (sorted by Morton key)
+ * and returns its node (preorder: the left child follows its parent; boxes come later,
+ * tree_boxes). Inner nodes split where the highest differing key bit flips (the octree
+ * cells of the Morton order, halved one axis at a time). Leaves hold at most LEAF
+ * points, or any number of points of one key (a cell of 1/2048 of the box per axis,
+ * about 6 km on the sphere): a leaf across a Voronoi boundary only costs more
+ * evaluations per point. Depth at most 33. Cost O(nodes log n). */
+static int64_t tree_build(tbuild_t *T, int64_t s0, int64_t s1, int depth)
+{
+    if (T->nn == T->cap) {
+        int64_t nc = T->cap ? 2 * T->cap : 1024;
+        knode_t *t = realloc(T->nodes, (size_t)nc * sizeof *t);
+        if (!t) {
+            T->bad = 1;
+            return 0;
+        }
+        T->nodes = t;
+        T->cap = nc;
+    }
+    int64_t me = T->nn++;
+    if (depth > T->depth) T->depth = depth;
+    knode_t *n = T->nodes + me;
+    n->s0 = (int32_t)s0;
+    n->s1 = (int32_t)s1;
+    n->right = -1;
+    n->lastz = -1;
+    uint64_t k0 = T->key[s0] >> 31, k1 = T->key[s1 - 1] >> 31;
+    if (s1 - s0 <= LEAF || k0 == k1) return me;
+    uint64_t bit = (uint64_t)1 << (63 - __builtin_clzll(k0 ^ k1));
+    int64_t a = s0, b = s1 - 1; /* key[a] has the bit clear, key[b] set */
+    while (b - a > 1) {
+        int64_t c = a + (b - a) / 2;
+        if ((T->key[c] >> 31) & bit) b = c;
+        else a = c;
+    }
+    tree_build(T, s0, b, depth + 1);
+    int64_t r = tree_build(T, b, s1, depth + 1);
+    if (!T->bad) T->nodes[me].right = (int32_t)r;
+    return me;
+}
+
+/* Bounding boxes (exact min / max of the coordinates): leaves from their points, in
+ * parallel; then inner nodes from their children, in reverse preorder (children come
+ * after their parent). */
+static void tree_boxes(knode_t *nodes, int64_t nn, const double *const *x, int nt)
+{
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nt)
+    for (int64_t q = 0; q < nn; q++) {
+        knode_t *n = nodes + q;
+        if (n->right >= 0) continue;
+        for (int e = 0; e < 3; e++) {
+            double lo = INFINITY, hi = -INFINITY;
+            const double *v = x[e];
+            for (int64_t s = n->s0; s < n->s1; s++) {
+                lo = v[s] < lo ? v[s] : lo;
+                hi = v[s] > hi ? v[s] : hi;
+            }
+            n->lo[e] = lo;
+            n->hi[e] = hi;
+        }
+    }
+    for (int64_t q = nn - 1; q >= 0; q--) {
+        knode_t *n = nodes + q;
+        if (n->right < 0) continue;
+        const knode_t *A = nodes + q + 1, *B = nodes + n->right;
+        for (int e = 0; e < 3; e++) {
+            n->lo[e] = A->lo[e] < B->lo[e] ? A->lo[e] : B->lo[e];
+            n->hi[e] = A->hi[e] > B->hi[e] ? A->hi[e] : B->hi[e];
+        }
+    }
+}
+
+/* Spreads the low 11 bits of v to every third bit (Morton interleave). */
+static inline uint64_t spread3(uint64_t v)
+{
+    v &= 0x7ff;
+    v = (v | v << 16) & 0x00ff0000ffULL;
+    v = (v | v << 8) & 0x0f00f00f00fULL;
+    v = (v | v << 4) & 0xc30c30c30c3ULL;
+    v = (v | v << 2) & 0x249249249249ULL;
+    return v;
+}
+
+/* Candidates of node n among Z[0..nz) (increasing): out gets those that may be the label
+ * of some point in n's box, in increasing order; *zs the one nearest to the midpoint.
+ * Returns their number. Cost 2 nz. */
+static int tree_filter(const centers_t *C, const knode_t *n, const int32_t *Z, int nz,
+                       int32_t *out, int32_t *zsp)
+{
+    double mx = 0.5 * (n->lo[0] + n->hi[0]), my = 0.5 * (n->lo[1] + n->hi[1]);
+    double mz = 0.5 * (n->lo[2] + n->hi[2]);
+    double best = INFINITY;
+    int32_t zs = Z[0];
+    for (int q = 0; q < nz; q++) {
+        double g = g_of(C, Z[q], mx, my, mz);
+        if (g < best) {
+            best = g;
+            zs = Z[q];
+        }
+    }
+    const double *qs = C->q4 + 4 * (size_t)zs;
+    const double lx = n->lo[0], ly = n->lo[1], lz = n->lo[2];
+    const double hx = n->hi[0], hy = n->hi[1], hz = n->hi[2];
+    const double mg = C->tmargin;
+    int nn = 0;
+    for (int q = 0; q < nz; q++) {
+        int32_t j = Z[q];
+        const double *qj = C->q4 + 4 * (size_t)j;
+        double dx = qj[0] - qs[0], dy = qj[1] - qs[1], dz = qj[2] - qs[2];
+        double ax = dx * lx < dx * hx ? dx * lx : dx * hx;
+        double ay = dy * ly < dy * hy ? dy * ly : dy * hy;
+        double az = dz * lz < dz * hz ? dz * lz : dz * hz;
+        double D = (qj[3] - qs[3]) + ax + ay + az;
+        out[nn] = j;
+        nn += (j == zs) | !(D > mg); /* no branch */
+    }
+    *zsp = zs;
+    return nn;
+}
+
+/* Lowest-index argmin of g over candidates Z (increasing) for tree positions [s0, s1)
+ * (at most LEAF): lab[s - s0]. The same expression as every path. Cost (s1 - s0) nz. */
+static void leaf_assign(const centers_t *C, const double *sx, const double *sy,
+                        const double *sz, int64_t s0, int64_t s1, const int32_t *Z, int nz,
+                        int32_t *lab)
+{
+#ifdef __AVX512F__
+    for (int64_t t0 = s0; t0 < s1; t0 += 8) {
+        int m = s1 - t0 < 8 ? (int)(s1 - t0) : 8;
+        __mmask8 ld = (__mmask8)((1u << m) - 1);
+        __m512d vx = _mm512_maskz_loadu_pd(ld, sx + t0), vy = _mm512_maskz_loadu_pd(ld, sy + t0);
+        __m512d vz = _mm512_maskz_loadu_pd(ld, sz + t0);
+        __m512d best = _mm512_set1_pd(INFINITY), bl = _mm512_setzero_pd();
+        for (int q = 0; q < nz; q++) {
+            const double *c = C->q4 + 4 * (size_t)Z[q];
+            __m512d g = _mm512_fmadd_pd(vx, _mm512_set1_pd(c[0]), _mm512_set1_pd(c[3]));
+            g = _mm512_fmadd_pd(vy, _mm512_set1_pd(c[1]), g);
+            g = _mm512_fmadd_pd(vz, _mm512_set1_pd(c[2]), g);
+            __mmask8 lt = _mm512_cmp_pd_mask(g, best, _CMP_LT_OQ);
+            best = _mm512_mask_blend_pd(lt, best, g);
+            bl = _mm512_mask_blend_pd(lt, bl, _mm512_set1_pd((double)Z[q]));
+        }
+        double out[8];
+        _mm512_storeu_pd(out, bl);
+        for (int e = 0; e < m; e++) lab[t0 - s0 + e] = (int32_t)out[e];
+    }
+#else
+    for (int64_t s = s0; s < s1; s++) {
+        double best = INFINITY;
+        int32_t b = Z[0];
+        for (int q = 0; q < nz; q++) {
+            double g = g_of(C, Z[q], sx[s], sy[s], sz[s]);
+            if (g < best) {
+                best = g;
+                b = Z[q];
+            }
+        }
+        lab[s - s0] = b;
+    }
+#endif
+}
+
+typedef struct {
+    const centers_t *C;
+    knode_t *nodes;
+    const double *sx, *sy, *sz;
+    const int32_t *perm;
+    int32_t *tl;           /* labels in tree order */
+    int k, first;          /* first: no change list (every label is new) */
+    int64_t nd;            /* distance evaluations (node tests and leaf points) */
+    kchg_t *chg;           /* this thread's changed points */
+    int64_t nchg, cap;
+    int bad;               /* out of memory */
+} twalk_t;
+
+static inline void tree_set(twalk_t *W, int64_t s, int32_t b)
+{
+    if (W->tl[s] == b) return;
+    W->tl[s] = b;
+    if (W->first) return;
+    if (W->nchg == W->cap) {
+        int64_t nc = W->cap ? 2 * W->cap : 4096;
+        kchg_t *t = realloc(W->chg, (size_t)nc * sizeof *t);
+        if (!t) {
+            W->bad = 1;
+            return;
+        }
+        W->chg = t;
+        W->cap = nc;
+    }
+    W->chg[W->nchg].row = W->perm[s];
+    W->chg[W->nchg].lab = b;
+    W->nchg++;
+}
+
+/* Labels of the points under node ni, whose labels are among Z[0..nz) (increasing);
+ * inh >= 0: an ancestor gave all of them that label in the last pass. out: this
+ * level's list buffer (children use out + k). */
+static void tree_visit(twalk_t *W, int64_t ni, const int32_t *Z, int nz, int32_t *out, int32_t inh)
+{
+    knode_t *n = W->nodes + ni;
+    int32_t known = inh >= 0 ? inh : n->lastz, zs = Z[0];
+    int nn = 1;
+    if (nz > 1) {
+        nn = tree_filter(W->C, n, Z, nz, out, &zs);
+        W->nd += 2 * (int64_t)nz;
+    }
+    if (nn == 1) {
+        if (known != zs)
+            for (int64_t s = n->s0; s < n->s1; s++) tree_set(W, s, zs);
+        n->lastz = zs;
+        return;
+    }
+    n->lastz = -1;
+    if (n->right < 0) {
+        int32_t lab[LEAF];
+        for (int64_t s0 = n->s0; s0 < n->s1; s0 += LEAF) {
+            int64_t s1 = n->s1 - s0 < LEAF ? n->s1 : s0 + LEAF;
+            leaf_assign(W->C, W->sx, W->sy, W->sz, s0, s1, out, nn, lab);
+            for (int64_t s = s0; s < s1; s++) tree_set(W, s, lab[s - s0]);
+        }
+        W->nd += (int64_t)(n->s1 - n->s0) * nn;
+        return;
+    }
+    tree_visit(W, ni + 1, out, nn, out + W->k, known);
+    tree_visit(W, n->right, out, nn, out + W->k, known);
+}
+
+/* The serial top of a walk: filters down to depth `depth` and records the subtrees
+ * (root, candidates, inherited label) as tasks for the threads. */
+static void tree_top(const centers_t *C, knode_t *nodes, int64_t ni, const int32_t *Z, int nz,
+                     int32_t inh, int depth, int32_t *out, int k, int32_t *tnode, int32_t *tinh,
+                     int32_t *tnz, int32_t *tz, int *ntask, int64_t *nd)
+{
+    knode_t *n = nodes + ni;
+    int32_t zs = Z[0];
+    int nn = nz > 1 ? tree_filter(C, n, Z, nz, out, &zs) : 1;
+    if (nz > 1) *nd += 2 * (int64_t)nz;
+    if (depth == 0 || n->right < 0 || nn == 1) {
+        int t = (*ntask)++;
+        tnode[t] = (int32_t)ni;
+        tinh[t] = inh;
+        tnz[t] = nz;
+        memcpy(tz + (size_t)t * k, Z, (size_t)nz * sizeof *Z);
+        if (nz > 1) *nd -= 2 * (int64_t)nz; /* the task filters again */
+        return;
+    }
+    int32_t known = inh >= 0 ? inh : n->lastz;
+    n->lastz = -1;
+    tree_top(C, nodes, ni + 1, out, nn, known, depth - 1, out + k, k, tnode, tinh, tnz, tz,
+             ntask, nd);
+    tree_top(C, nodes, n->right, out, nn, known, depth - 1, out + k, k, tnode, tinh, tnz, tz,
+             ntask, nd);
+}
+
 /* ---- per-block sums, kept up to date incrementally ------------------------------------
  * Block partial layout (NS doubles per cluster): sum w*x, w*y, w*z, sum w, count,
  * sum w*||x||^2. The first pass forms them from scratch; later passes move only the points
@@ -895,6 +1223,21 @@ typedef struct {
     int dargmax;
     cbound_t *cb;         /* k: per-center bound data for the bounded pass */
     int64_t tightened;    /* points that failed the loose test in the last bounded pass */
+    /* kd-tree filtering (TQ_KM_ALGO_TREE) */
+    double *sx, *sy, *sz; /* nloc: coordinates in tree order */
+    int32_t *perm;        /* nloc: tree position -> local row */
+    int32_t *tl;          /* nloc: labels in tree order */
+    knode_t *nodes;       /* the tree over the local points, root 0 */
+    int32_t *zbuf;        /* nt x zlen: candidate lists of a walk */
+    int64_t zlen;         /* (depth + 2) x k */
+    int32_t *ztop;        /* (TOPD + 2) x k: lists of the serial top of a walk */
+    int32_t *tnode, *tinh, *tnz, *tz; /* tasks: subtree, inherited label, candidates */
+    kchg_t **chg;         /* nt: changed points found by each thread */
+    int64_t *chgcap, *nchg;
+    kchg_t *chgall;       /* the changed points grouped by block */
+    int64_t chgallcap;
+    int64_t *bcnt;        /* nbl + 1: changed points per block, then offsets */
+    int32_t *nlbuf;       /* nt x block size: new labels of a block's changed rows, else -1 */
 } km_t;
 
 static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
@@ -991,6 +1334,231 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
     return b;
 }
 
+#define TOPD 6 /* the serial top of a walk: 2^TOPD subtrees at most (TASKS) */
+
+/* Builds the kd-tree over the local points (km_t fields sx .. bcnt). Cost
+ * O(nloc log(nloc / LEAF)) once (OpenMP tasks below the top splits); memory 32 bytes per
+ * point plus one 64-byte node per 16 to 32 points. */
+static int tree_setup(km_t *S)
+{
+    const tq_kmeans_data *d = S->d;
+    int64_t nloc = S->nloc, nbl = S->b1 - S->b0, k = S->k;
+    size_t nlp = (size_t)(nloc > 0 ? nloc : 1);
+    S->sx = big_alloc(nlp * sizeof *S->sx);
+    S->sy = big_alloc(nlp * sizeof *S->sy);
+    S->sz = big_alloc(nlp * sizeof *S->sz);
+    S->perm = big_alloc(nlp * sizeof *S->perm);
+    S->tl = big_alloc(nlp * sizeof *S->tl);
+    S->ztop = malloc((size_t)(TOPD + 2) * (size_t)k * sizeof *S->ztop);
+    S->tnode = malloc(TASKS * sizeof *S->tnode);
+    S->tinh = malloc(TASKS * sizeof *S->tinh);
+    S->tnz = malloc(TASKS * sizeof *S->tnz);
+    S->tz = malloc((size_t)TASKS * (size_t)k * sizeof *S->tz);
+    S->chg = calloc((size_t)S->nt, sizeof *S->chg);
+    S->chgcap = calloc((size_t)S->nt, sizeof *S->chgcap);
+    S->nchg = calloc((size_t)S->nt, sizeof *S->nchg);
+    S->bcnt = malloc((size_t)(nbl + 1) * sizeof *S->bcnt);
+    S->nlbuf = big_alloc((size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
+    if (!S->nlbuf || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || !S->chg || !S->chgcap ||
+        !S->nchg || !S->bcnt)
+        return TQ_ENOMEM;
+    /* Morton order (11 bits per axis over the local bounding box) by a parallel LSD
+     * radix sort of (key << 31 | row), 3 passes of 11 bits; then the tree halves ranges
+     * of that order. Any order gives the same labels: it only decides locality. */
+    double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    const double *X[3] = {d->x, d->y, d->z};
+    for (int e = 0; e < 3; e++)
+        for (int64_t i = 0; i < nloc; i++) {
+            lo[e] = X[e][i] < lo[e] ? X[e][i] : lo[e];
+            hi[e] = X[e][i] > hi[e] ? X[e][i] : hi[e];
+        }
+    double sc[3];
+    for (int e = 0; e < 3; e++) sc[e] = hi[e] > lo[e] ? 2047.99 / (hi[e] - lo[e]) : 0.0;
+    /* the radix sort runs in the sx and sy arrays (8 bytes per point each), which get
+     * the coordinates afterwards; no other temporary of size n */
+    uint64_t *ka = (uint64_t *)(void *)S->sx, *kb = (uint64_t *)(void *)S->sy;
+    int64_t *hist = malloc((size_t)S->nt * 2048 * sizeof *hist);
+    if (!hist) return TQ_ENOMEM;
+    const int nt = S->nt;
+    memset(S->nlbuf, 0xff, (size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
+#pragma omp parallel num_threads(nt)
+    {
+        int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        int64_t c0 = nloc * th / nth, c1 = nloc * (th + 1) / nth;
+        for (int64_t i = c0; i < c1; i++) {
+            uint64_t q[3];
+            for (int e = 0; e < 3; e++) {
+                double v = (X[e][i] - lo[e]) * sc[e];
+                q[e] = v > 0 ? (uint64_t)v : 0;
+            }
+            uint64_t key = spread3(q[0]) << 2 | spread3(q[1]) << 1 | spread3(q[2]);
+            ka[i] = key << 31 | (uint64_t)i;
+        }
+        for (int pass = 0; pass < 3; pass++) {
+            int sh = 31 + 11 * pass;
+            int64_t *h = hist + (size_t)th * 2048;
+            memset(h, 0, 2048 * sizeof *h);
+#pragma omp barrier
+            for (int64_t i = c0; i < c1; i++) h[(ka[i] >> sh) & 2047]++;
+#pragma omp barrier
+#pragma omp single
+            {
+                int64_t off = 0;
+                for (int dg = 0; dg < 2048; dg++)
+                    for (int t = 0; t < nth; t++) {
+                        int64_t c = hist[(size_t)t * 2048 + dg];
+                        hist[(size_t)t * 2048 + dg] = off;
+                        off += c;
+                    }
+            }
+            for (int64_t i = c0; i < c1; i++) kb[h[(ka[i] >> sh) & 2047]++] = ka[i];
+#pragma omp barrier
+#pragma omp single
+            {
+                uint64_t *t = ka;
+                ka = kb;
+                kb = t;
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < nloc; s++) S->perm[s] = (int32_t)(ka[s] & 0x7fffffffULL);
+    }
+    free(hist);
+    /* the tree's shape from the sorted keys */
+    int64_t ncap = nloc / 4 + 1024; /* about 2 nodes per 16 points; more are appended */
+    tbuild_t T = {ka, big_alloc((size_t)ncap * sizeof(knode_t)), 0, ncap, 0, 0};
+    if (!T.nodes) T.cap = 0;
+    if (nloc > 0) tree_build(&T, 0, nloc, 0);
+    S->nodes = T.nodes;
+    if (T.bad) return TQ_ENOMEM;
+    /* coordinates into tree order (the keys in sx / sy are no longer needed): tl holds
+     * the inverse permutation for a moment; rows are read in order and written to their
+     * places (fresh memory is slow to touch on virtual machines: no temporary array) */
+    int32_t *inv = S->tl;
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < nloc; s++) inv[S->perm[s]] = (int32_t)s;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < nloc; i++) {
+            int64_t s = inv[i];
+            S->sx[s] = d->x[i];
+            S->sy[s] = d->y[i];
+            S->sz[s] = d->z[i];
+        }
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < nloc; s++) S->tl[s] = -1;
+    }
+    const double *const xs[3] = {S->sx, S->sy, S->sz};
+    tree_boxes(S->nodes, T.nn, xs, nt);
+    S->zlen = (int64_t)(T.depth + 2) * k;
+    S->zbuf = malloc((size_t)S->nt * (size_t)S->zlen * sizeof *S->zbuf);
+    if (!S->zbuf) return TQ_ENOMEM;
+    return TQ_OK;
+}
+
+/* An assignment pass by the kd-tree walk. New labels in tree order; the first pass
+ * forms the block sums from scratch (row order), later passes move the changed points
+ * in row order inside each block. Out: *nch changed labels (local), *nd evaluations. */
+static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *ndp)
+{
+    const tq_kmeans_data *d = S->d;
+    const centers_t *C = &S->C;
+    int k = S->k, ntask = 0, bad = 0;
+    int64_t nd = 0, m = NS * (int64_t)k, nbl = S->b1 - S->b0;
+    *nch = 0;
+    if (S->nloc > 0) {
+        for (int j = 0; j < k; j++) S->ztop[j] = j;
+        tree_top(C, S->nodes, 0, S->ztop, k, -1, TOPD, S->ztop + k, k, S->tnode, S->tinh,
+                 S->tnz, S->tz, &ntask, &nd);
+    }
+#pragma omp parallel num_threads(S->nt) reduction(+ : nd) reduction(| : bad)
+    {
+        int th = omp_get_thread_num();
+        twalk_t W = {C, S->nodes, S->sx, S->sy, S->sz, S->perm, S->tl, k, first, 0,
+                     S->chg[th], 0, S->chgcap[th], 0};
+        int32_t *zb = S->zbuf + (size_t)th * (size_t)S->zlen;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < ntask; t++)
+            tree_visit(&W, S->tnode[t], S->tz + (size_t)t * k, S->tnz[t], zb, S->tinh[t]);
+        S->chg[th] = W.chg;
+        S->chgcap[th] = W.cap;
+        S->nchg[th] = W.nchg;
+        nd += W.nd;
+        bad |= W.bad;
+    }
+    if (bad) return TQ_ENOMEM;
+    *ndp = nd;
+    if (first) {
+#pragma omp parallel num_threads(S->nt)
+        {
+#pragma omp for schedule(static)
+            for (int64_t s = 0; s < S->nloc; s++) label[S->perm[s]] = S->tl[s];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t bb = 0; bb < nbl; bb++) {
+                double *P = S->part + bb * m;
+                int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+                int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+                memset(P, 0, (size_t)m * sizeof *P);
+                for (int64_t i = lo; i < hi; i++)
+                    acc_add(P, label[i], d->x[i], d->y[i], d->z[i], wt(d, i), 1.0);
+            }
+        }
+        return TQ_OK;
+    }
+    /* group the changes by block (counting sort), then each block in row order */
+    int64_t tot = 0;
+    for (int t = 0; t < S->nt; t++) tot += S->nchg[t];
+    *nch = tot;
+    if (tot == 0) return TQ_OK;
+    if (tot > S->chgallcap) {
+        kchg_t *a = realloc(S->chgall, (size_t)tot * sizeof *a);
+        if (!a) return TQ_ENOMEM;
+        S->chgall = a;
+        S->chgallcap = tot;
+    }
+    memset(S->bcnt, 0, (size_t)(nbl + 1) * sizeof *S->bcnt);
+    const int64_t bs = S->B.size, base = d->lo - S->b0 * bs; /* local row -> block */
+    for (int t = 0; t < S->nt; t++)
+        for (int64_t q = 0; q < S->nchg[t]; q++) S->bcnt[(S->chg[t][q].row + base) / bs + 1]++;
+    for (int64_t bb = 0; bb < nbl; bb++) S->bcnt[bb + 1] += S->bcnt[bb];
+    for (int t = 0; t < S->nt; t++)
+        for (int64_t q = 0; q < S->nchg[t]; q++) {
+            int64_t bb = (S->chg[t][q].row + base) / bs;
+            S->chgall[S->bcnt[bb]++] = S->chg[t][q];
+        }
+    for (int64_t bb = nbl; bb > 0; bb--) S->bcnt[bb] = S->bcnt[bb - 1];
+    S->bcnt[0] = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        const kchg_t *c = S->chgall + S->bcnt[bb];
+        int64_t nc = S->bcnt[bb + 1] - S->bcnt[bb];
+        if (nc == 0) continue;
+        /* row order: the new labels into a block-sized scratch (-1 = unchanged), then a
+         * scan of the block (each row changes at most once) */
+        int32_t *nl = S->nlbuf + (size_t)omp_get_thread_num() * (size_t)S->B.size;
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        for (int64_t q = 0; q < nc; q++) nl[c[q].row - lo] = c[q].lab;
+        double *P = S->part + bb * m;
+        for (int64_t i = lo; i < hi; i++) {
+            int32_t b = nl[i - lo];
+            if (b < 0) continue;
+            nl[i - lo] = -1;
+            int32_t a = label[i];
+            double x = d->x[i], y = d->y[i], z = d->z[i], w = wt(d, i);
+            acc_add(P, a, x, y, z, w, -1.0);
+            acc_add(P, b, x, y, z, w, 1.0);
+#pragma omp atomic write
+            S->dirty[a] = 1;
+#pragma omp atomic write
+            S->dirty[b] = 1;
+            label[i] = b;
+        }
+    }
+    return TQ_OK;
+}
+
 /* One assignment pass. mode 0: vectorized brute force, 1: bounds, 2: scalar reference.
  * first: labels are new (sums formed from scratch). keep: leave valid bounds (u, b2, l2,
  * l3) for a bounded pass next. Updates the block partials of
@@ -1007,6 +1575,10 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int keep,
     int status = TQ_OK;
     int64_t nbl = S->b1 - S->b0;
     memset(S->dirty, 0, (size_t)k * sizeof *S->dirty);
+    if (mode == 3) {
+        status = tree_pass(S, label, first, &nch, &nd);
+        if (status != TQ_OK) return status;
+    } else {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt) reduction(+ : nch, nd, ntg)
     for (int64_t bb = 0; bb < nbl; bb++) {
         double *P = S->part + bb * m;
@@ -1113,6 +1685,7 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int keep,
             }
             nd += (hi - lo) * k;
         }
+    }
     }
     int64_t cnts[3] = {nch, nd, ntg};
     status = tq_comm_sum_i64(S->comm, cnts, 3);
@@ -1796,9 +2369,14 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             goto done;
         }
     }
+    int mode = p->algo == TQ_KM_ALGO_REF ? 2 : p->algo == TQ_KM_ALGO_TREE ? 3 : 0;
+    if (mode == 3 && S.nloc >= INT32_MAX / 2) mode = 0; /* 32-bit tree positions */
+    if (mode == 3) {
+        status = tree_setup(&S);
+        if (status != TQ_OK) goto done;
+    }
     memset(r->label, 0, (size_t)S.nloc * sizeof *r->label);
     r->t_setup = tq_now() - tsu;
-    int mode = p->algo == TQ_KM_ALGO_REF ? 2 : 0;
 
     /* first assignment pass */
     double tstart = tq_now();
@@ -1916,6 +2494,25 @@ done:
     free(S.l3);
     free(S.b2);
     free(S.cb);
+    free(S.sx);
+    free(S.sy);
+    free(S.sz);
+    free(S.perm);
+    free(S.tl);
+    free(S.nodes);
+    free(S.zbuf);
+    free(S.ztop);
+    free(S.tnode);
+    free(S.tinh);
+    free(S.tnz);
+    free(S.tz);
+    for (int t = 0; S.chg && t < S.nt; t++) free(S.chg[t]);
+    free(S.chg);
+    free(S.chgcap);
+    free(S.nchg);
+    free(S.chgall);
+    free(S.bcnt);
+    free(S.nlbuf);
     free(S.part);
     free(S.tot);
     free(S.pack);

@@ -30,7 +30,9 @@ enum {
     TQ_KM_ALGO_BOUNDS = 0, /* vectorized brute force for the first pass, then bounds (or
                             * brute force when cheaper: params.adaptive) */
     TQ_KM_ALGO_BRUTE = 1,  /* vectorized brute force every pass */
-    TQ_KM_ALGO_REF = 2     /* plain scalar brute force every pass (reference for tests) */
+    TQ_KM_ALGO_REF = 2,    /* plain scalar brute force every pass (reference for tests) */
+    TQ_KM_ALGO_TREE = 3    /* kd-tree filtering of centers per block of points (Kanungo
+                            * et al. 2002) every pass; needs no state between passes */
 };
 
 typedef struct {

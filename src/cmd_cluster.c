@@ -36,9 +36,10 @@ static void usage(FILE *f)
             "  --tol t              stop when the relative inertia decrease is <= t\n"
             "                       (default 1e-6; 0 = only when no label changes)\n"
             "  --seed s             seed for k-means++ / k-means|| (default 42)\n"
-            "  --algo A             bounds (default: per pass bounds or brute force, whichever\n"
-            "                       is expected faster), bounds-only, brute or ref: all give\n"
-            "                       the same result bit for bit (for timing and testing)\n"
+            "  --algo A             tree (default: kd-tree filtering of centers), bounds\n"
+            "                       (per pass bounds or brute force, whichever is expected\n"
+            "                       faster), bounds-only, brute or ref: all give the same\n"
+            "                       result bit for bit (for timing and testing)\n"
             "  --json, -q, --threads n\n");
 }
 
@@ -170,6 +171,7 @@ static const char *algo_name(const tq_kmeans_params *p)
 {
     return p->algo == TQ_KM_ALGO_BRUTE ? "brute"
            : p->algo == TQ_KM_ALGO_REF ? "ref"
+           : p->algo == TQ_KM_ALGO_TREE ? "tree"
            : p->adaptive               ? "bounds"
                                        : "bounds-only";
 }
@@ -215,11 +217,12 @@ int tq_cmd_cluster(int argc, char **argv)
             else { tq_error("option --init: '%s' is not kmeans++ or kmeans-par", optarg); return rc; }
             break;
         case 'a':
-            if (!strcmp(optarg, "bounds")) p.algo = TQ_KM_ALGO_BOUNDS;
+            if (!strcmp(optarg, "tree")) p.algo = TQ_KM_ALGO_TREE;
+            else if (!strcmp(optarg, "bounds")) p.algo = TQ_KM_ALGO_BOUNDS;
             else if (!strcmp(optarg, "bounds-only")) p.algo = TQ_KM_ALGO_BOUNDS, p.adaptive = 0;
             else if (!strcmp(optarg, "brute")) p.algo = TQ_KM_ALGO_BRUTE;
             else if (!strcmp(optarg, "ref")) p.algo = TQ_KM_ALGO_REF;
-            else { tq_error("option --algo: '%s' is not bounds, bounds-only, brute or ref", optarg); return rc; }
+            else { tq_error("option --algo: '%s' is not tree, bounds, bounds-only, brute or ref", optarg); return rc; }
             break;
         case 'w':
             if (strcmp(optarg, "none") && strcmp(optarg, "workload") && strcmp(optarg, "value")) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cluster: /clusters has the documented layout; labels are the brute-force argmin for the
 # final centers (checked in numpy), centers are the weighted means of their accounts,
-# inertia matches; bounds, brute and ref give bit-identical files; 1 and 2 threads too;
+# inertia matches; tree (default), bounds, brute and ref give bit-identical files; 1 and
+# 2 threads too;
 # --fixed assigns to the home bases; --init-centers (lat,lon or x,y,z CSV); --json.
 set -euo pipefail
 T=${TQ_BIN:?}
@@ -22,6 +23,7 @@ run b2 -k 40 --weights workload --tol 0 --threads 2
 run brute -k 40 --weights workload --tol 0 --algo brute
 run ref -k 40 --weights workload --tol 0 --algo ref
 run bonly -k 40 --weights workload --tol 0 --algo bounds-only
+run bnd -k 40 --weights workload --tol 0 --algo bounds
 run par -k 40 --init kmeans-par --iters 5
 run fixed --fixed
 $PY - "$W/g.h5" "$W/b1.h5" >"$W/c.csv" <<'PY'
@@ -82,7 +84,7 @@ def check(name, weights, fixed=False, stable=False):
 
 g1 = check("b1", wl, stable=True)
 assert g1.attrs["converged"] == 1, "b1 should converge (labels stable) within 100 iterations"
-for other in ("b2", "brute", "ref", "bonly"):
+for other in ("b2", "brute", "ref", "bonly", "bnd"):
     g2 = check(other, wl, stable=True)
     for ds in ("label", "centers", "centers_xyz", "count", "weight"):
         assert np.array_equal(g1[ds][:], g2[ds][:]), f"{ds} differs: b1 vs {other}"
@@ -92,6 +94,7 @@ j = json.loads(open(f"{w}/b1.json").read())
 assert j["k"] == 40 and j["rows"] == n, j
 jb = json.loads(open(f"{w}/bonly.json").read())
 assert jb["share_skipped"] > 0.5 and jb["parameters"]["algo"] == "bounds-only", jb["share_skipped"]
+assert j["share_skipped"] > 0.5 and j["parameters"]["algo"] == "tree", j["share_skipped"]
 assert abs(j["inertia_km2"] - g1.attrs["inertia_km2"]) <= 1e-9 * j["inertia_km2"]
 assert len(j["per_iteration"]) == j["iterations"] + 1 and "first_pass" in j["time"]
 check("par", None)

@@ -1,7 +1,8 @@
 /* test_kmeans.c: the k-means kernel against a brute-force reference.
  *
- * - bounds, vectorized brute force and the scalar reference give bit-identical labels,
- *   centers and inertia from the same start (several k, n not multiples of the tiles)
+ * - kd-tree filtering, bounds, vectorized brute force and the scalar reference give
+ *   bit-identical labels, centers and inertia from the same start (several k, n not
+ *   multiples of the tiles; duplicate points and centers, ties, grids for the tree)
  * - the final labels are the reference argmin for the final centers; centers are the
  *   weighted means of their points
  * - integer weights equal replicated points
@@ -131,9 +132,15 @@ static void test_bounds_equal_reference(void **state)
         run_t bru = run(&P, &p, c0);
         p.algo = TQ_KM_ALGO_BOUNDS;
         run_t bnd = run(&P, &p, c0);
+        p.algo = TQ_KM_ALGO_TREE;
+        run_t tre = run(&P, &p, c0);
+        p.algo = TQ_KM_ALGO_BOUNDS;
         assert_true(ref.status == TQ_OK || ref.status == TQ_NOT_CONVERGED);
         assert_same(&ref, &bru, P.n, k);
         assert_same(&ref, &bnd, P.n, k);
+        assert_same(&ref, &tre, P.n, k);
+        if (k > 16) assert_true(tre.r.ndist < tre.r.nfull / 2); /* the tree did skip */
+        run_free(&tre);
         if (k > 16) assert_true(bnd.r.ndist < bnd.r.nfull / 2); /* bounds did skip */
         /* labels are the reference argmin for the final centers */
         int32_t *lab = malloc(P.n * sizeof(int32_t));
@@ -187,8 +194,12 @@ static void test_dense_near_ties(void **state)
     p.algo = TQ_KM_ALGO_BOUNDS;
     p.adaptive = 0;
     run_t bnd = run(&P, &p, c0);
+    p.algo = TQ_KM_ALGO_TREE;
+    run_t tre = run(&P, &p, c0);
     assert_same(&ref, &bru, P.n, k);
     assert_same(&ref, &bnd, P.n, k);
+    assert_same(&ref, &tre, P.n, k);
+    run_free(&tre);
     run_free(&f);
     run_free(&ref);
     run_free(&bru);
@@ -349,6 +360,12 @@ static void test_empty_repair(void **state)
     assert_true(ref.r.repaired >= 4);
     assert_int_equal(ref.r.repaired, bnd.r.repaired);
     assert_same(&ref, &bnd, P.n, k);
+    p.algo = TQ_KM_ALGO_TREE;
+    run_t tre = run(&P, &p, c0);
+    assert_int_equal(ref.r.repaired, tre.r.repaired);
+    assert_same(&ref, &tre, P.n, k);
+    run_free(&tre);
+    p.algo = TQ_KM_ALGO_BOUNDS;
     for (int j = 0; j < k; j++) assert_true(ref.r.count[j] > 0);
     tq_set_threads(1);
     run_t one = run(&P, &p, c0);
@@ -389,6 +406,77 @@ static void test_fixed_and_ties(void **state)
     free(c0);
     run_free(&R);
     pts_free(&P);
+}
+
+/* The kd-tree path against the scalar reference on data made to stress it: tight
+ * clusters, exact duplicate points (many per Morton cell, leaves above LEAF points),
+ * duplicate centers and centers equal to points (exact ties in g), points on a grid of
+ * equal coordinates, and n not a multiple of anything; fixed assignment and Lloyd runs,
+ * bit for bit, for 1, 2 and 3 threads. */
+static void test_tree_equal_reference(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 4; t++) {
+        int64_t n = 15013 + 1000 * t;
+        pts_t P = make_points(n, t == 0 ? 5 : 60, t == 1 ? 1e-5 : 0.03, 30 + t, t % 2);
+        /* duplicates: every 7th point repeats the one 3 before; a block of one point */
+        for (int64_t i = 3; i < n; i += 7) {
+            P.x[i] = P.x[i - 3];
+            P.y[i] = P.y[i - 3];
+            P.z[i] = P.z[i - 3];
+        }
+        for (int64_t i = 100; i < 300; i++) {
+            P.x[i] = P.x[99];
+            P.y[i] = P.y[99];
+            P.z[i] = P.z[99];
+        }
+        if (t == 3) /* a coarse grid: many equal coordinates on every axis */
+            for (int64_t i = 0; i < n; i++) {
+                P.x[i] = round(P.x[i] * 20) / 20;
+                P.y[i] = round(P.y[i] * 20) / 20;
+                P.z[i] = round(P.z[i] * 20) / 20;
+            }
+        int k = 10 + 45 * t;
+        double *c0 = pick_centers(&P, k);
+        memcpy(c0 + 3 * (k - 1), c0 + 3, 3 * sizeof(double)); /* duplicate center */
+        memcpy(c0 + 3 * (k - 2), c0 + 3, 3 * sizeof(double));
+        memcpy(c0 + 3 * 2, &P.x[99], sizeof(double));        /* center on the duplicates */
+        memcpy(c0 + 3 * 2 + 1, &P.y[99], sizeof(double));
+        memcpy(c0 + 3 * 2 + 2, &P.z[99], sizeof(double));
+        int32_t *lab = malloc(n * sizeof(int32_t));
+        tq_kmeans_assign_ref(P.x, P.y, P.z, n, c0, k, lab);
+        tq_kmeans_params p;
+        tq_kmeans_defaults(&p);
+        p.k = k;
+        p.algo = TQ_KM_ALGO_TREE;
+        p.fixed = 1;
+        run_t f = run(&P, &p, c0);
+        assert_int_equal(f.status, TQ_OK);
+        assert_memory_equal(f.r.label, lab, n * sizeof(int32_t));
+        assert_int_equal(f.r.count[k - 1], 0); /* duplicates never win a tie */
+        assert_int_equal(f.r.count[k - 2], 0);
+        p.fixed = 0;
+        p.init = TQ_KM_INIT_GIVEN;
+        p.max_iter = 30;
+        p.tol = 0;
+        p.algo = TQ_KM_ALGO_REF;
+        run_t ref = run(&P, &p, c0);
+        p.algo = TQ_KM_ALGO_TREE;
+        for (int th = 1; th <= 3; th++) {
+            tq_set_threads(th);
+            run_t tre = run(&P, &p, c0);
+            assert_same(&ref, &tre, n, k);
+            run_free(&tre);
+        }
+        tq_set_threads(0);
+        tq_kmeans_assign_ref(P.x, P.y, P.z, n, ref.r.centers, k, lab);
+        assert_memory_equal(lab, ref.r.label, n * sizeof(int32_t));
+        run_free(&ref);
+        run_free(&f);
+        free(lab);
+        free(c0);
+        pts_free(&P);
+    }
 }
 
 static void test_bad_input(void **state)
@@ -444,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_seeding_quality),
         cmocka_unit_test(test_empty_repair),
         cmocka_unit_test(test_fixed_and_ties),
+        cmocka_unit_test(test_tree_equal_reference),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_latlon_roundtrip),
     };
