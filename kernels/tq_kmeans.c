@@ -887,7 +887,8 @@ typedef struct {
 } knode_t;
 
 typedef struct {
-    int32_t row, lab; /* a changed point: local row, new label */
+    int32_t row, old, lab; /* a changed point: local row, old and new label */
+    double x, y, z;        /* its coordinates (random reads cost more than carrying them) */
 } kchg_t;
 
 typedef struct {
@@ -1068,29 +1069,28 @@ typedef struct {
     int32_t *tl;           /* labels in tree order */
     int k, first;          /* first: no change list (every label is new) */
     int64_t nd;            /* distance evaluations (node tests and leaf points) */
-    kchg_t *chg;           /* this thread's changed points */
-    int64_t nchg, cap;
+    kchg_t *chg;           /* this thread's changed points (at most cap are kept) */
+    int64_t nchg, cap;     /* changed points (all counted), list capacity */
     int bad;               /* out of memory */
 } twalk_t;
 
 static inline void tree_set(twalk_t *W, int64_t s, int32_t b)
 {
-    if (W->tl[s] == b) return;
+    int32_t a = W->tl[s];
+    if (a == b) return;
     W->tl[s] = b;
     if (W->first) return;
-    if (W->nchg == W->cap) {
-        int64_t nc = W->cap ? 2 * W->cap : 4096;
-        kchg_t *t = realloc(W->chg, (size_t)nc * sizeof *t);
-        if (!t) {
-            W->bad = 1;
-            return;
-        }
-        W->chg = t;
-        W->cap = nc;
+    if (W->nchg >= W->cap) { /* more than REBUILD_SHARE of all points: sums are re-formed */
+        W->nchg++;
+        return;
     }
-    W->chg[W->nchg].row = W->perm[s];
-    W->chg[W->nchg].lab = b;
-    W->nchg++;
+    kchg_t *c = W->chg + W->nchg++;
+    c->row = W->perm[s];
+    c->old = a;
+    c->lab = b;
+    c->x = W->sx[s];
+    c->y = W->sy[s];
+    c->z = W->sz[s];
 }
 
 /* Labels of the points under node ni, whose labels are among Z[0..nz) (increasing);
@@ -1235,9 +1235,11 @@ typedef struct {
     kchg_t **chg;         /* nt: changed points found by each thread */
     int64_t *chgcap, *nchg;
     kchg_t *chgall;       /* the changed points grouped by block */
-    int64_t chgallcap;
-    int64_t *bcnt;        /* nbl + 1: changed points per block, then offsets */
-    int32_t *nlbuf;       /* nt x block size: new labels of a block's changed rows, else -1 */
+    int64_t *bcnt;        /* nbl + 1: offsets of each block's changed points in chgall */
+    int64_t *tbcnt;       /* nt x nbl: per thread and block counts, then offsets */
+    int32_t *nlbuf;       /* nt x block size: a block's changed rows' entries, else -1 */
+    uint8_t *tdirty;      /* nt x k: clusters a thread's moves touched */
+    int stale;            /* the row-order labels lag behind tl (tree_sync_labels) */
 } km_t;
 
 static inline double wt(const tq_kmeans_data *d, int64_t i) { return d->w ? d->w[i] : 1.0; }
@@ -1336,6 +1338,12 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
 
 #define TOPD 6 /* the serial top of a walk: 2^TOPD subtrees at most (TASKS) */
 
+/* More changed labels than this in a pass (all ranks): the block sums are formed again
+ * from scratch instead of moving each changed point (cheaper, and the same rule in every
+ * path, so the sums stay bit-identical). */
+#define REBUILD_SHARE 10
+static int64_t rebuild_limit(const km_t *S) { return S->B.n / REBUILD_SHARE; }
+
 /* Builds the kd-tree over the local points (km_t fields sx .. bcnt). Cost
  * O(nloc log(nloc / LEAF)) once (OpenMP tasks below the top splits); memory 32 bytes per
  * point plus one 64-byte node per 16 to 32 points. */
@@ -1356,10 +1364,22 @@ static int tree_setup(km_t *S)
     S->tz = malloc((size_t)TASKS * (size_t)k * sizeof *S->tz);
     S->chg = calloc((size_t)S->nt, sizeof *S->chg);
     S->chgcap = calloc((size_t)S->nt, sizeof *S->chgcap);
+    /* change lists: at most rebuild_limit entries matter (beyond it the sums are formed
+     * again); huge pages, touched only as far as used */
+    int64_t lim = rebuild_limit(S) < nloc ? rebuild_limit(S) : nloc;
+    int nochg = !S->chg || !S->chgcap;
+    for (int t = 0; !nochg && t < S->nt; t++) {
+        S->chg[t] = big_alloc((size_t)(lim + 1) * sizeof(kchg_t));
+        S->chgcap[t] = lim + 1;
+        nochg |= !S->chg[t];
+    }
+    S->chgall = big_alloc((size_t)(lim + 1) * sizeof(kchg_t));
     S->nchg = calloc((size_t)S->nt, sizeof *S->nchg);
     S->bcnt = malloc((size_t)(nbl + 1) * sizeof *S->bcnt);
+    S->tbcnt = malloc((size_t)S->nt * (size_t)(nbl > 0 ? nbl : 1) * sizeof *S->tbcnt);
+    S->tdirty = malloc((size_t)S->nt * (size_t)k);
     S->nlbuf = big_alloc((size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
-    if (!S->nlbuf || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || !S->chg || !S->chgcap ||
+    if (!S->nlbuf || !S->tbcnt || !S->tdirty || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || nochg || !S->chgall ||
         !S->nchg || !S->bcnt)
         return TQ_ENOMEM;
     /* Morton order (11 bits per axis over the local bounding box) by a parallel LSD
@@ -1460,6 +1480,35 @@ static int tree_setup(km_t *S)
 /* An assignment pass by the kd-tree walk. New labels in tree order; the first pass
  * forms the block sums from scratch (row order), later passes move the changed points
  * in row order inside each block. Out: *nch changed labels (local), *nd evaluations. */
+/* Row-order labels from the tree-order ones (the kd-tree path keeps them in tree order
+ * between passes). Cost one scattered pass. */
+static void tree_sync_labels(km_t *S, int32_t *label)
+{
+    if (!S->stale) return;
+#pragma omp parallel for schedule(static) num_threads(S->nt)
+    for (int64_t s = 0; s < S->nloc; s++) label[S->perm[s]] = S->tl[s];
+    S->stale = 0;
+}
+
+/* The block sums from scratch: every point added in row order (the first pass, and
+ * passes where many labels changed). Cost one pass over the local points. */
+static int sums_from_scratch(km_t *S, int32_t *label)
+{
+    const tq_kmeans_data *d = S->d;
+    int64_t m = NS * (int64_t)S->k, nbl = S->b1 - S->b0;
+    tree_sync_labels(S, label);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+    for (int64_t bb = 0; bb < nbl; bb++) {
+        double *P = S->part + bb * m;
+        int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
+        int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
+        memset(P, 0, (size_t)m * sizeof *P);
+        for (int64_t i = lo; i < hi; i++)
+            acc_add(P, label[i], d->x[i], d->y[i], d->z[i], wt(d, i), 1.0);
+    }
+    return TQ_OK;
+}
+
 static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *ndp)
 {
     const tq_kmeans_data *d = S->d;
@@ -1481,81 +1530,106 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntask; t++)
             tree_visit(&W, S->tnode[t], S->tz + (size_t)t * k, S->tnz[t], zb, S->tinh[t]);
-        S->chg[th] = W.chg;
-        S->chgcap[th] = W.cap;
         S->nchg[th] = W.nchg;
         nd += W.nd;
         bad |= W.bad;
     }
     if (bad) return TQ_ENOMEM;
     *ndp = nd;
-    if (first) {
-#pragma omp parallel num_threads(S->nt)
-        {
-#pragma omp for schedule(static)
-            for (int64_t s = 0; s < S->nloc; s++) label[S->perm[s]] = S->tl[s];
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t bb = 0; bb < nbl; bb++) {
-                double *P = S->part + bb * m;
-                int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
-                int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
-                memset(P, 0, (size_t)m * sizeof *P);
-                for (int64_t i = lo; i < hi; i++)
-                    acc_add(P, label[i], d->x[i], d->y[i], d->z[i], wt(d, i), 1.0);
-            }
-        }
-        return TQ_OK;
-    }
-    /* group the changes by block (counting sort), then each block in row order */
     int64_t tot = 0;
     for (int t = 0; t < S->nt; t++) tot += S->nchg[t];
     *nch = tot;
-    if (tot == 0) return TQ_OK;
-    if (tot > S->chgallcap) {
-        kchg_t *a = realloc(S->chgall, (size_t)tot * sizeof *a);
-        if (!a) return TQ_ENOMEM;
-        S->chgall = a;
-        S->chgallcap = tot;
+    if (first) {
+        S->stale = 1;
+        return sums_from_scratch(S, label);
     }
-    memset(S->bcnt, 0, (size_t)(nbl + 1) * sizeof *S->bcnt);
+    int64_t all = tot;
+    int status = tq_comm_sum_i64(S->comm, &all, 1);
+    if (status != TQ_OK) return status;
+    if (all > rebuild_limit(S)) { /* assign_pass re-forms the sums */
+        S->stale = 1;
+        return TQ_OK;
+    }
+    if (tot == 0) return TQ_OK;
+    /* group the changes by block (counting sort), then each block in row order */
+    /* counting sort by block: per thread and block counts, offsets block-major, then
+     * every thread moves its own entries */
     const int64_t bs = S->B.size, base = d->lo - S->b0 * bs; /* local row -> block */
-    for (int t = 0; t < S->nt; t++)
-        for (int64_t q = 0; q < S->nchg[t]; q++) S->bcnt[(S->chg[t][q].row + base) / bs + 1]++;
-    for (int64_t bb = 0; bb < nbl; bb++) S->bcnt[bb + 1] += S->bcnt[bb];
-    for (int t = 0; t < S->nt; t++)
-        for (int64_t q = 0; q < S->nchg[t]; q++) {
-            int64_t bb = (S->chg[t][q].row + base) / bs;
-            S->chgall[S->bcnt[bb]++] = S->chg[t][q];
+    const int nt = S->nt;
+    int64_t *cnt = S->tbcnt; /* nt x nbl */
+    memset(cnt, 0, (size_t)nt * (size_t)nbl * sizeof *cnt);
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (int u = 0; u < nt; u++) {
+            int64_t *cu = cnt + (size_t)u * nbl;
+            for (int64_t q = 0; q < S->nchg[u]; q++) cu[(S->chg[u][q].row + base) / bs]++;
         }
-    for (int64_t bb = nbl; bb > 0; bb--) S->bcnt[bb] = S->bcnt[bb - 1];
-    S->bcnt[0] = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(S->nt)
+#pragma omp single
+        {
+            int64_t off = 0;
+            for (int64_t bb = 0; bb < nbl; bb++) {
+                S->bcnt[bb] = off;
+                for (int u = 0; u < nt; u++) {
+                    int64_t c = cnt[(size_t)u * nbl + bb];
+                    cnt[(size_t)u * nbl + bb] = off;
+                    off += c;
+                }
+            }
+            S->bcnt[nbl] = off;
+        }
+#pragma omp for schedule(static)
+        for (int u = 0; u < nt; u++) {
+            int64_t *cu = cnt + (size_t)u * nbl;
+            for (int64_t q = 0; q < S->nchg[u]; q++) {
+                const kchg_t *e = S->chg[u] + q;
+                S->chgall[cu[(e->row + base) / bs]++] = *e;
+            }
+        }
+    }
+    memset(S->tdirty, 0, (size_t)nt * (size_t)k);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t bb = 0; bb < nbl; bb++) {
-        const kchg_t *c = S->chgall + S->bcnt[bb];
+        kchg_t *c = S->chgall + S->bcnt[bb];
         int64_t nc = S->bcnt[bb + 1] - S->bcnt[bb];
         if (nc == 0) continue;
-        /* row order: the new labels into a block-sized scratch (-1 = unchanged), then a
-         * scan of the block (each row changes at most once) */
+        double *P = S->part + bb * m;
+        uint8_t *dirty = S->tdirty + (size_t)omp_get_thread_num() * (size_t)k;
+        if (nc <= 32) { /* few: insertion sort by row */
+            for (int64_t q = 1; q < nc; q++) {
+                kchg_t v = c[q];
+                int64_t t = q;
+                for (; t > 0 && c[t - 1].row > v.row; t--) c[t] = c[t - 1];
+                c[t] = v;
+            }
+            for (int64_t q = 0; q < nc; q++) {
+                double w = wt(d, c[q].row);
+                acc_add(P, c[q].old, c[q].x, c[q].y, c[q].z, w, -1.0);
+                acc_add(P, c[q].lab, c[q].x, c[q].y, c[q].z, w, 1.0);
+                dirty[c[q].old] = dirty[c[q].lab] = 1;
+            }
+            continue;
+        }
+        /* many: their indices into a block-sized scratch (-1 = unchanged), then a scan
+         * of the block (each row changes at most once) */
         int32_t *nl = S->nlbuf + (size_t)omp_get_thread_num() * (size_t)S->B.size;
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
         int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
-        for (int64_t q = 0; q < nc; q++) nl[c[q].row - lo] = c[q].lab;
-        double *P = S->part + bb * m;
+        for (int64_t q = 0; q < nc; q++) nl[c[q].row - lo] = (int32_t)q;
         for (int64_t i = lo; i < hi; i++) {
-            int32_t b = nl[i - lo];
-            if (b < 0) continue;
+            int32_t q = nl[i - lo];
+            if (q < 0) continue;
             nl[i - lo] = -1;
-            int32_t a = label[i];
-            double x = d->x[i], y = d->y[i], z = d->z[i], w = wt(d, i);
-            acc_add(P, a, x, y, z, w, -1.0);
-            acc_add(P, b, x, y, z, w, 1.0);
-#pragma omp atomic write
-            S->dirty[a] = 1;
-#pragma omp atomic write
-            S->dirty[b] = 1;
-            label[i] = b;
+            const kchg_t *e = c + q;
+            double w = wt(d, i);
+            acc_add(P, e->old, e->x, e->y, e->z, w, -1.0);
+            acc_add(P, e->lab, e->x, e->y, e->z, w, 1.0);
+            dirty[e->old] = dirty[e->lab] = 1;
         }
     }
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < k; j++) S->dirty[j] |= S->tdirty[(size_t)t * k + j];
+    S->stale = 1; /* label (row order) is behind tl */
     return TQ_OK;
 }
 
@@ -1693,7 +1767,12 @@ static int assign_pass(km_t *S, int32_t *label, int mode, int first, int keep,
     *changes = cnts[0];
     *ndist = cnts[1];
     S->tightened = cnts[2];
-    if (first) {
+    int scratch = !first && cnts[0] > rebuild_limit(S);
+    if (scratch) { /* many changes: the sums again from scratch, in every path */
+        status = sums_from_scratch(S, label);
+        if (status != TQ_OK) return status;
+    }
+    if (first || scratch) {
         for (int j = 0; j < k; j++) S->dirty[j] = 1;
     } else {
         status = tq_comm_sum_i64(S->comm, S->dirty, k);
@@ -2411,6 +2490,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
             } /* points but no weight: the center stays */
         }
         if (ne > 0) {
+            tree_sync_labels(&S, r->label);
             status = repair_empty(&S, r->label, empty, ne);
             if (status != TQ_OK) goto done;
             r->repaired += ne;
@@ -2475,6 +2555,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
         iprev = inert;
     }
     /* counts, weights and inertia from scratch for the final labels and centers */
+    tree_sync_labels(&S, r->label);
     status = final_sums(&S, r->label, fin);
     if (status != TQ_OK) goto done;
     r->t_iter = tq_now() - tstart;
@@ -2512,6 +2593,8 @@ done:
     free(S.nchg);
     free(S.chgall);
     free(S.bcnt);
+    free(S.tbcnt);
+    free(S.tdirty);
     free(S.nlbuf);
     free(S.part);
     free(S.tot);
