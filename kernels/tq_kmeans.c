@@ -7,7 +7,12 @@
  * (sum w*x, sum w, count, sum w*||x||^2), moving only the points whose label changed.
  *
  * Assignment passes:
- *  - brute force (the first pass; TQ_KM_ALGO_BRUTE; and any pass where the cost model
+ *  - kd-tree filtering of centers (TQ_KM_ALGO_TREE, the default; Kanungo et al. 2002):
+ *    the rank's points in a Morton-ordered tree with exact bounding boxes; a walk drops,
+ *    per node, the centers that lie beyond a bisector with the candidate nearest to the
+ *    box for the whole box (with a rounding margin), labels a node with one candidate
+ *    at once and evaluates g only in leaves with several (see the section below).
+ *  - brute force (TQ_KM_ALGO_BOUNDS: the first pass; TQ_KM_ALGO_BRUTE; and any pass where the cost model
  *    expects it to be cheaper): a float filter (16 lanes: 3 FMAs and a min per center
  *    per 16 points, points in registers, centers in groups of 16) finds the winning
  *    group and the second-best group minimum; the winning group is rescanned in double
@@ -31,7 +36,8 @@
  * arithmetic; float copies of bounds are rounded outward. So a skipped center always has
  * a strictly larger computed g, and the chosen label is the brute-force one.
  *
- * Determinism: per-block sums updated in row order and combined in block order (only
+ * Determinism: per-block sums updated in row order (or formed again from scratch when
+ * more than n/10 labels changed, the same rule in every path) and combined in block order (only
  * the columns of clusters that changed; tq_comm_sum_blocks under MPI); integer counters
  * summed exactly; seeding draws from the counter-based RNG keyed by global row and step;
  * every rank makes the same decisions (including bounded vs brute force) from the same

@@ -28,7 +28,8 @@ enum {
 };
 enum {
     TQ_KM_ALGO_BOUNDS = 0, /* vectorized brute force for the first pass, then bounds (or
-                            * brute force when cheaper: params.adaptive) */
+                            * brute force when cheaper: params.adaptive) (Hamerly /
+                            * Exponion) */
     TQ_KM_ALGO_BRUTE = 1,  /* vectorized brute force every pass */
     TQ_KM_ALGO_REF = 2,    /* plain scalar brute force every pass (reference for tests) */
     TQ_KM_ALGO_TREE = 3    /* kd-tree filtering of centers per block of points (Kanungo
@@ -42,7 +43,8 @@ typedef struct {
                             * 0 = run until no label changes or max_iter */
     uint64_t seed;         /* seed of the counter-based RNG for seeding */
     int init;              /* TQ_KM_INIT_*: how the initial centers are chosen */
-    int algo;              /* TQ_KM_ALGO_*: assignment method (all give the same result) */
+    int algo;              /* TQ_KM_ALGO_*: assignment method (all give the same result);
+                            * default TQ_KM_ALGO_TREE */
     int fixed;             /* 1: centers are given (r->centers) and kept; assignment only */
     int par_rounds;        /* k-means|| sampling rounds, >= 1 (Bahmani et al. use 5) */
     double par_oversample; /* k-means|| expected candidates per round / k, > 0 */
@@ -98,9 +100,12 @@ void tq_kmeans_result_free(tq_kmeans_result *r);
  * Returns TQ_OK, TQ_NOT_CONVERGED (max_iter reached; result usable), TQ_EINVAL (k > n,
  * all weights zero, bad partition), TQ_ENOMEM, TQ_EMPI.
  * Cost per iteration: O(n/threads) memory traffic plus the distance evaluations not
- * skipped (first pass: n*k, vectorized); O(k^2) for center-center distances.
- * Memory: 16 bytes per local row (a lower bound and a scratch label) plus
- * O(blocks*k) for the per-block partial sums. */
+ * skipped. TQ_KM_ALGO_TREE: a tree walk (about 1 evaluation per point at k = 1000) and
+ * the changed points; O(n log) once to build the tree. TQ_KM_ALGO_BOUNDS: first pass
+ * n*k (vectorized), O(k^2) for center-center distances.
+ * Memory per local row: TQ_KM_ALGO_TREE about 40 bytes (tree-order copy, labels, nodes,
+ * change lists), TQ_KM_ALGO_BOUNDS 16 bytes; plus O(blocks*k) for the per-block partial
+ * sums. */
 int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_comm *comm,
                   tq_kmeans_result *r);
 
