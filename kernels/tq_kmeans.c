@@ -2369,7 +2369,7 @@ int tq_kmeans_run(const tq_kmeans_params *p, const tq_kmeans_data *d, const tq_c
     status = centers_alloc(&S.C, k);
     if (status != TQ_OK) goto done;
     S.C.smax = smax;
-    S.part = malloc(nblp * (size_t)(m > 2 * k + 1 ? m : 2 * k + 1) * sizeof *S.part);
+    S.part = big_alloc(nblp * (size_t)(m > 2 * k + 1 ? m : 2 * k + 1) * sizeof *S.part);
     S.tot = calloc((size_t)m, sizeof *S.tot);
     S.dirty = calloc((size_t)k, sizeof *S.dirty);
     S.dlist = malloc((size_t)k * sizeof *S.dlist);
