@@ -996,6 +996,59 @@ static int tree_filter(const centers_t *C, const knode_t *n, const int32_t *Z, i
 {
     double mx = 0.5 * (n->lo[0] + n->hi[0]), my = 0.5 * (n->lo[1] + n->hi[1]);
     double mz = 0.5 * (n->lo[2] + n->hi[2]);
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    if (nz >= 16) { /* 8 candidates per step: gathers, the same arithmetic per lane */
+        __m512d vb = _mm512_set1_pd(INFINITY);
+        __m256i vi = _mm256_set1_epi32(Z[0]);
+        const __m512d vmx = _mm512_set1_pd(mx), vmy = _mm512_set1_pd(my),
+                      vmz = _mm512_set1_pd(mz), inf = _mm512_set1_pd(INFINITY);
+        for (int q = 0; q < nz; q += 8) {
+            __mmask8 mk = nz - q >= 8 ? 0xff : (__mmask8)((1u << (nz - q)) - 1);
+            __m256i idx = _mm256_maskz_loadu_epi32(mk, Z + q);
+            __m512d g = _mm512_mask_i32gather_pd(inf, mk, idx, C->c2, 8);
+            g = _mm512_fmadd_pd(vmx, _mm512_mask_i32gather_pd(inf, mk, idx, C->m2x, 8), g);
+            g = _mm512_fmadd_pd(vmy, _mm512_mask_i32gather_pd(inf, mk, idx, C->m2y, 8), g);
+            g = _mm512_fmadd_pd(vmz, _mm512_mask_i32gather_pd(inf, mk, idx, C->m2z, 8), g);
+            __mmask8 lt = _mm512_mask_cmp_pd_mask(mk, g, vb, _CMP_LT_OQ);
+            vb = _mm512_mask_blend_pd(lt, vb, g);
+            vi = _mm256_mask_blend_epi32(lt, vi, idx);
+        }
+        double bb[8];
+        int32_t bi[8];
+        _mm512_storeu_pd(bb, vb);
+        _mm256_storeu_si256((__m256i *)(void *)bi, vi);
+        int32_t zs = bi[0];
+        double best = bb[0];
+        for (int e = 1; e < 8; e++)
+            if (bb[e] < best) best = bb[e], zs = bi[e];
+        /* the bisector test for 8 candidates at a time; kept ones compressed out */
+        const __m512d sx = _mm512_set1_pd(C->m2x[zs]), sy = _mm512_set1_pd(C->m2y[zs]);
+        const __m512d sz = _mm512_set1_pd(C->m2z[zs]), sc = _mm512_set1_pd(C->c2[zs]);
+        const __m512d lx = _mm512_set1_pd(n->lo[0]), ly = _mm512_set1_pd(n->lo[1]);
+        const __m512d lz = _mm512_set1_pd(n->lo[2]), hx = _mm512_set1_pd(n->hi[0]);
+        const __m512d hy = _mm512_set1_pd(n->hi[1]), hz = _mm512_set1_pd(n->hi[2]);
+        const __m512d mg = _mm512_set1_pd(C->tmargin), zero = _mm512_setzero_pd();
+        const __m256i vzs = _mm256_set1_epi32(zs);
+        int nn = 0;
+        for (int q = 0; q < nz; q += 8) {
+            __mmask8 mk = nz - q >= 8 ? 0xff : (__mmask8)((1u << (nz - q)) - 1);
+            __m256i idx = _mm256_maskz_loadu_epi32(mk, Z + q);
+            __m512d dx = _mm512_sub_pd(_mm512_mask_i32gather_pd(zero, mk, idx, C->m2x, 8), sx);
+            __m512d dy = _mm512_sub_pd(_mm512_mask_i32gather_pd(zero, mk, idx, C->m2y, 8), sy);
+            __m512d dz = _mm512_sub_pd(_mm512_mask_i32gather_pd(zero, mk, idx, C->m2z, 8), sz);
+            __m512d D = _mm512_sub_pd(_mm512_mask_i32gather_pd(zero, mk, idx, C->c2, 8), sc);
+            D = _mm512_add_pd(D, _mm512_min_pd(_mm512_mul_pd(dx, lx), _mm512_mul_pd(dx, hx)));
+            D = _mm512_add_pd(D, _mm512_min_pd(_mm512_mul_pd(dy, ly), _mm512_mul_pd(dy, hy)));
+            D = _mm512_add_pd(D, _mm512_min_pd(_mm512_mul_pd(dz, lz), _mm512_mul_pd(dz, hz)));
+            __mmask8 keep = (__mmask8)(mk & (~_mm512_cmp_pd_mask(D, mg, _CMP_GT_OQ) |
+                                              _mm256_cmpeq_epi32_mask(idx, vzs)));
+            _mm256_mask_compressstoreu_epi32(out + nn, keep, idx);
+            nn += __builtin_popcount(keep);
+        }
+        *zsp = zs;
+        return nn;
+    }
+#endif
     double best = INFINITY;
     int32_t zs = Z[0];
     for (int q = 0; q < nz; q++) {
