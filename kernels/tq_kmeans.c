@@ -856,10 +856,11 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
 
 
 /* ---- kd-tree filtering of centers (Kanungo et al. 2002, Pelleg & Moore 1999) ----------
- * Built once per run over this rank's points: a kd-tree (median split by count on the
- * widest axis of the node's bounding box, leaves of at most LEAF points); perm maps a
- * tree position to its local row and sx, sy, sz hold the coordinates in tree order, so
- * every node is a contiguous range. The tree only decides which distances are
+ * Built once per run over this rank's points: a radix sort puts them in Morton order and
+ * a binary tree splits ranges of that order where the highest differing key bit flips
+ * (tree_build), leaves of at most LEAF points or of one Morton cell; nodes keep the exact
+ * bounding box of their points. perm maps a tree position to its local row and sx, sy,
+ * sz hold the coordinates in tree order, so every node is a contiguous range. The tree only decides which distances are
  * evaluated, never a label or a sum, so it may depend on the rank's rows.
  *
  * A pass walks the tree with a candidate list: the root gets all K centers; at a node,
@@ -882,7 +883,7 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
  * when no ancestor was uniform, i.e. when the node was visited in the last pass.
  * Changed points are collected as (row, new label) and applied to the block sums in
  * row order inside each block, as every other path does, so sums stay bit-identical. */
-#define LEAF 32   /* points per kd-tree leaf at most */
+#define LEAF 64   /* points per kd-tree leaf at most */
 #define TASKS 64  /* subtrees a pass is split into for the threads */
 
 typedef struct {
@@ -1403,9 +1404,10 @@ static inline int32_t bounded_point(const km_t *S, double x, double y, double z,
 #define REBUILD_SHARE 10
 static int64_t rebuild_limit(const km_t *S) { return S->B.n / REBUILD_SHARE; }
 
-/* Builds the kd-tree over the local points (km_t fields sx .. bcnt). Cost
- * O(nloc log(nloc / LEAF)) once (OpenMP tasks below the top splits); memory 32 bytes per
- * point plus one 64-byte node per 16 to 32 points. */
+/* Builds the tree over the local points and the pass buffers (km_t fields sx ..
+ * tdirty). Cost O(nloc) for the radix sort and the copies, O(nodes log nloc) for the
+ * shape; memory 32 bytes per point, one 64-byte node per 10 to 60 points, change lists
+ * (touched only as far as used). */
 static int tree_setup(km_t *S)
 {
     const tq_kmeans_data *d = S->d;
