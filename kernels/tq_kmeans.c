@@ -1619,7 +1619,9 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
     const int nt = S->nt;
     int64_t *cnt = S->tbcnt; /* nt x nbl */
     memset(cnt, 0, (size_t)nt * (size_t)nbl * sizeof *cnt);
-#pragma omp parallel num_threads(nt)
+    /* few changes: one thread (barriers cost more than the work on a busy machine) */
+    const int par = tot >= 100000;
+#pragma omp parallel num_threads(par ? nt : 1)
     {
 #pragma omp for schedule(static)
         for (int u = 0; u < nt; u++) {
@@ -1649,7 +1651,7 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
         }
     }
     memset(S->tdirty, 0, (size_t)nt * (size_t)k);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (tot >= 20000)
     for (int64_t bb = 0; bb < nbl; bb++) {
         kchg_t *c = S->chgall + S->bcnt[bb];
         int64_t nc = S->bcnt[bb + 1] - S->bcnt[bb];
