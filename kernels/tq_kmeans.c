@@ -885,6 +885,7 @@ static int nbrs_build(nbrs_t *N, const centers_t *C, const double *drift, double
  * row order inside each block, as every other path does, so sums stay bit-identical. */
 #define LEAF 64   /* points per kd-tree leaf at most */
 #define TASKS 64  /* subtrees a pass is split into for the threads */
+#define CHUNK 4096 /* changed points a thread takes from the shared buffer at a time */
 
 typedef struct {
     double lo[3], hi[3]; /* bounding box of the node's points (exact min / max) */
@@ -1129,9 +1130,13 @@ typedef struct {
     int32_t *tl;           /* labels in tree order */
     int k, first;          /* first: no change list (every label is new) */
     int64_t nd;            /* distance evaluations (node tests and leaf points) */
-    kchg_t *chg;           /* this thread's changed points (at most cap are kept) */
-    int64_t nchg, cap;     /* changed points (all counted), list capacity */
-    int bad;               /* out of memory */
+    kchg_t *cbuf;          /* changed points of all threads, in chunks of CHUNK */
+    int64_t *ccur;         /* shared: next free entry of cbuf */
+    int64_t ccap;          /* entries of cbuf */
+    int64_t cpos, cend;    /* this thread's current chunk */
+    int64_t *chunks;       /* starts of this thread's chunks */
+    int nchunks, full;     /* chunks taken; 1: cbuf is used up (the sums are re-formed) */
+    int64_t nchg;          /* changed points (all counted, also when not recorded) */
 } twalk_t;
 
 static inline void tree_set(twalk_t *W, int64_t s, int32_t b)
@@ -1140,11 +1145,28 @@ static inline void tree_set(twalk_t *W, int64_t s, int32_t b)
     if (a == b) return;
     W->tl[s] = b;
     if (W->first) return;
-    if (W->nchg >= W->cap) { /* more than REBUILD_SHARE of all points: sums are re-formed */
-        W->nchg++;
-        return;
+    W->nchg++;
+    if (W->full) return;
+    if (W->cpos == W->cend) { /* a new chunk of the shared buffer */
+        int64_t st;
+#pragma omp atomic capture
+        {
+            st = *W->ccur;
+            *W->ccur += CHUNK;
+        }
+        /* The buffer holds lim + (threads + 1) CHUNK entries and every thread has at most
+         * one chunk partly filled, so running out means more than lim changes were
+         * recorded on this rank: more than rebuild_limit in all, and the sums are formed
+         * again from scratch (the lists are not needed). */
+        if (st + CHUNK > W->ccap) {
+            W->full = 1;
+            return;
+        }
+        W->chunks[W->nchunks++] = st;
+        W->cpos = st;
+        W->cend = st + CHUNK;
     }
-    kchg_t *c = W->chg + W->nchg++;
+    kchg_t *c = W->cbuf + W->cpos++;
     c->row = W->perm[s];
     c->old = a;
     c->lab = b;
@@ -1292,8 +1314,12 @@ typedef struct {
     int64_t zlen;         /* (depth + 2) x k */
     int32_t *ztop;        /* (TOPD + 2) x k: lists of the serial top of a walk */
     int32_t *tnode, *tinh, *tnz, *tz; /* tasks: subtree, inherited label, candidates */
-    kchg_t **chg;         /* nt: changed points found by each thread */
-    int64_t *chgcap, *nchg;
+    kchg_t *cbuf;         /* changed points found by the threads, in chunks */
+    int64_t ccap;         /* entries of cbuf */
+    int64_t *tchunk;      /* nt x maxch: each thread's chunk starts */
+    int64_t maxch;        /* chunks of cbuf */
+    int *tnch;            /* nt: chunks each thread took */
+    int64_t *tfill, *nchg; /* nt: entries in a thread's last chunk; changes it found */
     kchg_t *chgall;       /* the changed points grouped by block */
     int64_t *bcnt;        /* nbl + 1: offsets of each block's changed points in chgall */
     int64_t *tbcnt;       /* nt x nbl: per thread and block counts, then offsets */
@@ -1423,24 +1449,23 @@ static int tree_setup(km_t *S)
     S->tinh = malloc(TASKS * sizeof *S->tinh);
     S->tnz = malloc(TASKS * sizeof *S->tnz);
     S->tz = malloc((size_t)TASKS * (size_t)k * sizeof *S->tz);
-    S->chg = calloc((size_t)S->nt, sizeof *S->chg);
-    S->chgcap = calloc((size_t)S->nt, sizeof *S->chgcap);
-    /* change lists: at most rebuild_limit entries matter (beyond it the sums are formed
-     * again); huge pages, touched only as far as used */
+    /* changed points: at most rebuild_limit of them matter (beyond it the sums are formed
+     * again); one buffer shared by the threads in chunks, so its size does not grow with
+     * the thread count; huge pages, touched only as far as used */
     int64_t lim = rebuild_limit(S) < nloc ? rebuild_limit(S) : nloc;
-    int nochg = !S->chg || !S->chgcap;
-    for (int t = 0; !nochg && t < S->nt; t++) {
-        S->chg[t] = big_alloc((size_t)(lim + 1) * sizeof(kchg_t));
-        S->chgcap[t] = lim + 1;
-        nochg |= !S->chg[t];
-    }
+    S->ccap = lim + (int64_t)(S->nt + 1) * CHUNK;
+    S->maxch = S->ccap / CHUNK + 1;
+    S->cbuf = big_alloc((size_t)S->ccap * sizeof(kchg_t));
+    S->tchunk = malloc((size_t)S->nt * (size_t)S->maxch * sizeof *S->tchunk);
+    S->tnch = calloc((size_t)S->nt, sizeof *S->tnch);
+    S->tfill = calloc((size_t)S->nt, sizeof *S->tfill);
     S->chgall = big_alloc((size_t)(lim + 1) * sizeof(kchg_t));
     S->nchg = calloc((size_t)S->nt, sizeof *S->nchg);
     S->bcnt = malloc((size_t)(nbl + 1) * sizeof *S->bcnt);
     S->tbcnt = malloc((size_t)S->nt * (size_t)(nbl > 0 ? nbl : 1) * sizeof *S->tbcnt);
     S->tdirty = malloc((size_t)S->nt * (size_t)k);
     S->nlbuf = big_alloc((size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
-    if (!S->nlbuf || !S->tbcnt || !S->tdirty || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || nochg || !S->chgall ||
+    if (!S->nlbuf || !S->tbcnt || !S->tdirty || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || !S->cbuf || !S->tchunk || !S->tnch || !S->tfill || !S->chgall ||
         !S->nchg || !S->bcnt)
         return TQ_ENOMEM;
     /* Morton order (11 bits per axis over the local bounding box) by a parallel LSD
@@ -1574,7 +1599,7 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
 {
     const tq_kmeans_data *d = S->d;
     const centers_t *C = &S->C;
-    int k = S->k, ntask = 0, bad = 0;
+    int k = S->k, ntask = 0;
     int64_t nd = 0, m = NS * (int64_t)k, nbl = S->b1 - S->b0;
     *nch = 0;
     if (S->nloc > 0) {
@@ -1582,20 +1607,22 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
         tree_top(C, S->nodes, 0, S->ztop, k, -1, TOPD, S->ztop + k, k, S->tnode, S->tinh,
                  S->tnz, S->tz, &ntask, &nd);
     }
-#pragma omp parallel num_threads(S->nt) reduction(+ : nd) reduction(| : bad)
+    int64_t ccur = 0;
+    for (int t = 0; t < S->nt; t++) S->nchg[t] = S->tnch[t] = 0;
+#pragma omp parallel num_threads(S->nt) reduction(+ : nd)
     {
         int th = omp_get_thread_num();
         twalk_t W = {C, S->nodes, S->sx, S->sy, S->sz, S->perm, S->tl, k, first, 0,
-                     S->chg[th], 0, S->chgcap[th], 0};
+                     S->cbuf, &ccur, S->ccap, 0, 0, S->tchunk + (size_t)th * S->maxch, 0, 0, 0};
         int32_t *zb = S->zbuf + (size_t)th * (size_t)S->zlen;
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntask; t++)
             tree_visit(&W, S->tnode[t], S->tz + (size_t)t * k, S->tnz[t], zb, S->tinh[t]);
         S->nchg[th] = W.nchg;
+        S->tnch[th] = W.nchunks;
+        S->tfill[th] = W.nchunks ? W.cpos - W.chunks[W.nchunks - 1] : 0;
         nd += W.nd;
-        bad |= W.bad;
     }
-    if (bad) return TQ_ENOMEM;
     *ndp = nd;
     int64_t tot = 0;
     for (int t = 0; t < S->nt; t++) tot += S->nchg[t];
@@ -1626,7 +1653,11 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
 #pragma omp for schedule(static)
         for (int u = 0; u < nt; u++) {
             int64_t *cu = cnt + (size_t)u * nbl;
-            for (int64_t q = 0; q < S->nchg[u]; q++) cu[(S->chg[u][q].row + base) / bs]++;
+            for (int h = 0; h < S->tnch[u]; h++) {
+                const kchg_t *e = S->cbuf + S->tchunk[(size_t)u * S->maxch + h];
+                int64_t len = h == S->tnch[u] - 1 ? S->tfill[u] : CHUNK;
+                for (int64_t q = 0; q < len; q++) cu[(e[q].row + base) / bs]++;
+            }
         }
 #pragma omp single
         {
@@ -1644,9 +1675,10 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
 #pragma omp for schedule(static)
         for (int u = 0; u < nt; u++) {
             int64_t *cu = cnt + (size_t)u * nbl;
-            for (int64_t q = 0; q < S->nchg[u]; q++) {
-                const kchg_t *e = S->chg[u] + q;
-                S->chgall[cu[(e->row + base) / bs]++] = *e;
+            for (int h = 0; h < S->tnch[u]; h++) {
+                const kchg_t *e = S->cbuf + S->tchunk[(size_t)u * S->maxch + h];
+                int64_t len = h == S->tnch[u] - 1 ? S->tfill[u] : CHUNK;
+                for (int64_t q = 0; q < len; q++) S->chgall[cu[(e[q].row + base) / bs]++] = e[q];
             }
         }
     }
@@ -2650,9 +2682,10 @@ done:
     free(S.tinh);
     free(S.tnz);
     free(S.tz);
-    for (int t = 0; S.chg && t < S.nt; t++) free(S.chg[t]);
-    free(S.chg);
-    free(S.chgcap);
+    free(S.cbuf);
+    free(S.tchunk);
+    free(S.tnch);
+    free(S.tfill);
     free(S.nchg);
     free(S.chgall);
     free(S.bcnt);
