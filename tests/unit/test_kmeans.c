@@ -479,6 +479,42 @@ static void test_tree_equal_reference(void **state)
     }
 }
 
+/* Many labels change at once (centers start in one corner of the data): the tree path
+ * fills its shared change buffer, stops recording and the sums are formed again; later
+ * passes move single points. Bit for bit the reference, 1 and 3 threads. */
+static void test_tree_many_changes(void **state)
+{
+    (void)state;
+    int64_t n = 60001;
+    int k = 40;
+    pts_t P = make_points(n, 80, 0.05, 77, 1);
+    double *c0 = malloc(k * 3 * sizeof(double));
+    for (int j = 0; j < k; j++) { /* k points near point 0 */
+        c0[3 * j] = P.x[0] + 1e-3 * j;
+        c0[3 * j + 1] = P.y[0] - 1e-3 * (j % 5);
+        c0[3 * j + 2] = P.z[0];
+    }
+    tq_kmeans_params p;
+    tq_kmeans_defaults(&p);
+    p.k = k;
+    p.init = TQ_KM_INIT_GIVEN;
+    p.max_iter = 25;
+    p.tol = 0;
+    p.algo = TQ_KM_ALGO_REF;
+    run_t ref = run(&P, &p, c0);
+    p.algo = TQ_KM_ALGO_TREE;
+    for (int th = 1; th <= 3; th += 2) {
+        tq_set_threads(th);
+        run_t tre = run(&P, &p, c0);
+        assert_same(&ref, &tre, n, k);
+        run_free(&tre);
+    }
+    tq_set_threads(0);
+    run_free(&ref);
+    free(c0);
+    pts_free(&P);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -533,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_empty_repair),
         cmocka_unit_test(test_fixed_and_ties),
         cmocka_unit_test(test_tree_equal_reference),
+        cmocka_unit_test(test_tree_many_changes),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_latlon_roundtrip),
     };
