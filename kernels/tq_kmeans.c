@@ -1323,7 +1323,9 @@ typedef struct {
     kchg_t *chgall;       /* the changed points grouped by block */
     int64_t *bcnt;        /* nbl + 1: offsets of each block's changed points in chgall */
     int64_t *tbcnt;       /* nt x nbl: per thread and block counts, then offsets */
-    int32_t *nlbuf;       /* nt x block size: a block's changed rows' entries, else -1 */
+    int32_t *nlbuf;       /* nt x block size: a block's changed rows' entries */
+    uint64_t *bmbuf;      /* nt x bmw: bitmap of a block's changed rows (kept zero) */
+    int64_t bmw;          /* words per block bitmap */
     uint8_t *tdirty;      /* nt x k: clusters a thread's moves touched */
     int stale;            /* the row-order labels lag behind tl (tree_sync_labels) */
 } km_t;
@@ -1465,7 +1467,9 @@ static int tree_setup(km_t *S)
     S->tbcnt = malloc((size_t)S->nt * (size_t)(nbl > 0 ? nbl : 1) * sizeof *S->tbcnt);
     S->tdirty = malloc((size_t)S->nt * (size_t)k);
     S->nlbuf = big_alloc((size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
-    if (!S->nlbuf || !S->tbcnt || !S->tdirty || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || !S->cbuf || !S->tchunk || !S->tnch || !S->tfill || !S->chgall ||
+    S->bmw = (S->B.size + 63) / 64;
+    S->bmbuf = calloc((size_t)S->nt * (size_t)S->bmw, sizeof *S->bmbuf);
+    if (!S->nlbuf || !S->bmbuf || !S->tbcnt || !S->tdirty || !S->sx || !S->sy || !S->sz || !S->perm || !S->tl || !S->ztop || !S->tnode || !S->tinh || !S->tnz || !S->tz || !S->cbuf || !S->tchunk || !S->tnch || !S->tfill || !S->chgall ||
         !S->nchg || !S->bcnt)
         return TQ_ENOMEM;
     /* Morton order (11 bits per axis over the local bounding box) by a parallel LSD
@@ -1486,7 +1490,6 @@ static int tree_setup(km_t *S)
     int64_t *hist = malloc((size_t)S->nt * 2048 * sizeof *hist);
     if (!hist) return TQ_ENOMEM;
     const int nt = S->nt;
-    memset(S->nlbuf, 0xff, (size_t)S->nt * (size_t)S->B.size * sizeof *S->nlbuf);
 #pragma omp parallel num_threads(nt)
     {
         int th = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -1705,21 +1708,30 @@ static int tree_pass(km_t *S, int32_t *label, int first, int64_t *nch, int64_t *
             }
             continue;
         }
-        /* many: their indices into a block-sized scratch (-1 = unchanged), then a scan
-         * of the block (each row changes at most once) */
-        int32_t *nl = S->nlbuf + (size_t)omp_get_thread_num() * (size_t)S->B.size;
+        /* many: their indices into a block-sized scratch and their rows into a bitmap,
+         * then the set bits in order (each row changes at most once) */
+        int th = omp_get_thread_num();
+        int32_t *nl = S->nlbuf + (size_t)th * (size_t)S->B.size;
+        uint64_t *bm = S->bmbuf + (size_t)th * (size_t)S->bmw;
         int64_t lo = tq_block_lo(&S->B, S->b0 + bb) - d->lo;
         int64_t hi = tq_block_hi(&S->B, S->b0 + bb) - d->lo;
-        for (int64_t q = 0; q < nc; q++) nl[c[q].row - lo] = (int32_t)q;
-        for (int64_t i = lo; i < hi; i++) {
-            int32_t q = nl[i - lo];
-            if (q < 0) continue;
-            nl[i - lo] = -1;
-            const kchg_t *e = c + q;
-            double w = wt(d, i);
-            acc_add(P, e->old, e->x, e->y, e->z, w, -1.0);
-            acc_add(P, e->lab, e->x, e->y, e->z, w, 1.0);
-            dirty[e->old] = dirty[e->lab] = 1;
+        for (int64_t q = 0; q < nc; q++) {
+            int64_t o = c[q].row - lo;
+            nl[o] = (int32_t)q;
+            bm[o >> 6] |= (uint64_t)1 << (o & 63);
+        }
+        for (int64_t wi = 0; wi <= (hi - lo - 1) >> 6; wi++) {
+            uint64_t bits = bm[wi];
+            bm[wi] = 0;
+            while (bits) {
+                int64_t o = wi * 64 + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                const kchg_t *e = c + nl[o];
+                double w = wt(d, lo + o);
+                acc_add(P, e->old, e->x, e->y, e->z, w, -1.0);
+                acc_add(P, e->lab, e->x, e->y, e->z, w, 1.0);
+                dirty[e->old] = dirty[e->lab] = 1;
+            }
         }
     }
     for (int t = 0; t < nt; t++)
@@ -2692,6 +2704,7 @@ done:
     free(S.tbcnt);
     free(S.tdirty);
     free(S.nlbuf);
+    free(S.bmbuf);
     free(S.part);
     free(S.tot);
     free(S.pack);
