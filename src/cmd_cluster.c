@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include "tq_cli.h"
 #include "tq_kmeans.h"
@@ -163,6 +164,22 @@ static int check_rows(const char *path, const tq_accounts *a, const float *w, co
     return TQ_EINVAL;
 }
 
+/* The per-account arrays: 2 MiB aligned and marked for transparent huge pages, so that
+ * first touching them (here and in the kernel) costs one page fault per 2 MiB instead of
+ * per 4 KiB (slow on virtual machines), and random access misses the TLB less. Free with
+ * free(). */
+static void *big_array(size_t bytes)
+{
+    size_t al = (size_t)2 << 20;
+    if (bytes < al) return malloc(bytes > 0 ? bytes : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, al, (bytes + al - 1) / al * al) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, (bytes + al - 1) / al * al, MADV_HUGEPAGE); /* a hint */
+#endif
+    return p;
+}
+
 static const char *init_name(int init)
 {
     return init == TQ_KM_INIT_PAR ? "kmeans-par" : init == TQ_KM_INIT_GIVEN ? "given" : "kmeans++";
@@ -310,11 +327,11 @@ int tq_cmd_cluster(int argc, char **argv)
     }
     int64_t nl = a.hi - a.lo;
     size_t nb = (size_t)(nl > 0 ? nl : 1);
-    x = malloc(nb * sizeof *x);
-    y = malloc(nb * sizeof *y);
-    z = malloc(nb * sizeof *z);
-    if (wf) w = malloc(nb * sizeof *w);
-    r.label = malloc(nb * sizeof *r.label);
+    x = big_array(nb * sizeof *x);
+    y = big_array(nb * sizeof *y);
+    z = big_array(nb * sizeof *z);
+    if (wf) w = big_array(nb * sizeof *w);
+    r.label = big_array(nb * sizeof *r.label);
     r.centers = malloc((size_t)p.k * 3 * sizeof *r.centers);
     r.count = malloc((size_t)p.k * sizeof *r.count);
     r.weight = malloc((size_t)p.k * sizeof *r.weight);
