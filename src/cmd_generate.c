@@ -127,12 +127,13 @@ static void draw_account(rowrng *g, uint64_t seed, int64_t i, const tq_places *p
 
 static inline double workload_of(double z1, double z2) { return exp(log(20.0) + 0.6 * z1 + 0.4 * z2); }
 
-/* Regional growth since last year: a smooth field over the map, in exp(+-0.3). */
-static double growth(double lat, double lon, uint64_t seed)
+/* Regional growth since last year: a smooth field over the map, in exp(+-drift). */
+static double growth(double lat, double lon, uint64_t seed, double drift)
 {
     double p1 = 6.283 * tq_rand_uniform(seed, 77, 1), p2 = 6.283 * tq_rand_uniform(seed, 77, 2);
     double p3 = 6.283 * tq_rand_uniform(seed, 77, 3);
-    return exp(0.2 * sin(0.07 * lon + p1) * cos(0.11 * lat + p2) + 0.1 * sin(0.23 * lon + 0.17 * lat + p3));
+    return exp(drift / 0.3 *
+               (0.2 * sin(0.07 * lon + p1) * cos(0.11 * lat + p2) + 0.1 * sin(0.23 * lon + 0.17 * lat + p3)));
 }
 
 static void usage(FILE *f)
@@ -150,6 +151,8 @@ static void usage(FILE *f)
             "  --country CC       ISO code of the places to use, or 'all' (default US)\n"
             "  --places FILE      places table (default inputs/places.csv)\n"
             "  --unlabelled share share of accounts with unknown label (default 0.2)\n"
+            "  --drift x          regional workload change since last year's alignment:\n"
+            "                     a smooth field within exp(+-x) (default 0.3)\n"
             "  --json, -q, --threads n\n");
 }
 
@@ -160,9 +163,9 @@ int tq_cmd_generate(int argc, char **argv)
         {"output", required_argument, 0, 'o'}, {"features", required_argument, 0, 'd'},
         {"seed", required_argument, 0, 's'}, {"country", required_argument, 0, 'c'},
         {"places", required_argument, 0, 'p'}, {"unlabelled", required_argument, 0, 'u'},
-        {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+        {"drift", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
     int64_t n = -1, k = 0, d = 8, seed = 1;
-    double unlabelled = 0.2;
+    double unlabelled = 0.2, drift = 0.3;
     const char *out = NULL, *country = "US", *places_path = NULL;
     int c, rc = TQ_EXIT_INPUT;
     tq_err err = {0, ""};
@@ -186,6 +189,7 @@ int tq_cmd_generate(int argc, char **argv)
         case 'c': country = optarg; break;
         case 'p': places_path = optarg; break;
         case 'u': if (tq_parse_share("--unlabelled", optarg, &unlabelled)) return rc; break;
+        case 'D': if (tq_parse_f64("--drift", optarg, 0.0, 2.0, &drift)) return rc; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
         default: usage(stderr); return TQ_EXIT_INPUT;
         }
@@ -245,7 +249,7 @@ int tq_cmd_generate(int argc, char **argv)
             int p;
             double z1, z2;
             draw_account(&g, (uint64_t)seed, i, &pl, &p, &sm[i].lat, &sm[i].lon, &z1, &z2);
-            sm[i].w = workload_of(z1, z2) / growth(sm[i].lat, sm[i].lon, (uint64_t)seed);
+            sm[i].w = workload_of(z1, z2) / growth(sm[i].lat, sm[i].lon, (uint64_t)seed, drift);
             sm[i].key = hilbert_of(&hb, sm[i].lat, sm[i].lon);
             sm[i].i = i;
         }

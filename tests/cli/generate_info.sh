@@ -41,6 +41,24 @@ assert j["locked"] > 0 and j["prev_territory_none"] > 0
 PY
 "$T" generate -n 1000 -k 5 -o "$W/j.h5" --json -q | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["accounts"]==1000'
 
+# --drift: last year's territories fitted on workload before a regional change of
+# exp(+-x); with no change they are balanced up to sampling (CV of today's loads lower)
+"$T" generate -n 50000 -k 20 --features 0 --drift 0 -o "$W/d0.h5" -q
+"$T" generate -n 50000 -k 20 --features 0 -o "$W/d3.h5" -q
+"$T" generate -n 50000 -k 20 --features 0 --drift 0.6 -o "$W/d6.h5" -q
+/usr/bin/python3 - "$W/d0.h5" "$W/d6.h5" "$W/d3.h5" <<'PY'
+import sys, h5py, numpy as np
+def cv(f):
+    a = h5py.File(f, "r")["accounts"]
+    p, w = a["prev_territory"][:], a["workload"][:].astype(float)
+    l = np.bincount(p[p >= 0], weights=w[p >= 0], minlength=20)
+    return l.std() / l.mean()
+c0, c6, c3 = cv(sys.argv[1]), cv(sys.argv[2]), cv(sys.argv[3])
+assert c0 < c3 < c6, (c0, c3, c6)
+PY
+expect_rc 1 "$T" generate -n 10 -k 2 --drift -1 -o "$W/x.h5"
+grep -q -- "--drift" "$W/err" || fail "bad --drift message"
+
 # another country, and no territories
 "$T" generate -n 2000 -k 0 --country DE -o "$W/de.h5" -q
 "$T" info --json "$W/de.h5" | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); c=j["columns"]; assert 47<c["lat"]["min"] and c["lat"]["max"]<56 and 5<c["lon"]["min"] and c["lon"]["max"]<16, c; assert j["territories"]==0'
