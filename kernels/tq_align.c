@@ -29,7 +29,7 @@ void tq_align_defaults(tq_align_params *p)
     p->max_moved = -1.0;
     p->distance = TQ_DIST_KM;
     p->candidates = 8;
-    p->max_rounds = 400;
+    p->max_rounds = 4000;
     p->progress = NULL;       /* no progress bar */
     p->progress_ctx = NULL;
     p->gap_stop = 1e-4;
@@ -1479,7 +1479,11 @@ cg_again:
             int stop = 0;
             /* the first round only runs the coarse phase: its prices already show which
              * non-candidate territories matter (column generation below) */
-            static const int ph_iters[] = {80, 80, 60};
+            /* L-BFGS iterations per phase; the dual has 2-3 prices per territory and
+             * its ill-conditioning grows with K (measured: 200,000 x 500 needs about
+             * 400 per phase to leave a repairable violation, 100 territories 80) */
+            int kf = K > 100 ? K / 100 : 1;
+            int ph_iters[] = {80 * kf, 80 * kf, 60 * kf};
             for (int ph = cg > 0 ? 1 : 0; ph < (cg > 0 ? 3 : 1) && !stop && status == TQ_OK; ph++) {
                 double gb_hist[20];
                 int nh = 0;
@@ -1716,7 +1720,7 @@ cg_again:
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
             if (status != TQ_INFEASIBLE) goto done;
-            if (nb >= c->pb->n || nb <= last_nb || target >= 65536) break;
+            if (nb >= c->pb->n || nb <= last_nb || target >= ((int64_t)1 << 18)) break;
             last_nb = nb;
             target *= 4;
             status = price_pass(c, pibest, pibest[nq]);

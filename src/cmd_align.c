@@ -44,7 +44,7 @@ static void usage(FILE *f)
             "  --regions R          group the territories into R balanced regions\n"
             "  --exact              solve the full ILP with GLPK (small problems only)\n"
             "  --candidates C       nearest territories priced per account (default 8)\n"
-            "  --rounds n           price passes at most (default 400)\n"
+            "  --rounds n           price passes at most per pricing round (default 4000)\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
