@@ -1526,6 +1526,10 @@ cg_again:
                 if (status != TQ_OK) break;
                 for (int it = 0; it < ph_iters[ph] && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
+                    /* prices running off (see div0 below): stop, the caller widens */
+                    if (cg == 0 && c->C0 < K &&
+                        gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0)
+                        break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
                     if (nh >= 20 && gbest - gb_hist[nh % 20] <= 2e-6 * fabs(gbest)) break;
                     gb_hist[nh++ % 20] = gbest;
@@ -1635,7 +1639,7 @@ cg_again:
     double fb;
     int64_t checks, added = 0;
     int div0 = c->C0 < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
-    status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 3, &added);
+    status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
     res->bound = fb;
     res->bound_checks = checks;
@@ -1684,7 +1688,7 @@ cg_again:
     }
     /* re-price (fine phases) after the coarse round, and again while new columns
      * lower the bound noticeably */
-    if (cg < 8 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)))) {
+    if (cg < 10 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)))) {
         cg++;
         goto cg_again;
     }
