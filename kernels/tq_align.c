@@ -453,10 +453,19 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                     nchk++;
                     double v[3];
                     unit_vec(c->pb->lat[i], c->pb->lon[i], v);
-                    double cbest = best;
-                    int kb = -1;
+                    double cbest = best, wg = acc_weight(c, i);
+                    double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
+                    int kb = -1, km2 = c->p->distance == TQ_DIST_KM2;
                     for (int k = 0; k < K; k++) {
-                        const double *pk = pi + 3 * k;
+                        const double *pk = pi + 3 * k, *ck = c->cx + 3 * k;
+                        double pr = pk[0] * a0 + pk[1] * a1 + pk[2] + (k != pv ? mva : 0.0);
+                        /* the chord is never longer than the arc: skip the acos where even
+                         * the chord cannot beat the best (margin for rounding) */
+                        double h2 = fmax(0.0, 2.0 - 2.0 * (v[0] * ck[0] + v[1] * ck[1] +
+                                                          v[2] * ck[2]));
+                        double lb = wg * (km2 ? TQ_EARTH_KM * TQ_EARTH_KM * h2
+                                              : TQ_EARTH_KM * sqrt(h2));
+                        if (lb + pr > best + 1e-9 * (fabs(best) + 1.0)) continue;
                         double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
                                    (pv >= 0 && k != pv ? mv : 0.0);
                         if (r < best) {
