@@ -140,6 +140,13 @@ static inline double acc_weight(const ctx *c, int64_t i)
     return c->pb->weight ? (double)c->pb->weight[i] : 1.0;
 }
 
+/* Prices that ran off: a dual value far above any sane cost (the nearest-center cost
+ * times 100) means the candidate-restricted problem is infeasible. */
+static int prices_ran_off(const ctx *c, double gbest)
+{
+    return c->C0 < c->K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+}
+
 /* c(i,k) for any k (used by the exact path and the full bound). */
 static double full_cost(const ctx *c, int64_t i, const double *v, int k)
 {
@@ -1536,9 +1543,7 @@ cg_again:
                 for (int it = 0; it < ph_iters[ph] && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* prices running off (see div0 below): stop, the caller widens */
-                    if (cg == 0 && c->C0 < K &&
-                        gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0)
-                        break;
+                    if (cg == 0 && prices_ran_off(c, gbest)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
                     if (nh >= 20 && gbest - gb_hist[nh % 20] <= 2e-6 * fabs(gbest)) break;
                     gb_hist[nh++ % 20] = gbest;
@@ -1647,7 +1652,7 @@ cg_again:
     t0 = tq_now();
     double fb;
     int64_t checks, added = 0;
-    int div0 = c->C0 < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+    int div0 = prices_ran_off(c, gbest);
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
     res->bound = fb;
@@ -1701,18 +1706,13 @@ cg_again:
         cg++;
         goto cg_again;
     }
-    t0 = tq_now();
-    /* prices that ran off (dual value far above any sane cost: the nearest-center cost
-     * times 100) mean the candidate-restricted problem is infeasible: widen at once */
-    int diverged = c->C0 < K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
-    res->t_bound += tq_now() - t0;
-
+    /* prices that ran off (div0, with gbest unchanged since): widen at once below */
     /* Primal: the best feasible priced assignment, or a repair of the best prices. */
     t0 = tq_now();
     res->repair = 0;
     double rcost = INFINITY;
     int repaired = 0;
-    if (!diverged && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
+    if (!div0 && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
         int64_t target = c->p->boundary, last_nb = -1;
