@@ -30,6 +30,7 @@ void tq_align_defaults(tq_align_params *p)
     p->distance = TQ_DIST_KM;
     p->candidates = 8;
     p->max_rounds = 4000;
+    p->prices = TQ_PRICES_AUTO;
     p->progress = NULL;       /* no progress bar */
     p->progress_ctx = NULL;
     p->gap_stop = 1e-4;
@@ -52,6 +53,8 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->distance != TQ_DIST_KM && p->distance != TQ_DIST_KM2) return "distance: km or km2";
     if (p->candidates < 1) return "candidates must be >= 1";
     if (p->max_rounds < 1) return "max_rounds must be >= 1";
+    if (p->prices != TQ_PRICES_AUTO && p->prices != TQ_PRICES_LBFGS && p->prices != TQ_PRICES_NEWTON)
+        return "prices must be auto, lbfgs or newton";
     if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
     if (p->boundary < 1) return "boundary must be >= 1";
     if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
@@ -116,7 +119,20 @@ typedef struct {
     double *part;         /* (b1-b0) x pw */
     double *sum;          /* pw */
     double cbar;          /* mean cheapest cost at zero prices (a price scale) */
+    int32_t *alist;       /* nl, or NULL: per block (from its first row) the accounts with
+                             curvature in the last smoothed pass (Newton prices) */
+    int64_t *acnt;        /* b1 - b0: their number per block */
 } ctx;
+
+/* soft-min weights at or below this are left out of the Newton Hessian */
+#define NW_QMIN 1e-7
+/* most prices for the dense Newton system (n x n doubles, and int64 per thread) */
+#define NW_MAXN 3000
+/* --prices auto takes Newton up to this many prices: measured (bench/RESULTS.md) it
+ * lowered the gap 2.6-7x at 20-100 territories (time 0.2-6x of L-BFGS's), but needed
+ * more iterations as K grew (200: 2.2x slower; 500: slower and a worse gap) */
+#define NW_AUTO 200
+#define NW_ITERS 60  /* Newton iterations per eps phase at most */
 
 #define S_BEST 0
 #define S_COST 1
@@ -307,11 +323,60 @@ done:
     return status;
 }
 
+/* Priced costs r_s = c(i,k_s) + pi_k . a_i (+ mu value_i where k_s moves the account) of
+ * account i's slots into rr; returns the number of slots, the cheapest slot in *bs (the
+ * lowest on ties), its cost in *best and the second-cheapest cost in *second. */
+static inline int priced_slots(const ctx *c, int64_t i, const double *pi, double mu, double *rr,
+                               int *bs, double *best, double *second)
+{
+    const int32_t *ci = c->cand + i * c->C;
+    const double *co = c->cost + i * c->C;
+    double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
+    double mv = mu * (double)c->pb->value[i];
+    int32_t pv = acc_prev(c, i);
+    double b = INFINITY, s2 = INFINITY;
+    int ns = 0, at = 0;
+    for (int s = 0; s < c->C; s++) {
+        int k = ci[s];
+        if (k < 0) break;
+        const double *pk = pi + 3 * k;
+        double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] + (pv >= 0 && k != pv ? mv : 0.0);
+        rr[s] = r;
+        ns++;
+        if (r < b) {
+            s2 = b;
+            b = r;
+            at = s;
+        } else if (r < s2) {
+            s2 = r;
+        }
+    }
+    *bs = at;
+    *best = b;
+    *second = s2;
+    return ns;
+}
+
+/* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 below exp(-40), under 1
+ * ulp of their sum); returns their sum z. */
+static inline double soft_weights(double *rr, int ns, double best, double eps)
+{
+    double z = 0.0, ie = 1.0 / eps;
+    for (int s = 0; s < ns; s++) {
+        double e = (best - rr[s]) * ie;  /* <= 0 */
+        rr[s] = e > -40.0 ? exp(e) : 0.0;
+        z += rr[s];
+    }
+    return z;
+}
+
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
  * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
  * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
  * pass also sums the entropy-smoothed quantities into c->sum[3K+4 ..): soft loads (3K),
- * sum of soft minima -eps log sum_s exp(-r_s/eps), soft moved value. Cost O(nl * C). */
+ * sum of soft minima -eps log sum_s exp(-r_s/eps), soft moved value; and when c->alist
+ * is set it records per block the accounts whose soft-min has more than one weight
+ * above NW_QMIN (the only ones the Newton Hessian needs). Cost O(nl * C). */
 static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
 {
     int K = c->K, C = c->C, pw = eps > 0 ? 6 * K + 6 : c->pw;
@@ -321,30 +386,16 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         memset(pt, 0, (size_t)pw * sizeof *pt);
         double rr[C];
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t na = 0;
         for (int64_t i = r0; i < r1; i++) {
             const int32_t *ci = c->cand + i * C;
             const double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
-            double val = (double)c->pb->value[i], mv = mu * val;
+            double val = (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
-            double best = INFINITY, second = INFINITY;
-            int bs = 0, ns = 0;
-            for (int s = 0; s < C; s++) {
-                int k = ci[s];
-                if (k < 0) break;
-                const double *pk = pi + 3 * k;
-                double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
-                           (pv >= 0 && k != pv ? mv : 0.0);
-                rr[s] = r;
-                ns++;
-                if (r < best) {
-                    second = best;
-                    best = r;
-                    bs = s;
-                } else if (r < second) {
-                    second = r;
-                }
-            }
+            double best, second;
+            int bs;
+            int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
             c->slot[i] = bs;
             c->regret[i] = second - best;
             int k = ci[bs];
@@ -359,17 +410,13 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                 tail[S_MOVC] += 1.0;
             }
             if (eps > 0) {
-                double *sp = pt + 3 * K + 4, z = 0.0;
-                double ie = 1.0 / eps;
-                for (int s = 0; s < ns; s++) {
-                    double e = (best - rr[s]) * ie;  /* <= 0; exp(-40) is below 1 ulp of z */
-                    rr[s] = e > -40.0 ? exp(e) : 0.0;
-                    z += rr[s];
-                }
-                double iz = 1.0 / z;
+                double *sp = pt + 3 * K + 4;
+                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                int nz = 0;
                 for (int s = 0; s < ns; s++) {
                     if (rr[s] == 0.0) continue;
                     double q = rr[s] * iz;
+                    nz += q > NW_QMIN;
                     int kk = ci[s];
                     sp[3 * kk] += q * a0;
                     sp[3 * kk + 1] += q * a1;
@@ -377,14 +424,264 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                     if (pv >= 0 && kk != pv) sp[3 * K + 1] += q * val;
                 }
                 sp[3 * K] += best - eps * log(z);
+                if (c->alist && nz > 1) c->alist[r0 + na++] = (int32_t)i;
             }
         }
+        if (c->alist && eps > 0) c->acnt[b - c->b0] = na;
     }
     return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
 }
 static int price_pass(ctx *c, const double *pi, double mu)
 {
     return price_pass_eps(c, pi, mu, 0.0);
+}
+
+/* ---- Newton prices ------------------------------------------------------------------
+ * The smoothed dual's Hessian in the scaled prices y_q = pi_q * un_q is
+ *   -sum_i (1/eps) Cov_{q_i}(A_i)   (+ the window terms' diagonal)
+ * with q_i the account's soft-min weights over its slots and A_i,s the gradient of slot
+ * s's priced cost in y (a_im / un at (k_s, m); value_i / un at the budget price when s
+ * moves the account). It couples only territories that share accounts near a tie, and
+ * a territory-level system (2 or 3 prices per territory) is small: a Newton step costs
+ * one pass over the accounts with curvature plus a dense Cholesky of n = active prices
+ * (Kitagawa, Merigot & Thibert 2019 solve semi-discrete transport the same way).
+ * Determinism: each account's contribution is rounded to a fixed-point grid (scale from
+ * a bound on every entry) and summed in int64, exactly and so in any order, over threads
+ * and ranks. */
+typedef struct {
+    int n;            /* active prices */
+    int nt;           /* threads (one fixed-point matrix each) */
+    int *pos;         /* nv: active index of price q, -1 if not priced */
+    int *var;         /* n: price q of active index j */
+    double *dadd;     /* n: diagonal added to H (window curvature + damping) */
+    double *rhs;      /* n */
+    double *coef_un;  /* nv: 1 / un_q */
+    double scale;     /* 2^60 / s2max: every |sum of E| <= 2 s2max fits in int64 */
+    double s2max;     /* max over priced metrics of sum_i (a_im / un_m)^2 (global) */
+    int64_t *acc;     /* nt x n x n */
+    double *H;        /* n x n, Hessian of -G (soft part), lower triangle used */
+    double *L;        /* n x n Cholesky factor */
+} newton_t;
+
+static void newton_free(newton_t *nw)
+{
+    free(nw->pos);
+    free(nw->var);
+    free(nw->dadd);
+    free(nw->rhs);
+    free(nw->coef_un);
+    free(nw->acc);
+    free(nw->H);
+    free(nw->L);
+    memset(nw, 0, sizeof *nw);
+}
+
+/* Hessian of the soft part of -G_eps at the prices of the last smoothed pass (whose
+ * recorded accounts c->alist are the ones with curvature) into nw->H. Cost O(recorded
+ * accounts * (C m)^2) + O(nt n^2). */
+static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *nw)
+{
+    int n = nw->n, K = c->K, C = c->C;
+    double sc = nw->scale; /* E / eps is stored as E scale, in units of 1 / (scale eps) */
+    size_t nn = (size_t)n * n;
+    memset(nw->acc, 0, (size_t)nw->nt * nn * sizeof *nw->acc);
+    const int nq = 3 * K;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        int64_t *A = nw->acc + (size_t)omp_get_thread_num() * nn;
+        double rr[C], cf[3 * C + 1], E[(3 * C + 1) * (3 * C + 1)];
+        int jv[3 * C + 1], sl[3 * C + 1];
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, na = c->acnt[b - c->b0];
+        for (int64_t t = 0; t < na; t++) {
+            int64_t i = c->alist[r0 + t];
+            const int32_t *ci = c->cand + i * C;
+            double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
+            double val = (double)c->pb->value[i];
+            int32_t pv = acc_prev(c, i);
+            double best, second;
+            int bs;
+            int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
+            double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+            /* entries: (price, coefficient, slot) of every slot with weight, then the
+             * budget price (slot -1) */
+            int L = 0, jb = nw->pos[nq];
+            double qb = 0.0;
+            for (int s = 0; s < ns; s++) {
+                double q = rr[s] * iz;
+                rr[s] = q;
+                if (q <= NW_QMIN) continue;
+                int k = ci[s];
+                for (int m = 0; m < 3; m++) {
+                    int j = nw->pos[3 * k + m];
+                    if (j < 0) continue;
+                    jv[L] = j;
+                    cf[L] = am[m] * nw->coef_un[3 * k + m];
+                    sl[L++] = s;
+                }
+                if (pv >= 0 && k != pv) qb += q;
+            }
+            if (jb >= 0 && qb > 0) {
+                jv[L] = jb;
+                cf[L] = val * nw->coef_un[nq];
+                sl[L++] = -1;
+            }
+            /* E = sum_s q_s A_s A_s^T - abar abar^T; abar_l = q_s cf_l (budget: qb cf) */
+            for (int a = 0; a < L; a++) {
+                double qa = sl[a] >= 0 ? rr[sl[a]] : qb;
+                for (int bb = 0; bb <= a; bb++) {
+                    double qbb = sl[bb] >= 0 ? rr[sl[bb]] : qb, d = 0.0;
+                    if (sl[a] == sl[bb]) d = qa;  /* same slot (or both the budget) */
+                    else if (sl[a] < 0) d = ci[sl[bb]] != pv && pv >= 0 ? qbb : 0.0;
+                    else if (sl[bb] < 0) d = ci[sl[a]] != pv && pv >= 0 ? qa : 0.0;
+                    E[a * L + bb] = (d - qa * qbb) * cf[a] * cf[bb];
+                }
+            }
+            for (int a = 0; a < L; a++)
+                for (int bb = 0; bb <= a; bb++) {
+                    int ja = jv[a], jbb = jv[bb];
+                    int64_t v = (int64_t)llrint(E[a * L + bb] * sc);
+                    if (ja >= jbb) A[(size_t)ja * n + jbb] += v;
+                    else A[(size_t)jbb * n + ja] += v;
+                    if (a != bb && ja == jbb) A[(size_t)ja * n + jbb] += v;
+                }
+        }
+    }
+    for (int t = 1; t < nw->nt; t++) {
+        const int64_t *At = nw->acc + (size_t)t * nn;
+        for (size_t e = 0; e < nn; e++) nw->acc[e] += At[e];
+    }
+    int st = tq_comm_sum_i64(c->comm, nw->acc, (int64_t)nn);
+    double inv = 1.0 / (nw->scale * eps);
+    for (size_t e = 0; e < nn; e++) nw->H[e] = (double)nw->acc[e] * inv;
+    return st;
+}
+
+/* Cholesky factor L (lower, row-major) of the n x n matrix M + diag(dadd) (lower
+ * triangle of M read);
+ * returns 0, or -1 when M is not numerically positive definite. Row dot products, each
+ * entry computed by the same sequence of operations whatever the thread count. O(n^3/3). */
+static int cholesky(int n, const double *M, const double *dadd, double *L)
+{
+    int bad = 0;
+    for (int j = 0; j < n && !bad; j++) {
+        const double *lj = L + (size_t)j * n;
+        double d = M[(size_t)j * n + j] + dadd[j];
+        for (int p = 0; p < j; p++) d -= lj[p] * lj[p];
+        if (!(d > 0)) {
+            bad = 1;
+            break;
+        }
+        double ljj = sqrt(d);
+        L[(size_t)j * n + j] = ljj;
+#pragma omp parallel for schedule(static) if (n - j > 256)
+        for (int i = j + 1; i < n; i++) {
+            double *li = L + (size_t)i * n;
+            double v = M[(size_t)i * n + j];
+            for (int p = 0; p < j; p++) v -= li[p] * lj[p];
+            li[j] = v / ljj;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* Newton state for the active prices (act[q]); returns TQ_OK with nw->n = 0 when the
+ * system would be too large for a dense factor (the caller keeps L-BFGS). */
+static int newton_init(ctx *c, const uint8_t *act, const double *un, int nv, newton_t *nw)
+{
+    memset(nw, 0, sizeof *nw);
+    int n = 0;
+    for (int q = 0; q < nv; q++) n += act[q] != 0;
+    if (n == 0 || n > NW_MAXN) return TQ_OK;
+    /* sum_i a_im^2 per metric and sum_i value_i^2 over accounts with a prev */
+    const int pw = 4;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = c->part + (b - c->b0) * pw;
+        memset(pt, 0, pw * sizeof *pt);
+        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        for (int64_t i = r0; i < r1; i++) {
+            double a0 = c->pb->workload[i], a1 = c->pb->potential[i], v = c->pb->value[i];
+            pt[0] += a0 * a0;
+            pt[1] += a1 * a1;
+            pt[2] += 1.0;
+            if (acc_prev(c, i) >= 0) pt[3] += v * v;
+        }
+    }
+    double s2[4];
+    int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, s2);
+    if (st != TQ_OK) return st;
+    int K = c->K, nq = 3 * K;
+    nw->n = n;
+    nw->nt = omp_get_max_threads();
+    nw->pos = malloc((size_t)nv * sizeof *nw->pos);
+    nw->var = malloc((size_t)n * sizeof *nw->var);
+    nw->dadd = malloc((size_t)n * sizeof *nw->dadd);
+    nw->rhs = malloc((size_t)n * sizeof *nw->rhs);
+    nw->coef_un = malloc((size_t)nv * sizeof *nw->coef_un);
+    nw->acc = malloc((size_t)nw->nt * n * n * sizeof *nw->acc);
+    nw->H = malloc((size_t)n * n * sizeof *nw->H);
+    nw->L = malloc((size_t)n * n * sizeof *nw->L);
+    c->alist = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->alist);
+    c->acnt = calloc((size_t)(c->b1 - c->b0 > 0 ? c->b1 - c->b0 : 1), sizeof *c->acnt);
+    if (!nw->pos || !nw->var || !nw->dadd || !nw->rhs || !nw->coef_un || !nw->acc || !nw->H ||
+        !nw->L || !c->alist || !c->acnt)
+        return TQ_ENOMEM;
+    double s2max = 0.0;
+    for (int q = 0, j = 0; q < nv; q++) {
+        nw->coef_un[q] = 1.0 / un[q];
+        nw->pos[q] = act[q] ? j : -1;
+        if (!act[q]) continue;
+        nw->var[j++] = q;
+        double sq = q < nq ? s2[q % 3] : s2[3];
+        s2max = fmax(s2max, sq / (un[q] * un[q]));
+    }
+    nw->s2max = s2max > 0 ? s2max : 1.0;
+    nw->scale = ldexp(1.0, 60) / nw->s2max;
+    return TQ_OK;
+}
+
+/* Damped Newton direction d = -(H + diag(window curvature) + nu mean(diag) I)^{-1} gr at
+ * y (scaled prices; half, dl: the smoothed window term half (sqrt(y^2 + dl^2) - dl)).
+ * nu grows x10 until the factor exists. Returns 0, or -1 when no factor was found. */
+static int newton_dir(newton_t *nw, const double *y, const double *gr, const double *half,
+                      double dl, double *nu, double *d, int nv)
+{
+    int n = nw->n;
+    double md = 0.0;
+    for (int j = 0; j < n; j++) {
+        int q = nw->var[j];
+        double sq = sqrt(y[q] * y[q] + dl * dl);
+        nw->dadd[j] = half[q] * dl * dl / (sq * sq * sq);
+        md += nw->H[(size_t)j * n + j] + nw->dadd[j];
+    }
+    md = md / n > 0 ? md / n : 1.0;
+    for (int tries = 0; tries < 30; tries++) {
+        for (int j = 0; j < n; j++) {
+            int q = nw->var[j];
+            double sq = sqrt(y[q] * y[q] + dl * dl);
+            nw->dadd[j] = half[q] * dl * dl / (sq * sq * sq) + *nu * md;
+        }
+        if (cholesky(n, nw->H, nw->dadd, nw->L) == 0) {
+            /* L L^T x = -g */
+            double *x = nw->rhs;
+            for (int j = 0; j < n; j++) {
+                const double *lj = nw->L + (size_t)j * n;
+                double v = -gr[nw->var[j]];
+                for (int p = 0; p < j; p++) v -= lj[p] * x[p];
+                x[j] = v / lj[j];
+            }
+            for (int j = n - 1; j >= 0; j--) {
+                double v = x[j];
+                for (int p = j + 1; p < n; p++) v -= nw->L[(size_t)p * n + j] * x[p];
+                x[j] = v / nw->L[(size_t)j * n + j];
+            }
+            for (int q = 0; q < nv; q++) d[q] = 0.0;
+            for (int j = 0; j < n; j++) d[nw->var[j]] = x[j];
+            return 0;
+        }
+        *nu = *nu > 0 ? *nu * 10.0 : 1e-10;
+    }
+    return -1;
 }
 
 /* Dual value g(pi, mu) from the last pass: sum of priced minima minus the window and
@@ -1463,6 +1760,8 @@ cg_again:
         double *half = calloc((size_t)nv, sizeof *half), *un = calloc((size_t)nv, sizeof *un);
         double rho[8], alp[8];
         uint8_t *act = calloc((size_t)nv, 1);
+        newton_t nw;
+        memset(&nw, 0, sizeof nw);
         if (!x || !gr || !xn || !gn || !d || !S || !Y || !mid || !half || !un || !act) {
             status = TQ_ENOMEM;
         } else {
@@ -1490,6 +1789,13 @@ cg_again:
                 c->cbar = n > 0 ? c->sum[3 * K + S_BEST] / (double)n : 1.0;
                 if (!(c->cbar > 0)) c->cbar = 1.0;
             }
+            if (status == TQ_OK && c->p->prices != TQ_PRICES_LBFGS) {
+                int na = 0;
+                for (int q = 0; q < nv; q++) na += act[q] != 0;
+                if (c->p->prices == TQ_PRICES_NEWTON || na <= NW_AUTO)
+                    status = newton_init(c, act, un, nv, &nw);
+            }
+            res->newton = nw.n > 0;
             static const double eps_seq[] = {3e-2, 3e-3, 3e-4};
             double ymax = 1e6 * c->cbar * (double)(c->pb->n > 0 ? c->pb->n : 1) / K;
             int stop = 0;
@@ -1499,13 +1805,24 @@ cg_again:
              * its ill-conditioning grows with K (measured: 200,000 x 500 needs about
              * 400 per phase to leave a repairable violation, 100 territories 80) */
             int kf = K > 100 ? K / 100 : 1;
-            int ph_iters[] = {80 * kf, 80 * kf, 60 * kf};
-            for (int ph = cg > 0 ? 1 : 0; ph < (cg > 0 ? 3 : 1) && !stop && status == TQ_OK; ph++) {
+            const int ph_iters[] = {80 * kf, 80 * kf, 60 * kf};
+            /* Newton: few iterations, each a full step in the best case */
+            int use_nw = nw.n > 0, win = use_nw ? 4 : 20;
+            /* Newton follows the path of smoothed optima from a coarse eps in steps of
+             * about x3, where each optimum starts inside the next one's quadratic
+             * region; the first round stops at 3e-2 like L-BFGS's */
+            static const double eps_nw[] = {1.0, 0.3, 0.1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4};
+            int ph0 = cg > 0 ? 1 : 0, ph1 = cg > 0 ? 3 : 1;
+            if (use_nw) {
+                ph0 = cg > 0 ? 4 : 0;
+                ph1 = cg > 0 ? 8 : 4;
+            }
+            for (int ph = ph0; ph < ph1 && !stop && status == TQ_OK; ph++) {
                 double gb_hist[20];
                 int nh = 0;
-                double eps = eps_seq[ph] * c->cbar, dl = eps;
+                double eps = (use_nw ? eps_nw[ph] : eps_seq[ph]) * c->cbar, dl = eps;
                 int m = 0, head = 0;
-                double f = 0, fn = 0;
+                double f = 0, fn = 0, nu = 1e-6;
                 /* evaluate f = -G and its gradient at y (into f, gr), tracking g and UB */
 #define EVAL(Y_, F_, G_)                                                                    \
     do {                                                                                    \
@@ -1540,13 +1857,14 @@ cg_again:
     } while (0)
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
-                for (int it = 0; it < ph_iters[ph] && r < c->p->max_rounds; it++) {
+                int cap = use_nw ? NW_ITERS : ph_iters[ph];
+                for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* prices running off (see div0 below): stop, the caller widens */
                     if (cg == 0 && prices_ran_off(c, gbest)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
-                    if (nh >= 20 && gbest - gb_hist[nh % 20] <= 2e-6 * fabs(gbest)) break;
-                    gb_hist[nh++ % 20] = gbest;
+                    if (nh >= win && gbest - gb_hist[nh % win] <= 2e-6 * fabs(gbest)) break;
+                    gb_hist[nh++ % win] = gbest;
                     if (have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest)) {
                         stop = 1;
                         break;
@@ -1554,42 +1872,57 @@ cg_again:
                     double gmax = 0.0;
                     for (int q = 0; q < nv; q++) gmax = fmax(gmax, fabs(gr[q]));
                     if (gmax < 1e-6) break;
-                    /* two-loop recursion: d = -H gr */
-                    for (int q = 0; q < nv; q++) d[q] = -gr[q];
-                    for (int j = 0; j < m; j++) {
-                        int h = (head - 1 - j + LM) % LM;
-                        double sd = 0;
-                        for (int q = 0; q < nv; q++) sd += S[h * nv + q] * d[q];
-                        alp[h] = rho[h] * sd;
-                        for (int q = 0; q < nv; q++) d[q] -= alp[h] * Y[h * nv + q];
-                    }
-                    double gam;
-                    if (m > 0) {
-                        int h = (head - 1 + LM) % LM;
-                        double yy = 0, sy = 0;
-                        for (int q = 0; q < nv; q++) {
-                            yy += Y[h * nv + q] * Y[h * nv + q];
-                            sy += S[h * nv + q] * Y[h * nv + q];
-                        }
-                        gam = sy / yy;
-                    } else {
-                        gam = eps / gmax;  /* first step moves a price by about eps */
-                    }
-                    for (int q = 0; q < nv; q++) d[q] *= gam;
-                    for (int j = m - 1; j >= 0; j--) {
-                        int h = (head - 1 - j + LM) % LM;
-                        double yd = 0;
-                        for (int q = 0; q < nv; q++) yd += Y[h * nv + q] * d[q];
-                        double be = rho[h] * yd;
-                        for (int q = 0; q < nv; q++) d[q] += S[h * nv + q] * (alp[h] - be);
-                    }
                     double gd = 0;
-                    for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
-                    if (!(gd < 0)) {
-                        m = 0;
-                        for (int q = 0; q < nv; q++) d[q] = -gr[q] * eps / gmax;
-                        gd = 0;
+                    if (use_nw) {
+                        double th = tq_now();
+                        status = hess_pass(c, pi, pi[nq], eps, &nw);
+                        if (status != TQ_OK) break;
+                        res->hess_passes++;
+                        double tf = tq_now();
+                        res->t_hess += tf - th;
+                        int bad = newton_dir(&nw, x, gr, half, dl, &nu, d, nv);
+                        res->t_factor += tq_now() - tf;
+                        if (bad) break;
                         for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
+                        /* Newton decrement: the smoothed dual is solved at this eps */
+                        if (-gd <= 1e-12 * fabs(f)) break;
+                    } else {
+                        /* two-loop recursion: d = -H gr */
+                        for (int q = 0; q < nv; q++) d[q] = -gr[q];
+                        for (int j = 0; j < m; j++) {
+                            int h = (head - 1 - j + LM) % LM;
+                            double sd = 0;
+                            for (int q = 0; q < nv; q++) sd += S[h * nv + q] * d[q];
+                            alp[h] = rho[h] * sd;
+                            for (int q = 0; q < nv; q++) d[q] -= alp[h] * Y[h * nv + q];
+                        }
+                        double gam;
+                        if (m > 0) {
+                            int h = (head - 1 + LM) % LM;
+                            double yy = 0, sy = 0;
+                            for (int q = 0; q < nv; q++) {
+                                yy += Y[h * nv + q] * Y[h * nv + q];
+                                sy += S[h * nv + q] * Y[h * nv + q];
+                            }
+                            gam = sy / yy;
+                        } else {
+                            gam = eps / gmax;  /* first step moves a price by about eps */
+                        }
+                        for (int q = 0; q < nv; q++) d[q] *= gam;
+                        for (int j = m - 1; j >= 0; j--) {
+                            int h = (head - 1 - j + LM) % LM;
+                            double yd = 0;
+                            for (int q = 0; q < nv; q++) yd += Y[h * nv + q] * d[q];
+                            double be = rho[h] * yd;
+                            for (int q = 0; q < nv; q++) d[q] += S[h * nv + q] * (alp[h] - be);
+                        }
+                        for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
+                        if (!(gd < 0)) {
+                            m = 0;
+                            for (int q = 0; q < nv; q++) d[q] = -gr[q] * eps / gmax;
+                            gd = 0;
+                            for (int q = 0; q < nv; q++) gd += gr[q] * d[q];
+                        }
                     }
                     /* backtracking (Armijo) line search */
                     double step = 1.0;
@@ -1608,6 +1941,11 @@ cg_again:
                         step *= 0.3;
                     }
                     if (status != TQ_OK || !ok) break;
+                    /* damping: less after a full Newton step, more after a cut one */
+                    nu = step == 1.0 ? fmax(nu * 0.25, 1e-12) : fmin(nu * 8.0, 1e6);
+                    if (use_nw && getenv("TQ_ALIGN_DEBUG"))
+                        fprintf(stderr, "nw ph %d it %d r %d G %.10g gbest %.10g step %.3g nu %.3g gmax %.3g\n",
+                                ph, it, r, -fn, gbest, step, nu, gmax);
                     double sy = 0;
                     for (int q = 0; q < nv; q++) {
                         S[head * nv + q] = xn[q] - x[q];
@@ -1642,6 +1980,11 @@ cg_again:
         free(half);
         free(un);
         free(act);
+        newton_free(&nw);
+        free(c->alist);
+        free(c->acnt);
+        c->alist = NULL;
+        c->acnt = NULL;
         if (status != TQ_OK) goto done;
     }
     res->rounds += r;

@@ -40,6 +40,7 @@
 
 enum { TQ_ALIGN_WORKLOAD = 0, TQ_ALIGN_POTENTIAL = 1, TQ_ALIGN_COUNT = 2, TQ_ALIGN_NM = 3 };
 enum { TQ_DIST_KM = 0, TQ_DIST_KM2 = 1 };
+enum { TQ_PRICES_AUTO = 0, TQ_PRICES_LBFGS = 1, TQ_PRICES_NEWTON = 2 };
 
 #define TQ_EARTH_KM 6371.0088
 
@@ -54,6 +55,10 @@ typedef struct {
     int candidates;          /* C: nearest territories per account considered, >= 1
                                 (capped at K); prev_territory is always a candidate */
     int max_rounds;          /* Lagrangian price rounds, >= 1 */
+    int prices;              /* price search on the smoothed dual: TQ_PRICES_NEWTON
+                                (damped Newton with the territory-level Hessian, dense;
+                                up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS, or
+                                TQ_PRICES_AUTO (Newton up to 200 prices) */
     double gap_stop;         /* stop the rounds once a feasible priced assignment is
                                 within this relative gap of the bound, >= 0 */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
@@ -109,6 +114,8 @@ typedef struct {
     double moved_value_share, moved_count_share; /* among accounts with a prev */
     int64_t moved_count;
     int rounds, center_rounds;
+    int hess_passes;         /* Newton Hessian passes (over accounts near a tie) */
+    int newton;              /* the last price search was Newton's (else L-BFGS) */
     int widened;             /* times the candidate lists were doubled (C -> 2C) */
     int candidates;          /* C finally used */
     int64_t boundary_size;   /* accounts in the repair set that succeeded */
@@ -116,6 +123,7 @@ typedef struct {
     int64_t bound_checks;    /* accounts whose bound needed all K territories */
     int64_t columns_added;   /* candidates added by column generation */
     double t_candidates, t_prices, t_repair, t_bound, t_exact; /* seconds */
+    double t_hess, t_factor; /* of t_prices: Newton Hessian passes, factorisations */
     int bad_k, bad_m;        /* infeasible: territory and metric (m = 3: budget) */
     char msg[512];           /* error / infeasibility detail */
 } tq_align_result;

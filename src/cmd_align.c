@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "  --exact              solve the full ILP with GLPK (small problems only)\n"
             "  --candidates C       nearest territories priced per account (default 8)\n"
             "  --rounds n           price passes at most per pricing round (default 4000)\n"
+            "  --prices M           price search: auto (default: newton up to 200 prices,\n"
+            "                       i.e. 100 territories on 2 metrics; else lbfgs), newton, lbfgs\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
@@ -142,6 +144,7 @@ int tq_cmd_align(int argc, char **argv)
         {"exact", no_argument, 0, 'x'},           {"candidates", required_argument, 0, 'C'},
         {"rounds", required_argument, 0, 'r'},    {"seed", required_argument, 0, 's'},
         {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
+        {"prices", required_argument, 0, 'p'},
         TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
     tq_align_params p;
     tq_align_defaults(&p);
@@ -206,6 +209,12 @@ int tq_cmd_align(int argc, char **argv)
         case 'x': p.exact = 1; break;
         case 'C': if (tq_parse_i64("--candidates", optarg, 1, 100000, &v64)) return rc; p.candidates = (int)v64; break;
         case 'r': if (tq_parse_i64("--rounds", optarg, 1, 1000000, &v64)) return rc; p.max_rounds = (int)v64; break;
+        case 'p':
+            if (!strcmp(optarg, "auto")) p.prices = TQ_PRICES_AUTO;
+            else if (!strcmp(optarg, "lbfgs")) p.prices = TQ_PRICES_LBFGS;
+            else if (!strcmp(optarg, "newton")) p.prices = TQ_PRICES_NEWTON;
+            else { tq_error("option --prices: '%s' is not auto, newton or lbfgs", optarg); return rc; }
+            break;
         case 's': if (tq_parse_i64("--seed", optarg, 0, INT64_MAX, &v64)) return rc; seed = (uint64_t)v64; break;
         case 'L': write_lp = optarg; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
@@ -474,6 +483,9 @@ int tq_cmd_align(int argc, char **argv)
     cJSON_AddStringToObject(params, "distance", p.distance == TQ_DIST_KM2 ? "km2" : "km");
     cJSON_AddNumberToObject(params, "candidates", p.candidates);
     cJSON_AddNumberToObject(params, "rounds", p.max_rounds);
+    cJSON_AddStringToObject(params, "prices", p.prices == TQ_PRICES_NEWTON  ? "newton"
+                                              : p.prices == TQ_PRICES_LBFGS ? "lbfgs"
+                                                                            : "auto");
     cJSON_AddBoolToObject(params, "exact", p.exact);
     cJSON_AddNumberToObject(params, "frontier", (double)frontier);
     cJSON_AddNumberToObject(params, "regions", (double)regions);
@@ -560,6 +572,8 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "repair", r.repair);
         cJSON_AddNumberToObject(out, "boundary", (double)r.boundary_size);
         cJSON_AddNumberToObject(out, "bound_checks", (double)r.bound_checks);
+        cJSON_AddNumberToObject(out, "hessian_passes", r.hess_passes);
+        cJSON_AddStringToObject(out, "price_search", r.newton ? "newton" : "lbfgs");
         cJSON_AddNumberToObject(out, "bound_restricted", r.lagrange_bound_restricted);
         cJSON_AddBoolToObject(out, "exact_optimal", r.exact_optimal);
         if (isfinite(r.lp_value)) cJSON_AddNumberToObject(out, "lp_value", r.lp_value);
@@ -586,6 +600,8 @@ int tq_cmd_align(int argc, char **argv)
         tq_json_time(out, "read", t_read);
         tq_json_time(out, "candidates", r.t_candidates);
         tq_json_time(out, "prices", r.t_prices);
+        tq_json_time(out, "hessian", r.t_hess);
+        tq_json_time(out, "factor", r.t_factor);
         tq_json_time(out, "bound", r.t_bound);
         tq_json_time(out, "repair", r.t_repair);
         tq_json_time(out, "exact", r.t_exact);

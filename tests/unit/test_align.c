@@ -117,8 +117,9 @@ static void check_windows(const inst *s, const tq_align_params *p, const int32_t
 static void test_exact_vs_scale(void **state)
 {
     (void)state;
-    /* GLPK proves optimality quickly only for tiny instances of this model */
-    for (uint64_t seed = 1; seed <= 6; seed++) {
+    /* GLPK proves optimality quickly only for tiny instances of this model; both price
+     * searches (Newton, L-BFGS) must give a valid bound and a feasible alignment */
+    for (uint64_t seed = 1; seed <= 12; seed++) {
         inst s;
         inst_make(&s, 30 + 6 * (int64_t)seed, 3 + (int)(seed % 2), seed);
         tq_align_problem pb = inst_problem(&s);
@@ -129,10 +130,12 @@ static void test_exact_vs_scale(void **state)
         p.alpha = seed % 2 ? 0.0 : 0.5;
         p.mip_seconds = 30;
         p.candidates = 2;
+        p.prices = seed <= 6 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
         int32_t *ta = malloc(s.n * sizeof(int32_t)), *te = malloc(s.n * sizeof(int32_t));
         tq_align_result ra, re;
         int st = tq_align_solve(&pb, &p, NULL, ta, &ra);
         assert_int_equal(st, TQ_OK);
+        assert_int_equal(ra.newton, p.prices == TQ_PRICES_NEWTON);
         check_windows(&s, &p, ta);
         p.exact = 1;
         st = tq_align_solve(&pb, &p, NULL, te, &re);
@@ -147,9 +150,9 @@ static void test_exact_vs_scale(void **state)
         assert_true((ra.cost - opt) / opt <= ra.gap + 1e-9);
         /* and the GLPK LP relaxation value is a bound too */
         assert_true(re.lp_value <= opt * (1 + 1e-9));
-        print_message("seed %llu: opt %.6g scale %.6g bound %.6g gap %.4f%% lp %.6g\n",
-                      (unsigned long long)seed, opt, ra.cost, ra.bound, 100 * ra.gap,
-                      re.lp_value);
+        print_message("seed %llu (%s): opt %.6g scale %.6g bound %.6g gap %.4f%% lp %.6g\n",
+                      (unsigned long long)seed, ra.newton ? "newton" : "lbfgs", opt, ra.cost,
+                      ra.bound, 100 * ra.gap, re.lp_value);
         tq_align_result_free(&ra);
         tq_align_result_free(&re);
         free(ta);
@@ -291,25 +294,32 @@ static void test_threads_deterministic(void **state)
     inst s;
     inst_make(&s, 20000, 16, 44);
     tq_align_problem pb = inst_problem(&s);
-    tq_align_params p;
-    tq_align_defaults(&p);
-    p.alpha = 0.2;
-    int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
-    tq_align_result r1, r2;
-    omp_set_num_threads(1);
-    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
-    omp_set_num_threads(2);
-    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
-    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
-    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
-    assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
-    check_windows(&s, &p, t1);
-    print_message("20000x16: cost %.6g bound %.6g gap %.4f%% rounds %d repair %d\n", r1.cost,
-                  r1.bound, 100 * r1.gap, r1.rounds, r1.repair);
-    tq_align_result_free(&r1);
-    tq_align_result_free(&r2);
-    free(t1);
-    free(t2);
+    /* Newton's Hessian is summed in fixed point (int64), L-BFGS's partials in block
+     * order: both bit-identical for 1 and 2 threads */
+    for (int pr = 0; pr < 2; pr++) {
+        tq_align_params p;
+        tq_align_defaults(&p);
+        p.alpha = 0.2;
+        p.prices = pr == 0 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
+        int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
+        tq_align_result r1, r2;
+        omp_set_num_threads(1);
+        assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+        omp_set_num_threads(2);
+        assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+        assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+        assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+        assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
+        assert_int_equal(r1.newton, pr == 0);
+        check_windows(&s, &p, t1);
+        print_message("20000x16 %s: cost %.6g bound %.6g gap %.4f%% rounds %d hessians %d "
+                      "repair %d\n", pr == 0 ? "newton" : "lbfgs", r1.cost, r1.bound,
+                      100 * r1.gap, r1.rounds, r1.hess_passes, r1.repair);
+        tq_align_result_free(&r1);
+        tq_align_result_free(&r2);
+        free(t1);
+        free(t2);
+    }
     inst_free(&s);
 }
 
@@ -349,6 +359,9 @@ static void test_bad_params(void **state)
     assert_non_null(tq_align_check(&p));
     tq_align_defaults(&p);
     p.distance = 7;
+    assert_non_null(tq_align_check(&p));
+    tq_align_defaults(&p);
+    p.prices = 3;
     assert_non_null(tq_align_check(&p));
     /* prev out of range is named with its row */
     inst s;
