@@ -528,6 +528,7 @@ int tq_cmd_align(int argc, char **argv)
     if (wst == TQ_OK) wst = tq_result_attr_str(res, "centers", centers);
     if (wst == TQ_OK)
         wst = tq_result_attr_str(res, "distance", p.distance == TQ_DIST_KM2 ? "km2" : "km");
+    if (wst == TQ_OK) wst = tq_result_attr_str(res, "price_search", r.newton ? "newton" : "lbfgs");
     if (wst != TQ_OK) {
         tq_err_set(&err, TQ_EIO, "%s: cannot write /alignment", path);
         goto fail;
