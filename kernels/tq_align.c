@@ -128,9 +128,10 @@ typedef struct {
 #define NW_QMIN 1e-7
 /* most prices for the dense Newton system (n x n doubles, and int64 per thread) */
 #define NW_MAXN 3000
-/* --prices auto takes Newton up to this many prices: measured (bench/RESULTS.md) it
- * lowered the gap 2.6-7x at 20-100 territories (time 0.2-6x of L-BFGS's), but needed
- * more iterations as K grew (200: 2.2x slower; 500: slower and a worse gap) */
+/* --prices auto takes Newton up to this many prices: measured (bench/RESULTS.md,
+ * bench/align_prices) its gap was 2.5-12x smaller at 20-100 territories for 1.2-2.8x
+ * L-BFGS's time, but it needed more iterations as K grew (200: 0.79x the gap for 2.6x
+ * the time; 500: slower and a worse gap) */
 #define NW_AUTO 200
 #define NW_ITERS 60  /* Newton iterations per eps phase at most */
 
@@ -485,72 +486,89 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
     double sc = nw->scale; /* E / eps is stored as E scale, in units of 1 / (scale eps) */
     size_t nn = (size_t)n * n;
     memset(nw->acc, 0, (size_t)nw->nt * nn * sizeof *nw->acc);
-    const int nq = 3 * K;
-#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
-    for (int64_t b = c->b0; b < c->b1; b++) {
+    const int nq = 3 * K, LM = 3 * C + 1;
+    int nomem = 0;
+#pragma omp parallel if (c->b1 - c->b0 > 1)
+    {
         int64_t *A = nw->acc + (size_t)omp_get_thread_num() * nn;
-        double rr[C], cf[3 * C + 1], E[(3 * C + 1) * (3 * C + 1)];
-        int jv[3 * C + 1], sl[3 * C + 1];
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, na = c->acnt[b - c->b0];
-        for (int64_t t = 0; t < na; t++) {
-            int64_t i = c->alist[r0 + t];
-            const int32_t *ci = c->cand + i * C;
-            double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
-            double val = (double)c->pb->value[i];
-            int32_t pv = acc_prev(c, i);
-            double best, second;
-            int bs;
-            int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
-            double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
-            /* entries: (price, coefficient, slot) of every slot with weight, then the
-             * budget price (slot -1) */
-            int L = 0, jb = nw->pos[nq];
-            double qb = 0.0;
-            for (int s = 0; s < ns; s++) {
-                double q = rr[s] * iz;
-                rr[s] = q;
-                if (q <= NW_QMIN) continue;
-                int k = ci[s];
-                for (int m = 0; m < 3; m++) {
-                    int j = nw->pos[3 * k + m];
-                    if (j < 0) continue;
-                    jv[L] = j;
-                    cf[L] = am[m] * nw->coef_un[3 * k + m];
-                    sl[L++] = s;
-                }
-                if (pv >= 0 && k != pv) qb += q;
-            }
-            if (jb >= 0 && qb > 0) {
-                jv[L] = jb;
-                cf[L] = val * nw->coef_un[nq];
-                sl[L++] = -1;
-            }
-            /* E = sum_s q_s A_s A_s^T - abar abar^T; abar_l = q_s cf_l (budget: qb cf) */
-            for (int a = 0; a < L; a++) {
-                double qa = sl[a] >= 0 ? rr[sl[a]] : qb;
-                for (int bb = 0; bb <= a; bb++) {
-                    double qbb = sl[bb] >= 0 ? rr[sl[bb]] : qb, d = 0.0;
-                    if (sl[a] == sl[bb]) d = qa;  /* same slot (or both the budget) */
-                    else if (sl[a] < 0) d = ci[sl[bb]] != pv && pv >= 0 ? qbb : 0.0;
-                    else if (sl[bb] < 0) d = ci[sl[a]] != pv && pv >= 0 ? qa : 0.0;
-                    E[a * L + bb] = (d - qa * qbb) * cf[a] * cf[bb];
-                }
-            }
-            for (int a = 0; a < L; a++)
-                for (int bb = 0; bb <= a; bb++) {
-                    int ja = jv[a], jbb = jv[bb];
-                    int64_t v = (int64_t)llrint(E[a * L + bb] * sc);
-                    if (ja >= jbb) A[(size_t)ja * n + jbb] += v;
-                    else A[(size_t)jbb * n + ja] += v;
-                    if (a != bb && ja == jbb) A[(size_t)ja * n + jbb] += v;
-                }
+        /* per-thread scratch on the heap: with many candidates L^2 would not fit a stack */
+        double *rr = malloc((size_t)C * sizeof *rr), *cf = malloc((size_t)LM * sizeof *cf);
+        double *E = malloc((size_t)LM * LM * sizeof *E);
+        int *jv = malloc((size_t)LM * sizeof *jv), *sl = malloc((size_t)LM * sizeof *sl);
+        if (!rr || !cf || !E || !jv || !sl) {
+#pragma omp atomic write
+            nomem = 1;
         }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            if (!rr || !cf || !E || !jv || !sl) continue;
+            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, na = c->acnt[b - c->b0];
+            for (int64_t t = 0; t < na; t++) {
+                int64_t i = c->alist[r0 + t];
+                const int32_t *ci = c->cand + i * C;
+                double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
+                double val = (double)c->pb->value[i];
+                int32_t pv = acc_prev(c, i);
+                double best, second;
+                int bs;
+                int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
+                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                /* entries: (price, coefficient, slot) of every slot with weight, then the
+                 * budget price (slot -1) */
+                int L = 0, jb = nw->pos[nq];
+                double qb = 0.0;
+                for (int s = 0; s < ns; s++) {
+                    double q = rr[s] * iz;
+                    rr[s] = q;
+                    if (q <= NW_QMIN) continue;
+                    int k = ci[s];
+                    for (int m = 0; m < 3; m++) {
+                        int j = nw->pos[3 * k + m];
+                        if (j < 0) continue;
+                        jv[L] = j;
+                        cf[L] = am[m] * nw->coef_un[3 * k + m];
+                        sl[L++] = s;
+                    }
+                    if (pv >= 0 && k != pv) qb += q;
+                }
+                if (jb >= 0 && qb > 0) {
+                    jv[L] = jb;
+                    cf[L] = val * nw->coef_un[nq];
+                    sl[L++] = -1;
+                }
+                /* E = sum_s q_s A_s A_s^T - abar abar^T; abar_l = q_s cf_l (budget: qb cf) */
+                for (int a = 0; a < L; a++) {
+                    double qa = sl[a] >= 0 ? rr[sl[a]] : qb;
+                    for (int bb = 0; bb <= a; bb++) {
+                        double qbb = sl[bb] >= 0 ? rr[sl[bb]] : qb, d = 0.0;
+                        if (sl[a] == sl[bb]) d = qa;  /* same slot (or both the budget) */
+                        else if (sl[a] < 0) d = ci[sl[bb]] != pv && pv >= 0 ? qbb : 0.0;
+                        else if (sl[bb] < 0) d = ci[sl[a]] != pv && pv >= 0 ? qa : 0.0;
+                        E[a * L + bb] = (d - qa * qbb) * cf[a] * cf[bb];
+                    }
+                }
+                for (int a = 0; a < L; a++)
+                    for (int bb = 0; bb <= a; bb++) {
+                        int ja = jv[a], jbb = jv[bb];
+                        int64_t v = (int64_t)llrint(E[a * L + bb] * sc);
+                        if (ja >= jbb) A[(size_t)ja * n + jbb] += v;
+                        else A[(size_t)jbb * n + ja] += v;
+                        if (a != bb && ja == jbb) A[(size_t)ja * n + jbb] += v;
+                    }
+            }
+        }
+        free(rr);
+        free(cf);
+        free(E);
+        free(jv);
+        free(sl);
     }
     for (int t = 1; t < nw->nt; t++) {
         const int64_t *At = nw->acc + (size_t)t * nn;
         for (size_t e = 0; e < nn; e++) nw->acc[e] += At[e];
     }
     int st = tq_comm_sum_i64(c->comm, nw->acc, (int64_t)nn);
+    if (nomem && st == TQ_OK) st = TQ_ENOMEM;
     double inv = 1.0 / (nw->scale * eps);
     for (size_t e = 0; e < nn; e++) nw->H[e] = (double)nw->acc[e] * inv;
     return st;
