@@ -658,6 +658,13 @@ static int newton_init(ctx *c, const uint8_t *act, const double *un, int nv, new
     return TQ_OK;
 }
 
+/* Curvature of the smoothed window term half (sqrt(y^2 + dl^2) - dl) at y. */
+static inline double win_curv(double half, double y, double dl)
+{
+    double sq = sqrt(y * y + dl * dl);
+    return half * dl * dl / (sq * sq * sq);
+}
+
 /* Damped Newton direction d = -(H + diag(window curvature) + nu mean(diag) I)^{-1} gr at
  * y (scaled prices; half, dl: the smoothed window term half (sqrt(y^2 + dl^2) - dl)).
  * nu grows x10 until the factor exists. Returns 0, or -1 when no factor was found. */
@@ -668,16 +675,13 @@ static int newton_dir(newton_t *nw, const double *y, const double *gr, const dou
     double md = 0.0;
     for (int j = 0; j < n; j++) {
         int q = nw->var[j];
-        double sq = sqrt(y[q] * y[q] + dl * dl);
-        nw->dadd[j] = half[q] * dl * dl / (sq * sq * sq);
-        md += nw->H[(size_t)j * n + j] + nw->dadd[j];
+        md += nw->H[(size_t)j * n + j] + win_curv(half[q], y[q], dl);
     }
     md = md / n > 0 ? md / n : 1.0;
     for (int tries = 0; tries < 30; tries++) {
         for (int j = 0; j < n; j++) {
             int q = nw->var[j];
-            double sq = sqrt(y[q] * y[q] + dl * dl);
-            nw->dadd[j] = half[q] * dl * dl / (sq * sq * sq) + *nu * md;
+            nw->dadd[j] = win_curv(half[q], y[q], dl) + *nu * md;
         }
         if (cholesky(n, nw->H, nw->dadd, nw->L) == 0) {
             /* L L^T x = -g */
@@ -1959,11 +1963,13 @@ cg_again:
                         step *= 0.3;
                     }
                     if (status != TQ_OK || !ok) break;
-                    /* damping: less after a full Newton step, more after a cut one */
-                    nu = step == 1.0 ? fmax(nu * 0.25, 1e-12) : fmin(nu * 8.0, 1e6);
-                    if (use_nw && getenv("TQ_ALIGN_DEBUG"))
-                        fprintf(stderr, "nw ph %d it %d r %d G %.10g gbest %.10g step %.3g nu %.3g gmax %.3g\n",
-                                ph, it, r, -fn, gbest, step, nu, gmax);
+                    if (use_nw) {
+                        /* damping: less after a full Newton step, more after a cut one */
+                        nu = step == 1.0 ? fmax(nu * 0.25, 1e-12) : fmin(nu * 8.0, 1e6);
+                        if (getenv("TQ_ALIGN_DEBUG"))
+                            fprintf(stderr, "nw ph %d it %d r %d G %.10g gbest %.10g step %.3g nu %.3g "
+                                    "gmax %.3g\n", ph, it, r, -fn, gbest, step, nu, gmax);
+                    }
                     double sy = 0;
                     for (int q = 0; q < nv; q++) {
                         S[head * nv + q] = xn[q] - x[q];
