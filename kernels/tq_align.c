@@ -33,6 +33,7 @@ void tq_align_defaults(tq_align_params *p)
     p->prices = TQ_PRICES_AUTO;
     p->progress = NULL;       /* no progress bar */
     p->progress_ctx = NULL;
+    p->coarse = 0;
     p->gap_stop = 1e-4;
     p->boundary = 2000;
     p->mip_nodes = 200;
@@ -55,6 +56,7 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->max_rounds < 1) return "max_rounds must be >= 1";
     if (p->prices != TQ_PRICES_AUTO && p->prices != TQ_PRICES_LBFGS && p->prices != TQ_PRICES_NEWTON)
         return "prices must be auto, lbfgs or newton";
+    if (p->coarse < 0) return "coarse must be >= 0";
     if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
     if (p->boundary < 1) return "boundary must be >= 1";
     if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
@@ -108,6 +110,8 @@ typedef struct {
     double total[TQ_ALIGN_NM];
     double unit[TQ_ALIGN_NM + 1]; /* scale of each metric: mean target; [3] budget */
     double *cx;           /* K x 3 center unit vectors */
+    double *ux;           /* nl x 3 account unit vectors (computed once: the sincos
+                             dominated the candidate, reverse-candidate and bound passes) */
     int32_t *cand;        /* nl x C territory per slot, -1 = unused */
     double *cost;         /* nl x C: c(i,k) */
     double *dfar;         /* nl: distance term of the C-th nearest (non-candidates cost
@@ -122,7 +126,18 @@ typedef struct {
     int32_t *alist;       /* nl, or NULL: per block (from its first row) the accounts with
                              curvature in the last smoothed pass (Newton prices) */
     int64_t *acnt;        /* b1 - b0: their number per block */
+    double eps_last;      /* eps of the last smoothed phase run */
+    int64_t stride;       /* > 1: coarse level, passes see every stride-th global row
+                             (scaled by stride); 1: all rows */
 } ctx;
+
+/* First local row >= r0 that the passes see (global row a multiple of the stride, so
+ * the sample does not depend on the rank count). */
+static inline int64_t row0(const ctx *c, int64_t r0)
+{
+    int64_t g = c->lo + r0, rem = g % c->stride;
+    return rem ? r0 + (c->stride - rem) : r0;
+}
 
 /* soft-min weights at or below this are left out of the Newton Hessian */
 #define NW_QMIN 1e-7
@@ -196,8 +211,7 @@ static int build_candidates(ctx *c, tq_align_result *res)
                 if (i < mybad) mybad = i;
                 continue;
             }
-            double v[3];
-            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            const double *v = c->ux + 3 * i;
             for (int s = 0; s < W; s++) ci[s] = -1;
             if (acc_locked(c, i)) {
                 ci[0] = pv;
@@ -276,8 +290,7 @@ static int add_extras(ctx *c, int k, const double *need)
             int has = 0;
             for (int s = 0; s < C; s++) has |= ci[s] == k;
             if (has) continue;
-            double v[3];
-            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            const double *v = c->ux + 3 * i;
             double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
             int bin = (int)(x * XB);
             if (bin >= XB) bin = XB - 1;
@@ -309,8 +322,7 @@ static int add_extras(ctx *c, int k, const double *need)
             if (free_s < 0 && s >= C0 && ci[s] < 0) free_s = s;
         }
         if (has || free_s < 0) continue;
-        double v[3];
-        unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+        const double *v = c->ux + 3 * i;
         double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
         int bin = (int)(x * XB);
         if (bin >= XB) bin = XB - 1;
@@ -388,7 +400,7 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         double rr[C];
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
         int64_t na = 0;
-        for (int64_t i = r0; i < r1; i++) {
+        for (int64_t i = row0(c, r0); i < r1; i += c->stride) {
             const int32_t *ci = c->cand + i * C;
             const double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
@@ -430,11 +442,93 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         }
         if (c->alist && eps > 0) c->acnt[b - c->b0] = na;
     }
-    return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+    int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+    if (c->stride > 1)
+        for (int e = 0; e < pw; e++) c->sum[e] *= (double)c->stride;
+    return st;
 }
 static int price_pass(ctx *c, const double *pi, double mu)
 {
     return price_pass_eps(c, pi, mu, 0.0);
+}
+
+/* Rounding of the smoothed assignment at (pi, mu, eps): where the prices are (near)
+ * optimal many accounts tie, and the plain argmin sends all of them one way, far out of
+ * the windows, while the soft loads sum_i q_i a_i are about inside them. Each account
+ * whose soft-min has more than one weight >= 1e-3 takes, among those slots, the one that
+ * keeps its block's rounded loads nearest the block's soft loads (sum of |deviation| in
+ * units of the mean target); the rest take their argmin. Block-local, so the same for
+ * any thread or rank count. Sets c->slot, c->regret and c->sum like price_pass. */
+#define RQ_MIN 1e-3
+static int round_pass(ctx *c, const double *pi, double mu, double eps)
+{
+    int K = c->K, C = c->C, pw = c->pw, nomem = 0;
+#pragma omp parallel if (c->b1 - c->b0 > 1)
+    {
+        double *D = calloc((size_t)3 * K, sizeof *D), *rr = malloc((size_t)C * sizeof *rr);
+        if (!D || !rr) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            double *pt = c->part + (b - c->b0) * pw;
+            memset(pt, 0, (size_t)pw * sizeof *pt);
+            if (!D || !rr) continue;
+            memset(D, 0, (size_t)3 * K * sizeof *D);
+            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            for (int64_t i = r0; i < r1; i++) {
+                const int32_t *ci = c->cand + i * C;
+                double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
+                int32_t pv = acc_prev(c, i);
+                double best, second;
+                int bs;
+                int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
+                c->regret[i] = second - best;
+                int t = bs;
+                if (second - best < 7.0 * eps && !acc_locked(c, i)) {
+                    double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                    double bestd = INFINITY;
+                    for (int u = 0; u < ns; u++) {
+                        if (rr[u] * iz < RQ_MIN) continue;
+                        double dv = 0.0;
+                        for (int s = 0; s < ns; s++) {
+                            double q = rr[s] * iz;
+                            if (q < RQ_MIN) continue;
+                            const double *Dk = D + 3 * ci[s];
+                            for (int m = 0; m < 3; m++)
+                                if (c->use[m])
+                                    dv += fabs(Dk[m] + ((s == u) - q) * am[m]) / c->unit[m];
+                        }
+                        if (dv < bestd) {
+                            bestd = dv;
+                            t = u;
+                        }
+                    }
+                    for (int s = 0; s < ns; s++) {
+                        double q = rr[s] * iz;
+                        if (q < RQ_MIN) continue;
+                        double *Dk = D + 3 * ci[s];
+                        for (int m = 0; m < 3; m++) Dk[m] += ((s == t) - q) * am[m];
+                    }
+                }
+                c->slot[i] = t;
+                int k = ci[t];
+                for (int m = 0; m < 3; m++) pt[3 * k + m] += am[m];
+                double *tail = pt + 3 * K;
+                tail[S_BEST] += best;
+                tail[S_COST] += c->cost[i * C + t];
+                if (pv >= 0 && k != pv) {
+                    tail[S_MOVV] += (double)c->pb->value[i];
+                    tail[S_MOVC] += 1.0;
+                }
+            }
+        }
+        free(D);
+        free(rr);
+    }
+    if (nomem) return TQ_ENOMEM;
+    return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
 }
 
 /* ---- Newton prices ------------------------------------------------------------------
@@ -569,7 +663,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
     }
     int st = tq_comm_sum_i64(c->comm, nw->acc, (int64_t)nn);
     if (nomem && st == TQ_OK) st = TQ_ENOMEM;
-    double inv = 1.0 / (nw->scale * eps);
+    double inv = (double)c->stride / (nw->scale * eps);
     for (size_t e = 0; e < nn; e++) nw->H[e] = (double)nw->acc[e] * inv;
     return st;
 }
@@ -721,6 +815,23 @@ static double dual_value(const ctx *c, const double *pi, double mu)
     return g;
 }
 
+/* Total violation of the windows (and budget) by the loads of the last pass, each
+ * metric in units of its mean target. */
+static double load_viol(const ctx *c)
+{
+    const double *L = c->sum;
+    double s = 0.0;
+    for (int k = 0; k < c->K; k++)
+        for (int m = 0; m < TQ_ALIGN_NM; m++) {
+            if (!c->use[m]) continue;
+            double l = L[3 * k + m], lo = c->wlo[3 * k + m], hi = c->whi[3 * k + m];
+            s += (l > hi ? l - hi : l < lo ? lo - l : 0.0) / c->unit[m];
+        }
+    if (c->use_budget && c->sum[3 * c->K + S_MOVV] > c->budget)
+        s += (c->sum[3 * c->K + S_MOVV] - c->budget) / c->unit[3];
+    return s;
+}
+
 /* Loads of the last pass within every window (and the budget)? */
 static int loads_feasible(const ctx *c, const double *load, double moved)
 {
@@ -755,7 +866,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
         double *pt = c->part + (b - c->b0) * pw;
         pt[0] = pt[1] = 0.0;
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
-        for (int64_t i = r0; i < r1; i++) {
+        for (int64_t i = row0(c, r0); i < r1; i += c->stride) {
             int32_t *ci = c->cand + i * C;
             double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
@@ -777,8 +888,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                             (pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0);
                 if (lb < best) {
                     nchk++;
-                    double v[3];
-                    unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+                    const double *v = c->ux + 3 * i;
                     double cbest = best, wg = acc_weight(c, i);
                     double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
                     int kb = -1, km2 = c->p->distance == TQ_DIST_KM2;
@@ -842,6 +952,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
     double s[2];
     int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, s);
     if (st != TQ_OK) return st;
+    s[0] *= (double)c->stride;
     int64_t n1[2] = {nchk, nadd};
     st = tq_comm_sum_i64(c->comm, n1, 2);
     *checks = n1[0];
@@ -1392,8 +1503,8 @@ static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_
         goto done;
     }
     for (int64_t i = 0; i < c->nl; i++) {
-        double *r = loc + i * W, v[3];
-        unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+        double *r = loc + i * W;
+        const double *v = c->ux + 3 * i;
         int32_t pv = acc_prev(c, i);
         r[0] = (double)(c->lo + i);
         for (int m = 0; m < 3; m++) r[1 + m] = acc_metric(c, i, m);
@@ -1564,8 +1675,7 @@ static int final_metrics(ctx *c, const int32_t *terr, tq_align_result *res)
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
         for (int64_t i = r0; i < r1; i++) {
             int k = terr[i];
-            double v[3];
-            unit_vec(c->pb->lat[i], c->pb->lon[i], v);
+            const double *v = c->ux + 3 * i;
             const double *ck = c->cx + 3 * k;
             double km = km_of_dot(v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]);
             int32_t pv = acc_prev(c, i);
@@ -1623,20 +1733,26 @@ done:
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status, K = c->K;
-    double *pi = NULL, *pibest = NULL, *pifeas = NULL;
+    double *pi = NULL, *pibest = NULL, *pifeas = NULL, *pilast = NULL;
     int32_t *override = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
     pi = calloc((size_t)nq + 1, sizeof *pi);
     pibest = calloc((size_t)nq + 1, sizeof *pibest);
     pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
+    pilast = calloc((size_t)nq + 1, sizeof *pilast);
     override = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *override);
-    if (!pi || !pibest || !pifeas || !override) {
+    if (!pi || !pibest || !pifeas || !pilast || !override) {
         status = TQ_ENOMEM;
         goto done;
     }
 retry:
     t0 = tq_now();
+    /* coarse level first when there are many accounts a territory (see row0) */
+    c->stride = 1;
+    if (c->p->coarse > 0 && !c->p->exact && c->pb->n / ((int64_t)c->p->coarse * K) >= 2)
+        c->stride = c->pb->n / ((int64_t)c->p->coarse * K);
+    res->coarse_stride = c->stride;
     memset(pi, 0, (size_t)(nq + 1) * sizeof *pi);
     memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
     /* Candidates; while some window's lower bound is out of reach of the accounts that
@@ -1857,7 +1973,7 @@ cg_again:
             gbest = gx;                                                                     \
             memcpy(pibest, pi, (size_t)nv * sizeof *pi);                                    \
         }                                                                                   \
-        if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]) &&                            \
+        if (c->stride == 1 && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]) &&          \
             c->sum[3 * K + S_COST] < ub) {                                                  \
             ub = c->sum[3 * K + S_COST];                                                    \
             memcpy(pifeas, pi, (size_t)nv * sizeof *pi);                                    \
@@ -1877,6 +1993,7 @@ cg_again:
         }                                                                                   \
         (F_) = -G;                                                                          \
     } while (0)
+                c->eps_last = eps;
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 int cap = use_nw ? NW_ITERS : ph_iters[ph];
@@ -1992,6 +2109,9 @@ cg_again:
                 }
 #undef EVAL
             }
+            /* the last iterate (the smoothed optimum): its argmin is often nearer the
+             * windows than the argmin at the best exact dual */
+            for (int q = 0; q < nv; q++) pilast[q] = act[q] ? x[q] / un[q] : 0.0;
         }
         free(x);
         free(gr);
@@ -2012,6 +2132,7 @@ cg_again:
         if (status != TQ_OK) goto done;
     }
     res->rounds += r;
+    if (c->stride > 1) res->coarse_rounds += r;
     res->t_prices += tq_now() - t0;
     res->lagrange_bound_restricted = gbest;
 
@@ -2073,6 +2194,22 @@ cg_again:
         cg++;
         goto cg_again;
     }
+    /* coarse level done: every account gets the columns the coarse prices call for
+     * (at all rows), then the prices are refined on all rows from the coarse ones */
+    if (c->stride > 1) {
+        c->stride = 1;
+        if (!div0) {
+            t0 = tq_now();
+            status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
+            if (status != TQ_OK) goto done;
+            res->columns_added += added;
+            res->t_bound += tq_now() - t0;
+            if (getenv("TQ_ALIGN_DEBUG"))
+                fprintf(stderr, "coarse done: full %.10g added %lld\n", fb, (long long)added);
+            cg = 1;
+            goto cg_again;
+        }
+    }
     /* prices that ran off (div0, with gbest unchanged since): widen at once below */
     /* Primal: the best feasible priced assignment, or a repair of the best prices. */
     t0 = tq_now();
@@ -2080,8 +2217,29 @@ cg_again:
     double rcost = INFINITY;
     int repaired = 0;
     if (!div0 && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
+        /* start from the argmin (best exact dual, or last iterate) nearer the windows */
+        const double *prep = pibest;
+        status = price_pass(c, pilast, pilast[nq]);
+        if (status != TQ_OK) goto done;
+        double vl = load_viol(c);
+        status = round_pass(c, pilast, pilast[nq], c->eps_last);
+        if (status != TQ_OK) goto done;
+        double vr = load_viol(c);
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
+        double vb = load_viol(c);
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "repair start: violation at best dual %g, at last iterate %g, "
+                    "rounded %g\n", vb, vl, vr);
+        if (vr < vb && vr <= vl) {
+            prep = NULL;
+            status = round_pass(c, pilast, pilast[nq], c->eps_last);
+            if (status != TQ_OK) goto done;
+        } else if (vl < vb) {
+            prep = pilast;
+            status = price_pass(c, prep, prep[nq]);
+            if (status != TQ_OK) goto done;
+        }
         int64_t target = c->p->boundary, last_nb = -1;
         for (int attempt = 0; attempt < 6; attempt++) {
             int method = 0;
@@ -2103,7 +2261,8 @@ cg_again:
             if (nb >= c->pb->n || nb <= last_nb || target >= ((int64_t)1 << 18)) break;
             last_nb = nb;
             target *= 4;
-            status = price_pass(c, pibest, pibest[nq]);
+            status = prep ? price_pass(c, prep, prep[nq])
+                          : round_pass(c, pilast, pilast[nq], c->eps_last);
             if (status != TQ_OK) goto done;
         }
     }
@@ -2170,6 +2329,7 @@ done:
     free(pi);
     free(pibest);
     free(pifeas);
+    free(pilast);
     free(override);
     return status;
 }
@@ -2217,6 +2377,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.C = c.C0 + 4 < K ? c.C0 + 4 : K;
     c.nl = pb->nlocal;
     c.lo = pb->lo;
+    c.stride = 1;
     tq_blocks_init(&c.blk, pb->n);
     int64_t rlo, rhi;
     tq_blocks_of_rank(&c.blk, tq_comm_rank(comm), tq_comm_size(comm), &c.b0, &c.b1, &rlo, &rhi);
@@ -2233,6 +2394,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.cand = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cand);
     c.cost = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cost);
     c.dfar = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.dfar);
+    c.ux = malloc((size_t)(c.nl > 0 ? c.nl : 1) * 3 * sizeof *c.ux);
     c.slot = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.slot);
     c.regret = malloc((size_t)(c.nl > 0 ? c.nl : 1) * sizeof *c.regret);
     c.wlo = malloc((size_t)K * 3 * sizeof *c.wlo);
@@ -2246,12 +2408,15 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     res->center_lat = malloc((size_t)K * sizeof *res->center_lat);
     res->center_lon = malloc((size_t)K * sizeof *res->center_lon);
     res->radius_km = calloc((size_t)K, sizeof *res->radius_km);
-    if (!c.cx || !c.cand || !c.cost || !c.dfar || !c.slot || !c.regret || !c.wlo || !c.whi ||
+    if (!c.cx || !c.ux || !c.cand || !c.cost || !c.dfar || !c.slot || !c.regret || !c.wlo || !c.whi ||
         !c.part || !c.sum || !old || !res->load || !res->lo || !res->hi || !res->center_lat ||
         !res->center_lon || !res->radius_km) {
         status = TQ_ENOMEM;
         goto done;
     }
+
+#pragma omp parallel for schedule(static) if (c.nl > 4096)
+    for (int64_t i = 0; i < c.nl; i++) unit_vec(pb->lat[i], pb->lon[i], c.ux + 3 * i);
 
     /* Totals (block order) and windows. */
     {
@@ -2331,8 +2496,8 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
             double *pt = part + (b - c.b0) * pw;
             int64_t r0 = tq_block_lo(&c.blk, b) - c.lo, r1 = tq_block_hi(&c.blk, b) - c.lo;
             for (int64_t i = r0; i < r1; i++) {
-                double v[3], w = acc_weight(&c, i) + 1e-9;
-                unit_vec(pb->lat[i], pb->lon[i], v);
+                const double *v = c.ux + 3 * i;
+                double w = acc_weight(&c, i) + 1e-9;
                 int k = territory[i];
                 for (int d = 0; d < 3; d++) pt[4 * k + d] += w * v[d];
                 pt[4 * k + 3] += w;
@@ -2371,6 +2536,7 @@ done:
     free(c.cand);
     free(c.cost);
     free(c.dfar);
+    free(c.ux);
     free(c.slot);
     free(c.regret);
     free(c.wlo);

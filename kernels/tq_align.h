@@ -59,6 +59,9 @@ typedef struct {
                                 (damped Newton with the territory-level Hessian, dense;
                                 up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS, or
                                 TQ_PRICES_AUTO (Newton up to 200 prices) */
+    int coarse;              /* coarse level: prices and column generation first on every
+                                s-th row (s = n / (coarse * k), rows scaled by s) when
+                                s >= 2, then refined on all rows; 0 = off */
     double gap_stop;         /* stop the rounds once a feasible priced assignment is
                                 within this relative gap of the bound, >= 0 */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
@@ -114,6 +117,8 @@ typedef struct {
     double moved_value_share, moved_count_share; /* among accounts with a prev */
     int64_t moved_count;
     int rounds, center_rounds;
+    int64_t coarse_stride;   /* rows per sampled row on the coarse level (1: none) */
+    int coarse_rounds;       /* of rounds: passes on the coarse level */
     int hess_passes;         /* Newton Hessian passes (over accounts near a tie) */
     int newton;              /* the last price search was Newton's (else L-BFGS) */
     int widened;             /* times the candidate lists were doubled (C -> 2C) */

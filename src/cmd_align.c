@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "  --rounds n           price passes at most per pricing round (default 4000)\n"
             "  --prices M           price search: auto (default: newton up to 200 prices,\n"
             "                       i.e. 100 territories on 2 metrics; else lbfgs), newton, lbfgs\n"
+            "  --coarse A           solve prices first on a sample of A accounts a territory\n"
+            "                       (every s-th row), then refine on all (default 400; 0 off)\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
@@ -144,7 +146,7 @@ int tq_cmd_align(int argc, char **argv)
         {"exact", no_argument, 0, 'x'},           {"candidates", required_argument, 0, 'C'},
         {"rounds", required_argument, 0, 'r'},    {"seed", required_argument, 0, 's'},
         {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
-        {"prices", required_argument, 0, 'p'},
+        {"prices", required_argument, 0, 'p'},    {"coarse", required_argument, 0, 'o'},
         TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
     tq_align_params p;
     tq_align_defaults(&p);
@@ -214,6 +216,10 @@ int tq_cmd_align(int argc, char **argv)
             else if (!strcmp(optarg, "lbfgs")) p.prices = TQ_PRICES_LBFGS;
             else if (!strcmp(optarg, "newton")) p.prices = TQ_PRICES_NEWTON;
             else { tq_error("option --prices: '%s' is not auto, newton or lbfgs", optarg); return rc; }
+            break;
+        case 'o':
+            if (tq_parse_i64("--coarse", optarg, 0, 1000000000, &v64)) return rc;
+            p.coarse = (int)v64;
             break;
         case 's': if (tq_parse_i64("--seed", optarg, 0, INT64_MAX, &v64)) return rc; seed = (uint64_t)v64; break;
         case 'L': write_lp = optarg; break;
@@ -486,6 +492,7 @@ int tq_cmd_align(int argc, char **argv)
     cJSON_AddStringToObject(params, "prices", p.prices == TQ_PRICES_NEWTON  ? "newton"
                                               : p.prices == TQ_PRICES_LBFGS ? "lbfgs"
                                                                             : "auto");
+    cJSON_AddNumberToObject(params, "coarse", p.coarse);
     cJSON_AddBoolToObject(params, "exact", p.exact);
     cJSON_AddNumberToObject(params, "frontier", (double)frontier);
     cJSON_AddNumberToObject(params, "regions", (double)regions);
@@ -574,6 +581,8 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "boundary", (double)r.boundary_size);
         cJSON_AddNumberToObject(out, "bound_checks", (double)r.bound_checks);
         cJSON_AddNumberToObject(out, "hessian_passes", r.hess_passes);
+        cJSON_AddNumberToObject(out, "coarse_stride", (double)r.coarse_stride);
+        cJSON_AddNumberToObject(out, "coarse_rounds", r.coarse_rounds);
         cJSON_AddStringToObject(out, "price_search", r.newton ? "newton" : "lbfgs");
         cJSON_AddNumberToObject(out, "bound_restricted", r.lagrange_bound_restricted);
         cJSON_AddBoolToObject(out, "exact_optimal", r.exact_optimal);

@@ -131,11 +131,14 @@ static void test_exact_vs_scale(void **state)
         p.mip_seconds = 30;
         p.candidates = 2;
         p.prices = seed <= 6 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
+        /* every third seed: coarse level on a 1/s sample first (s = n / (3 k) >= 3) */
+        p.coarse = seed % 3 == 0 ? 3 : 0;
         int32_t *ta = malloc(s.n * sizeof(int32_t)), *te = malloc(s.n * sizeof(int32_t));
         tq_align_result ra, re;
         int st = tq_align_solve(&pb, &p, NULL, ta, &ra);
         assert_int_equal(st, TQ_OK);
         assert_int_equal(ra.newton, p.prices == TQ_PRICES_NEWTON);
+        assert_true(p.coarse ? ra.coarse_stride >= 3 : ra.coarse_stride == 1);
         check_windows(&s, &p, ta);
         p.exact = 1;
         st = tq_align_solve(&pb, &p, NULL, te, &re);
@@ -150,8 +153,9 @@ static void test_exact_vs_scale(void **state)
         assert_true((ra.cost - opt) / opt <= ra.gap + 1e-9);
         /* and the GLPK LP relaxation value is a bound too */
         assert_true(re.lp_value <= opt * (1 + 1e-9));
-        print_message("seed %llu (%s): opt %.6g scale %.6g bound %.6g gap %.4f%% lp %.6g\n",
-                      (unsigned long long)seed, ra.newton ? "newton" : "lbfgs", opt, ra.cost,
+        print_message("seed %llu (%s%s): opt %.6g scale %.6g bound %.6g gap %.4f%% lp %.6g\n",
+                      (unsigned long long)seed, ra.newton ? "newton" : "lbfgs",
+                      p.coarse ? ", coarse" : "", opt, ra.cost,
                       ra.bound, 100 * ra.gap, re.lp_value);
         tq_align_result_free(&ra);
         tq_align_result_free(&re);
@@ -295,12 +299,14 @@ static void test_threads_deterministic(void **state)
     inst_make(&s, 20000, 16, 44);
     tq_align_problem pb = inst_problem(&s);
     /* Newton's Hessian is summed in fixed point (int64), L-BFGS's partials in block
-     * order: both bit-identical for 1 and 2 threads */
-    for (int pr = 0; pr < 2; pr++) {
+     * order: both bit-identical for 1 and 2 threads; the coarse level's sample is by
+     * global row (pr 2, 3: every 12th row first) */
+    for (int pr = 0; pr < 4; pr++) {
         tq_align_params p;
         tq_align_defaults(&p);
         p.alpha = 0.2;
-        p.prices = pr == 0 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
+        p.prices = pr % 2 == 0 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
+        p.coarse = pr >= 2 ? 100 : 0;
         int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
         tq_align_result r1, r2;
         omp_set_num_threads(1);
@@ -310,11 +316,13 @@ static void test_threads_deterministic(void **state)
         assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
         assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
         assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
-        assert_int_equal(r1.newton, pr == 0);
+        assert_int_equal(r1.newton, pr % 2 == 0);
+        assert_true(r1.coarse_stride == (pr >= 2 ? 12 : 1));
         check_windows(&s, &p, t1);
-        print_message("20000x16 %s: cost %.6g bound %.6g gap %.4f%% rounds %d hessians %d "
-                      "repair %d\n", pr == 0 ? "newton" : "lbfgs", r1.cost, r1.bound,
-                      100 * r1.gap, r1.rounds, r1.hess_passes, r1.repair);
+        print_message("20000x16 %s%s: cost %.6g bound %.6g gap %.4f%% rounds %d (coarse %d) "
+                      "hessians %d repair %d\n", pr % 2 == 0 ? "newton" : "lbfgs",
+                      pr >= 2 ? " coarse" : "", r1.cost, r1.bound, 100 * r1.gap, r1.rounds,
+                      r1.coarse_rounds, r1.hess_passes, r1.repair);
         tq_align_result_free(&r1);
         tq_align_result_free(&r2);
         free(t1);
