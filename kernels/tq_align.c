@@ -1041,25 +1041,30 @@ static double total_viol(const vio *v, const double *L, double mv)
 
 /* Change of violation when account r moves s -> t and account r2 moves s2 -> u (a swap
  * between territories k and kt). */
+/* Change of violation when load d (3 metrics) moves from territory k to kt and the
+ * moved value changes by dmv. */
+static double pair_dv(const vio *v, double *L, double mv, int k, int kt, const double *d,
+                      double dmv)
+{
+    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
+    for (int m = 0; m < 3; m++) {
+        L[3 * k + m] -= d[m];
+        L[3 * kt + m] += d[m];
+    }
+    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv + dmv);
+    for (int m = 0; m < 3; m++) {
+        L[3 * k + m] += d[m];
+        L[3 * kt + m] -= d[m];
+    }
+    return after - before;
+}
 static double swap_dv(const vio *v, double *L, double mv, const double *r, int s, int t,
                       const double *r2, int s2, int u, int C)
 {
-    int k = (int)r[5 + s], kt = (int)r[5 + t];
-    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
-    for (int m = 0; m < 3; m++) {
-        double d = r[1 + m] - r2[1 + m];
-        L[3 * k + m] -= d;
-        L[3 * kt + m] += d;
-    }
-    double mv2 = mv - r[5 + 2 * C + s] + r[5 + 2 * C + t] - r2[5 + 2 * C + s2] +
-                 r2[5 + 2 * C + u];
-    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv2);
-    for (int m = 0; m < 3; m++) {
-        double d = r[1 + m] - r2[1 + m];
-        L[3 * k + m] += d;
-        L[3 * kt + m] -= d;
-    }
-    return after - before;
+    double d[3];
+    for (int m = 0; m < 3; m++) d[m] = r[1 + m] - r2[1 + m];
+    double dmv = -r[5 + 2 * C + s] + r[5 + 2 * C + t] - r2[5 + 2 * C + s2] + r2[5 + 2 * C + u];
+    return pair_dv(v, L, mv, (int)r[5 + s], (int)r[5 + t], d, dmv);
 }
 
 /* Swap passes: for each boundary account in a territory out of its window, the best
@@ -1121,6 +1126,156 @@ static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, doubl
     return swaps;
 }
 
+/* A possible partner move for cost_swaps: account j (now in slot s2, territory kt) to
+ * its slot u (territory k) at cost change dc, with its metrics a and the change of moved
+ * value dmv (kept here so the scan does not touch the account's record);
+ * key = kt * K + k. */
+typedef struct {
+    int64_t key;
+    double dc, a[3], dmv;
+    int32_t j, u, s2;
+} swap_ent;
+static int swap_ent_cmp(const void *a, const void *b)
+{
+    const swap_ent *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if (x->dc != y->dc) return x->dc < y->dc ? -1 : 1;
+    if (x->j != y->j) return x->j < y->j ? -1 : 1;
+    return (x->u > y->u) - (x->u < y->u);
+}
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+/* index of the first element >= key in the sorted a[0..n) */
+static int64_t lower_i64(const int64_t *a, int64_t n, int64_t key)
+{
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* One pass of cost-lowering swaps in a feasible boundary set: an account that a window
+ * keeps from a cheaper territory kt exchanges places with the account of kt that may
+ * come to its territory and saves the most in the pair, if the windows still hold.
+ * Partner moves are listed only for the territory pairs some account wants, per pair
+ * cheapest first, so the search for one account stops at the first partner that cannot
+ * pay for the pair (and after SWAP_TRIES window checks). Returns the swaps made, or -1
+ * when out of memory. Cost O(nb C log(nb C) + nb C SWAP_TRIES). */
+#define SWAP_TRIES 16
+static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double *mv)
+{
+    int C = B->C, W = rec_w(C);
+    int64_t K = c->K, nw = 0, ne = 0, made = 0;
+    int64_t *want = malloc((size_t)(B->nb > 0 ? B->nb : 1) * C * sizeof *want);
+    int32_t *cur = malloc((size_t)(B->nb > 0 ? B->nb : 1) * sizeof *cur);
+    swap_ent *e = NULL;
+    if (!want || !cur) goto nomem;
+    /* the pairs (to kt, from k) some account wants, and the largest saving (partners
+     * dearer than it never pay) */
+    double gain = 0.0;
+    for (int64_t j = 0; j < B->nb; j++) {
+        const double *r = B->rec + j * W;
+        int s = (int)r[4];
+        cur[j] = s;
+        for (int t = 0; t < C; t++) {
+            if (t == s || r[5 + t] < 0 || !(r[5 + C + t] < r[5 + C + s])) continue;
+            gain = fmax(gain, r[5 + C + s] - r[5 + C + t]);
+            want[nw++] = (int64_t)r[5 + t] * K + (int64_t)r[5 + s];
+        }
+    }
+    qsort(want, (size_t)nw, sizeof *want, i64_cmp);
+    int64_t nu = 0;
+    for (int64_t q = 0; q < nw; q++)
+        if (nu == 0 || want[q] != want[nu - 1]) want[nu++] = want[q];
+    /* partner moves j2: kt -> k for wanted pairs, at a cost below the largest saving */
+    for (int pass = 0; pass < 2; pass++) {
+        ne = 0;
+        for (int64_t j = 0; j < B->nb; j++) {
+            const double *r = B->rec + j * W;
+            int s = (int)r[4];
+            for (int u = 0; u < C; u++) {
+                if (u == s || r[5 + u] < 0) continue;
+                double dc = r[5 + C + u] - r[5 + C + s];
+                if (!(dc < gain)) continue;
+                int64_t key = (int64_t)r[5 + s] * K + (int64_t)r[5 + u];
+                int64_t at = lower_i64(want, nu, key);
+                if (at == nu || want[at] != key) continue;
+                if (pass == 1) {
+                    swap_ent *x = e + ne;
+                    x->key = key;
+                    x->dc = dc;
+                    for (int m = 0; m < 3; m++) x->a[m] = r[1 + m];
+                    x->dmv = r[5 + 2 * C + u] - r[5 + 2 * C + s];
+                    x->j = (int32_t)j;
+                    x->u = u;
+                    x->s2 = s;
+                }
+                ne++;
+            }
+        }
+        if (pass == 0 && !(e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e))) goto nomem;
+    }
+    qsort(e, (size_t)ne, sizeof *e, swap_ent_cmp);
+    /* each wanted pair's range of partner moves: want[w] -> e[rs[w] .. rs[w + 1]) */
+    int64_t *rs = malloc((size_t)(nu + 1) * sizeof *rs);
+    if (!rs) goto nomem;
+    for (int64_t w = 0, q = 0; w <= nu; w++) {
+        while (q < ne && (w == nu || e[q].key < want[w])) q++;
+        rs[w] = q;
+    }
+    for (int64_t j = 0; j < B->nb; j++) {
+        double *r = B->rec + j * W;
+        int s = (int)r[4], k = (int)r[5 + s], bt = -1, bu = -1;
+        int64_t bj2 = -1;
+        double bdc = -1e-12 * (fabs(r[5 + C + s]) + 1e-300);
+        for (int t = 0; t < C; t++) {
+            int kt = (int)r[5 + t];
+            if (t == s || kt < 0) continue;
+            double dc1 = r[5 + C + t] - r[5 + C + s];
+            if (dc1 >= 0.0) continue;
+            int64_t key = (int64_t)kt * K + k, w = lower_i64(want, nu, key);
+            if (w == nu || want[w] != key) continue;
+            int tries = 0;
+            for (int64_t q = rs[w]; q < rs[w + 1] && tries < SWAP_TRIES; q++) {
+                if (dc1 + e[q].dc >= bdc) break;  /* cheapest first: none further pays */
+                tries++;
+                if (cur[e[q].j] != e[q].s2) continue;  /* moved since the list was built */
+                double d[3];
+                for (int m = 0; m < 3; m++) d[m] = r[1 + m] - e[q].a[m];
+                double dmv = r[5 + 2 * C + t] - r[5 + 2 * C + s] + e[q].dmv;
+                if (pair_dv(v, L, *mv, k, kt, d, dmv) > 0.0) continue;
+                bdc = dc1 + e[q].dc;
+                bt = t;
+                bu = e[q].u;
+                bj2 = e[q].j;
+                break;  /* the cheapest feasible partner for this t */
+            }
+        }
+        if (bt < 0) continue;
+        move_apply(L, mv, r, C, bt);
+        move_apply(L, mv, B->rec + bj2 * W, C, bu);
+        cur[j] = bt;
+        cur[bj2] = bu;
+        made++;
+    }
+    free(rs);
+    free(want);
+    free(cur);
+    free(e);
+    return made;
+nomem:
+    free(want);
+    free(cur);
+    free(e);
+    return -1;
+}
+
 /* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
  * the violation, cheapest cost per unit of violation removed first; then cost-reducing
  * moves that keep every window. L, mv: loads with the boundary at its current slots.
@@ -1170,9 +1325,11 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         if (V > 0.0 && swap_passes(c, B, v, L, mv, head, next) == 0) break;
         V = total_viol(v, L, *mv);
     }
-    free(head);
-    free(next);
-    if (V > 0.0) return 0;
+    if (V > 0.0) {
+        free(head);
+        free(next);
+        return 0;
+    }
     /* improvement: single moves that lower cost and keep feasibility */
     for (int pass = 0; pass < 30; pass++) {
         int changed = 0;
@@ -1195,7 +1352,16 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         }
         if (!changed) break;
     }
-    (void)c;
+    /* improvement: swaps that lower cost and keep feasibility (cost_swaps) */
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t made = cost_swaps(c, B, v, L, mv);
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "cost swaps: pass %d made %lld at %.2f s\n", pass, (long long)made,
+                    tq_now());
+        if (made <= 0) break;
+    }
+    free(head);
+    free(next);
     return total_viol(v, L, *mv) == 0.0;
 }
 
@@ -2207,6 +2373,12 @@ cg_again:
             if (getenv("TQ_ALIGN_DEBUG"))
                 fprintf(stderr, "coarse done: full %.10g added %lld\n", fb, (long long)added);
             cg = 1;
+            if (!(fb > 0)) {
+                /* the sample's prices bound nothing on all rows (too few accounts a
+                 * territory in the sample): start the prices over on all rows */
+                memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
+                cg = 0;
+            }
             goto cg_again;
         }
     }
