@@ -1193,6 +1193,11 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
     int64_t nu = 0;
     for (int64_t q = 0; q < nw; q++)
         if (nu == 0 || want[q] != want[nu - 1]) want[nu++] = want[q];
+    if (nu == 0) {  /* every account sits in its cheapest territory */
+        free(want);
+        free(cur);
+        return 0;
+    }
     /* partner moves j2: kt -> k for wanted pairs, at a cost below the largest saving */
     for (int pass = 0; pass < 2; pass++) {
         ne = 0;
