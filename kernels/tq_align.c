@@ -383,6 +383,21 @@ static inline double soft_weights(double *rr, int ns, double best, double eps)
     return z;
 }
 
+/* Adds account i at slot s to a block partial (3K loads, then the tail): its metrics to
+ * the slot's territory, the slot's cost, the value and count moved away from prev. */
+static inline void tally(const ctx *c, double *pt, int64_t i, int s)
+{
+    int k = c->cand[i * c->C + s];
+    int32_t pv = acc_prev(c, i);
+    for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
+    double *tail = pt + 3 * c->K;
+    tail[S_COST] += c->cost[i * c->C + s];
+    if (pv >= 0 && k != pv) {
+        tail[S_MOVV] += (double)c->pb->value[i];
+        tail[S_MOVC] += 1.0;
+    }
+}
+
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
  * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
  * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
@@ -402,7 +417,6 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         int64_t na = 0;
         for (int64_t i = row0(c, r0); i < r1; i += c->stride) {
             const int32_t *ci = c->cand + i * C;
-            const double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
             double val = (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
@@ -411,17 +425,8 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
             c->slot[i] = bs;
             c->regret[i] = second - best;
-            int k = ci[bs];
-            pt[3 * k] += a0;
-            pt[3 * k + 1] += a1;
-            pt[3 * k + 2] += 1.0;
-            double *tail = pt + 3 * K;
-            tail[S_BEST] += best;
-            tail[S_COST] += co[bs];
-            if (pv >= 0 && k != pv) {
-                tail[S_MOVV] += val;
-                tail[S_MOVC] += 1.0;
-            }
+            pt[3 * K + S_BEST] += best;
+            tally(c, pt, i, bs);
             if (eps > 0) {
                 double *sp = pt + 3 * K + 4;
                 double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
@@ -480,7 +485,6 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
             for (int64_t i = r0; i < r1; i++) {
                 const int32_t *ci = c->cand + i * C;
                 double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
-                int32_t pv = acc_prev(c, i);
                 double best, second;
                 int bs;
                 int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
@@ -513,15 +517,8 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
                     }
                 }
                 c->slot[i] = t;
-                int k = ci[t];
-                for (int m = 0; m < 3; m++) pt[3 * k + m] += am[m];
-                double *tail = pt + 3 * K;
-                tail[S_BEST] += best;
-                tail[S_COST] += c->cost[i * C + t];
-                if (pv >= 0 && k != pv) {
-                    tail[S_MOVV] += (double)c->pb->value[i];
-                    tail[S_MOVC] += 1.0;
-                }
+                pt[3 * K + S_BEST] += best;
+                tally(c, pt, i, t);
             }
         }
         free(D);
@@ -1604,23 +1601,13 @@ done:
 /* Loads, cost and moved value of the current slots (block order) into c->sum. */
 static int slot_pass(ctx *c)
 {
-    int K = c->K, C = c->C, pw = c->pw;
+    int pw = c->pw;
 #pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         memset(pt, 0, (size_t)pw * sizeof *pt);
         int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
-        for (int64_t i = r0; i < r1; i++) {
-            int s = c->slot[i], k = c->cand[i * C + s];
-            int32_t pv = acc_prev(c, i);
-            for (int m = 0; m < 3; m++) pt[3 * k + m] += acc_metric(c, i, m);
-            double *tail = pt + 3 * K;
-            tail[S_COST] += c->cost[i * C + s];
-            if (pv >= 0 && k != pv) {
-                tail[S_MOVV] += (double)c->pb->value[i];
-                tail[S_MOVC] += 1.0;
-            }
-        }
+        for (int64_t i = r0; i < r1; i++) tally(c, pt, i, c->slot[i]);
     }
     return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
 }
