@@ -2381,8 +2381,14 @@ cg_again:
     double rcost = INFINITY;
     int repaired = 0;
     if (!div0 && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
-        /* start from the argmin (best exact dual, or last iterate) nearer the windows */
-        const double *prep = pibest;
+        /* start from whichever is nearer the windows: the argmin at the best exact dual
+         * (0), the argmin at the last iterate (1) or the rounded smoothed assignment at
+         * the last iterate (2); the passes leave the last one priced in place */
+#define START_PASS(W_)                                                                      \
+    ((W_) == 2   ? round_pass(c, pilast, pilast[nq], c->eps_last)                           \
+     : (W_) == 1 ? price_pass(c, pilast, pilast[nq])                                        \
+                 : price_pass(c, pibest, pibest[nq]))
+        int start = 0;
         status = price_pass(c, pilast, pilast[nq]);
         if (status != TQ_OK) goto done;
         double vl = load_viol(c);
@@ -2395,13 +2401,10 @@ cg_again:
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "repair start: violation at best dual %g, at last iterate %g, "
                     "rounded %g\n", vb, vl, vr);
-        if (vr < vb && vr <= vl) {
-            prep = NULL;
-            status = round_pass(c, pilast, pilast[nq], c->eps_last);
-            if (status != TQ_OK) goto done;
-        } else if (vl < vb) {
-            prep = pilast;
-            status = price_pass(c, prep, prep[nq]);
+        if (vr < vb && vr <= vl) start = 2;
+        else if (vl < vb) start = 1;
+        if (start != 0) {
+            status = START_PASS(start);
             if (status != TQ_OK) goto done;
         }
         int64_t target = c->p->boundary, last_nb = -1;
@@ -2425,10 +2428,10 @@ cg_again:
             if (nb >= c->pb->n || nb <= last_nb || target >= ((int64_t)1 << 18)) break;
             last_nb = nb;
             target *= 4;
-            status = prep ? price_pass(c, prep, prep[nq])
-                          : round_pass(c, pilast, pilast[nq], c->eps_last);
+            status = START_PASS(start);
             if (status != TQ_OK) goto done;
         }
+#undef START_PASS
     }
     if (have_feas && ub <= rcost) {
         status = price_pass(c, pifeas, pifeas[nq]);
