@@ -459,73 +459,170 @@ static int price_pass(ctx *c, const double *pi, double mu)
 
 /* Rounding of the smoothed assignment at (pi, mu, eps): where the prices are (near)
  * optimal many accounts tie, and the plain argmin sends all of them one way, far out of
- * the windows, while the soft loads sum_i q_i a_i are about inside them. Each account
- * whose soft-min has more than one weight >= 1e-3 takes, among those slots, the one that
- * keeps its block's rounded loads nearest the block's soft loads (sum of |deviation| in
- * units of the mean target); the rest take their argmin. Block-local, so the same for
- * any thread or rank count. Sets c->slot, c->regret and c->sum like price_pass. */
+ * the windows, while the soft loads sum_i q_i a_i are about inside them. An account is
+ * fractional when its soft-min has more than one weight >= RQ_MIN; the others take their
+ * argmin. The fractional accounts are then rounded one after another in global row order
+ * (gathered to every rank, so every rank rounds all of them the same way): each takes,
+ * among its slots with weight, the one that keeps the rounded loads nearest the target
+ * (sum of |deviation| over the territories it touches, in units of the mean target). The
+ * target is the soft loads clipped into the windows, so the deviation starts at what the
+ * soft loads overshoot and is carried from account to account: it stays within about one
+ * account per territory, where a per-block deviation would add up over the blocks. Same
+ * result for any thread or rank count. Sets c->slot, c->regret and c->sum like
+ * price_pass. */
 #define RQ_MIN 1e-3
+static inline int rq_w(int C) { return 5 + 3 * C; }  /* row, a0, a1, value, prev; k, q, cost */
 static int round_pass(ctx *c, const double *pi, double mu, double eps)
 {
-    int K = c->K, C = c->C, pw = c->pw, nomem = 0;
+    int K = c->K, C = c->C, pw = 6 * K + 6, W = rq_w(C), status = TQ_OK, nomem = 0;
+    int64_t nbl = c->b1 - c->b0 > 0 ? c->b1 - c->b0 : 1;
+    int32_t *fr = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *fr);
+    int64_t *fcnt = calloc((size_t)nbl, sizeof *fcnt);
+    double *loc = NULL, *all = NULL, *D = NULL;
+    if (!fr || !fcnt) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
 #pragma omp parallel if (c->b1 - c->b0 > 1)
     {
-        double *D = calloc((size_t)3 * K, sizeof *D), *rr = malloc((size_t)C * sizeof *rr);
-        if (!D || !rr) {
+        double *rr = malloc((size_t)C * sizeof *rr);
+        if (!rr) {
 #pragma omp atomic write
             nomem = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = c->b0; b < c->b1; b++) {
-            double *pt = c->part + (b - c->b0) * pw;
+            double *pt = c->part + (b - c->b0) * pw, *sp = pt + 3 * K + 4;
             memset(pt, 0, (size_t)pw * sizeof *pt);
-            if (!D || !rr) continue;
-            memset(D, 0, (size_t)3 * K * sizeof *D);
+            if (!rr) continue;
             int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            int64_t nf = 0;
             for (int64_t i = r0; i < r1; i++) {
                 const int32_t *ci = c->cand + i * C;
-                double am[3] = {c->pb->workload[i], c->pb->potential[i], 1.0};
                 double best, second;
                 int bs;
                 int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
                 c->regret[i] = second - best;
-                int t = bs;
+                c->slot[i] = bs;
+                pt[3 * K + S_BEST] += best;
+                int frac = 0;
                 if (second - best < 7.0 * eps && !acc_locked(c, i)) {
                     double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
-                    double bestd = INFINITY;
-                    for (int u = 0; u < ns; u++) {
-                        if (rr[u] * iz < RQ_MIN) continue;
-                        double dv = 0.0;
+                    for (int s = 0; s < ns; s++) frac += rr[s] * iz >= RQ_MIN;
+                    if (frac > 1) {
                         for (int s = 0; s < ns; s++) {
                             double q = rr[s] * iz;
                             if (q < RQ_MIN) continue;
-                            const double *Dk = D + 3 * ci[s];
-                            for (int m = 0; m < 3; m++)
-                                if (c->use[m])
-                                    dv += fabs(Dk[m] + ((s == u) - q) * am[m]) / c->unit[m];
+                            for (int m = 0; m < 3; m++) sp[3 * ci[s] + m] += q * acc_metric(c, i, m);
                         }
-                        if (dv < bestd) {
-                            bestd = dv;
-                            t = u;
-                        }
-                    }
-                    for (int s = 0; s < ns; s++) {
-                        double q = rr[s] * iz;
-                        if (q < RQ_MIN) continue;
-                        double *Dk = D + 3 * ci[s];
-                        for (int m = 0; m < 3; m++) Dk[m] += ((s == t) - q) * am[m];
+                        fr[r0 + nf++] = (int32_t)i;
+                        continue;
                     }
                 }
-                c->slot[i] = t;
-                pt[3 * K + S_BEST] += best;
-                tally(c, pt, i, t);
+                tally(c, pt, i, bs);
             }
+            fcnt[b - c->b0] = nf;
         }
-        free(D);
         free(rr);
     }
-    if (nomem) return TQ_ENOMEM;
-    return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+    if (nomem) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+    if (status != TQ_OK) goto done;
+    /* gather the fractional accounts (row order) with their weighted slots */
+    int64_t nloc = 0;
+    for (int64_t b = 0; b < c->b1 - c->b0; b++) nloc += fcnt[b];
+    int64_t ntot = nloc;
+    status = tq_comm_sum_i64(c->comm, &ntot, 1);
+    if (status != TQ_OK) goto done;
+    loc = malloc((size_t)(nloc > 0 ? nloc : 1) * W * sizeof *loc);
+    all = malloc((size_t)(ntot > 0 ? ntot : 1) * W * sizeof *all);
+    D = malloc((size_t)3 * K * sizeof *D);
+    if (!loc || !all || !D) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    {
+        double rr[C];
+        int64_t q = 0;
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo;
+            for (int64_t t = 0; t < fcnt[b - c->b0]; t++, q++) {
+                int64_t i = fr[r0 + t];
+                double *r = loc + q * W, best, second;
+                int bs;
+                int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
+                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                r[0] = (double)(c->lo + i);
+                r[1] = c->pb->workload[i];
+                r[2] = c->pb->potential[i];
+                r[3] = (double)c->pb->value[i];
+                r[4] = acc_prev(c, i);
+                for (int s = 0; s < C; s++) {
+                    int ok = s < ns && rr[s] * iz >= RQ_MIN;
+                    r[5 + s] = ok ? c->cand[i * C + s] : -1;
+                    r[5 + C + s] = ok ? rr[s] * iz : 0.0;
+                    r[5 + 2 * C + s] = ok ? c->cost[i * C + s] : 0.0;
+                }
+            }
+        }
+    }
+    status = tq_comm_allgatherv(c->comm, loc, nloc, (int64_t)W * (int64_t)sizeof(double), all);
+    if (status != TQ_OK) goto done;
+    /* deviation from the target: starts at what the soft loads overshoot the windows */
+    for (int k = 0; k < K; k++)
+        for (int m = 0; m < 3; m++) {
+            int e = 3 * k + m;
+            double soft = c->sum[e] + c->sum[3 * K + 4 + e];
+            D[e] = c->use[m] ? soft - fmin(c->whi[e], fmax(c->wlo[e], soft)) : 0.0;
+        }
+    double *tail = c->sum + 3 * K;
+    for (int64_t j = 0; j < ntot; j++) {
+        const double *r = all + j * W;
+        double am[3] = {r[1], r[2], 1.0};
+        int t = -1;
+        double bestd = INFINITY;
+        for (int u = 0; u < C; u++) {
+            if (r[5 + u] < 0) continue;
+            double dv = 0.0;
+            for (int s = 0; s < C; s++) {
+                if (r[5 + s] < 0) continue;
+                const double *Dk = D + 3 * (int)r[5 + s];
+                double w = (s == u) - r[5 + C + s];
+                for (int m = 0; m < 3; m++)
+                    if (c->use[m]) dv += fabs(Dk[m] + w * am[m]) / c->unit[m];
+            }
+            if (dv < bestd) {
+                bestd = dv;
+                t = u;
+            }
+        }
+        for (int s = 0; s < C; s++) {
+            if (r[5 + s] < 0) continue;
+            double *Dk = D + 3 * (int)r[5 + s];
+            double w = (s == t) - r[5 + C + s];
+            for (int m = 0; m < 3; m++) Dk[m] += w * am[m];
+        }
+        /* the chosen slot's loads, cost and moved value (as tally) */
+        int k = (int)r[5 + t], pv = (int)r[4];
+        for (int m = 0; m < 3; m++) c->sum[3 * k + m] += am[m];
+        tail[S_COST] += r[5 + 2 * C + t];
+        if (pv >= 0 && k != pv) {
+            tail[S_MOVV] += r[3];
+            tail[S_MOVC] += 1.0;
+        }
+        int64_t i = (int64_t)r[0] - c->lo;
+        if (i >= 0 && i < c->nl) c->slot[i] = t;
+    }
+done:
+    free(fr);
+    free(fcnt);
+    free(loc);
+    free(all);
+    free(D);
+    return status;
 }
 
 /* ---- Newton prices ------------------------------------------------------------------
@@ -2407,7 +2504,10 @@ cg_again:
             status = START_PASS(start);
             if (status != TQ_OK) goto done;
         }
+        /* the set grows x4 a failed attempt, up to a quarter of the accounts (at least
+         * 2^18 of them) */
         int64_t target = c->p->boundary, last_nb = -1;
+        int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
         for (int attempt = 0; attempt < 6; attempt++) {
             int method = 0;
             int64_t nb = 0;
@@ -2425,7 +2525,7 @@ cg_again:
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
             if (status != TQ_INFEASIBLE) goto done;
-            if (nb >= c->pb->n || nb <= last_nb || target >= ((int64_t)1 << 18)) break;
+            if (nb >= c->pb->n || nb <= last_nb || target >= tmax) break;
             last_nb = nb;
             target *= 4;
             status = START_PASS(start);

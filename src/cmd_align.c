@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "  --prices M           price search: auto (default: newton up to 200 prices,\n"
             "                       i.e. 100 territories on 2 metrics; else lbfgs), newton, lbfgs\n"
             "  --coarse A           solve prices first on a sample of A accounts a territory\n"
-            "                       (every s-th row), then refine on all (default 400; 0 off)\n"
+            "                       (every s-th row), then refine on all (default 0: off)\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
