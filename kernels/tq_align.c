@@ -33,7 +33,7 @@ void tq_align_defaults(tq_align_params *p)
     p->prices = TQ_PRICES_AUTO;
     p->progress = NULL;       /* no progress bar */
     p->progress_ctx = NULL;
-    p->coarse = 0;
+    p->coarse = TQ_COARSE_AUTO;
     p->gap_stop = 1e-4;
     p->boundary = 2000;
     p->mip_nodes = 200;
@@ -56,7 +56,7 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->max_rounds < 1) return "max_rounds must be >= 1";
     if (p->prices != TQ_PRICES_AUTO && p->prices != TQ_PRICES_LBFGS && p->prices != TQ_PRICES_NEWTON)
         return "prices must be auto, lbfgs or newton";
-    if (p->coarse < 0) return "coarse must be >= 0";
+    if (p->coarse < 0 && p->coarse != TQ_COARSE_AUTO) return "coarse must be >= 0 or auto";
     if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
     if (p->boundary < 1) return "boundary must be >= 1";
     if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
@@ -148,7 +148,8 @@ static inline int64_t row0(const ctx *c, int64_t r0)
  * L-BFGS's time, but it needed more iterations as K grew (200: 0.79x the gap for 2.6x
  * the time; 500: slower and a worse gap) */
 #define NW_AUTO 200
-#define NW_ITERS 60  /* Newton iterations per eps phase at most */
+#define NW_ITERS 60
+#define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */  /* Newton iterations per eps phase at most */
 
 #define S_BEST 0
 #define S_COST 1
@@ -2005,8 +2006,17 @@ retry:
     t0 = tq_now();
     /* coarse level first when there are many accounts a territory (see row0) */
     c->stride = 1;
-    if (c->p->coarse > 0 && !c->p->exact && c->pb->n / ((int64_t)c->p->coarse * K) >= 2)
-        c->stride = c->pb->n / ((int64_t)c->p->coarse * K);
+    int ca = c->p->coarse;
+    if (ca == TQ_COARSE_AUTO) {
+        /* measured (bench/RESULTS.md): with L-BFGS prices the coarse level gave a smaller
+         * gap in less time (1e6 x 500, 200,000 x 500); with Newton's few prices it was
+         * mixed (200,000 x 100 better, 50,000 x 20 worse) */
+        int np = c->use_budget;
+        for (int m = 0; m < 3; m++) np += c->use[m] ? K : 0;
+        ca = np > NW_AUTO ? COARSE_AUTO_A : 0;
+    }
+    if (ca > 0 && !c->p->exact && c->pb->n / ((int64_t)ca * K) >= 2)
+        c->stride = c->pb->n / ((int64_t)ca * K);
     res->coarse_stride = c->stride;
     memset(pi, 0, (size_t)(nq + 1) * sizeof *pi);
     memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);

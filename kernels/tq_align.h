@@ -59,9 +59,12 @@ typedef struct {
                                 (damped Newton with the territory-level Hessian, dense;
                                 up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS, or
                                 TQ_PRICES_AUTO (Newton up to 200 prices) */
+#define TQ_COARSE_AUTO (-1)
     int coarse;              /* coarse level: prices and column generation first on every
                                 s-th row (s = n / (coarse * k), rows scaled by s) when
-                                s >= 2, then refined on all rows; 0 = off */
+                                s >= 2, then refined on all rows; 0 = off;
+                                TQ_COARSE_AUTO (the default): 100 when there are more
+                                than 200 prices (the L-BFGS regime), else off */
     double gap_stop;         /* stop the rounds once a feasible priced assignment is
                                 within this relative gap of the bound, >= 0 */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */

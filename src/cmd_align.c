@@ -48,7 +48,8 @@ static void usage(FILE *f)
             "  --prices M           price search: auto (default: newton up to 200 prices,\n"
             "                       i.e. 100 territories on 2 metrics; else lbfgs), newton, lbfgs\n"
             "  --coarse A           solve prices first on a sample of A accounts a territory\n"
-            "                       (every s-th row), then refine on all (default 0: off)\n"
+            "                       (every s-th row), then refine on all; 0 off; default\n"
+            "                       auto: 100 when there are more than 200 prices\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
@@ -218,6 +219,10 @@ int tq_cmd_align(int argc, char **argv)
             else { tq_error("option --prices: '%s' is not auto, newton or lbfgs", optarg); return rc; }
             break;
         case 'o':
+            if (!strcmp(optarg, "auto")) {
+                p.coarse = TQ_COARSE_AUTO;
+                break;
+            }
             if (tq_parse_i64("--coarse", optarg, 0, 1000000000, &v64)) return rc;
             p.coarse = (int)v64;
             break;
@@ -492,7 +497,8 @@ int tq_cmd_align(int argc, char **argv)
     cJSON_AddStringToObject(params, "prices", p.prices == TQ_PRICES_NEWTON  ? "newton"
                                               : p.prices == TQ_PRICES_LBFGS ? "lbfgs"
                                                                             : "auto");
-    cJSON_AddNumberToObject(params, "coarse", p.coarse);
+    if (p.coarse == TQ_COARSE_AUTO) cJSON_AddStringToObject(params, "coarse", "auto");
+    else cJSON_AddNumberToObject(params, "coarse", p.coarse);
     cJSON_AddBoolToObject(params, "exact", p.exact);
     cJSON_AddNumberToObject(params, "frontier", (double)frontier);
     cJSON_AddNumberToObject(params, "regions", (double)regions);
