@@ -6,6 +6,7 @@
  *   attrs cost, bound, gap, rounds, max/min/cv per balanced metric (as load/target),
  *   mean_km, p90_km, moved_share_accounts, moved_share_value, seconds, ...
  * Infeasible requests exit 2 naming the territory and metric; nothing is written. */
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -222,6 +223,10 @@ int tq_cmd_align(int argc, char **argv)
             if (!strcmp(optarg, "auto")) {
                 p.coarse = TQ_COARSE_AUTO;
                 break;
+            }
+            if (!isdigit((unsigned char)optarg[0]) && optarg[0] != '-' && optarg[0] != '+') {
+                tq_error("option --coarse: '%s' is not auto or an integer", optarg);
+                return rc;
             }
             if (tq_parse_i64("--coarse", optarg, 0, 1000000000, &v64)) return rc;
             p.coarse = (int)v64;

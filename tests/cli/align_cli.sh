@@ -57,6 +57,14 @@ set -e
 grep -q "tqplan cluster" "$W/km.err" || fail "kmeans message: $(cat "$W/km.err")"
 [ $rc2 -ne 0 ] || fail "missing file accepted"
 "$T" align --help | grep -q -- "--max-moved" || fail "--help"
+# --coarse takes auto or an integer >= 0; anything else exits 1 naming the option
+set +e
+"$T" align "$W/g.h5" --coarse fine 2>"$W/co.err"; rc=$?
+"$T" align "$W/g.h5" --coarse -3 2>/dev/null; rc2=$?
+set -e
+[ $rc -eq 1 ] || fail "--coarse fine: exit $rc, want 1"
+grep -q "coarse.*'fine' is not auto or an integer" "$W/co.err" || fail "coarse message: $(cat "$W/co.err")"
+[ $rc2 -eq 1 ] || fail "--coarse -3: exit $rc2, want 1"
 
 # --centers kmeans after cluster; iterate; frontier; regions; budget
 cp "$W/g.h5" "$W/k.h5"
