@@ -148,8 +148,8 @@ static inline int64_t row0(const ctx *c, int64_t r0)
  * L-BFGS's time, but it needed more iterations as K grew (200: 0.79x the gap for 2.6x
  * the time; 500: slower and a worse gap) */
 #define NW_AUTO 200
-#define NW_ITERS 60
-#define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */  /* Newton iterations per eps phase at most */
+#define NW_ITERS 60  /* Newton iterations per eps phase at most */
+#define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
 
 #define S_BEST 0
 #define S_COST 1
