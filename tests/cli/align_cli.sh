@@ -3,12 +3,7 @@
 # determinism; infeasible requests exit 2 naming territory and metric and write nothing;
 # bad options exit 1; --centers kmeans needs /clusters; --exact on a tiny instance;
 # --frontier and --regions run.
-set -euo pipefail
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 20000 -k 12 --features 2 --seed 3 -o "$W/g.h5" -q
 cp "$W/g.h5" "$W/a1.h5"; cp "$W/g.h5" "$W/a2.h5"

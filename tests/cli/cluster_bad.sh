@@ -2,12 +2,7 @@
 # cluster bad input: clear error, exit 1, no /clusters left behind: K < 1, K > N, missing
 # -k, all-zero weights, NaN and out-of-range coordinates in the file (row and column
 # named), bad options and centers files, --fixed without home bases.
-set -euo pipefail
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 expect_rc() {  # expected-rc stderr-pattern command...
   local want=$1 pat=$2; shift 2
   set +e; "$@" >"$W/out" 2>"$W/err"; local rc=$?; set -e

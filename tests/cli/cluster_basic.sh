@@ -4,12 +4,7 @@
 # inertia matches; tree (default), bounds, brute and ref give bit-identical files; 1 and
 # 2 threads too;
 # --fixed assigns to the home bases; --init-centers (lat,lon or x,y,z CSV); --json.
-set -euo pipefail
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 30000 -k 6 --features 2 --country all --seed 3 -o "$W/g.h5" -q
 run() {  # name args...

@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # The example CSVs in inputs/ (documented in docs/formats.md) go through the whole
 # batch: import, train, align, quota, report.
-set -euo pipefail
-T=${TQ_BIN:?}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 S=${TQ_SRC:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
 "$T" import "$S/inputs/example_accounts.csv" --territories "$S/inputs/example_territories.csv" \
   --ignore-unknown -o "$W/ex.h5" -q
 "$T" train "$W/ex.h5" --epochs 20 -q

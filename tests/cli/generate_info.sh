@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: tqplan --help/--version, generate (deterministic for any thread count,
 # atomic output), info (text and --json), and usage errors with their exit codes.
-set -euo pipefail
-T=${TQ_BIN:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 expect_rc() {  # expected-rc command...
   local want=$1; shift
   set +e; "$@" >"$W/out" 2>"$W/err"; local rc=$?; set -e

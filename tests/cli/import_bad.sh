@@ -2,12 +2,8 @@
 # End-to-end: every bad-input case of tqplan import exits 1 with a
 # FILE:ROW:COLUMN: message (value 'X') on stderr, leaves no output and no temporary
 # file, and does not touch an existing output file; --max-errors bounds the report.
-set -euo pipefail
-T=${TQ_BIN:?}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 D=${TQ_SRC:?}/tests/data
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # An existing output must survive a failed import unchanged.
 echo "previous dataset" >"$W/out.h5"

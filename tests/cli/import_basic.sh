@@ -2,12 +2,8 @@
 # End-to-end: tqplan import of the small CSVs in tests/data -- a good accounts file with
 # territories (quoted commas and newlines, defaults, hashed categories), info on the
 # result, --json, territories from indexes, usage errors and their exit codes.
-set -euo pipefail
-T=${TQ_BIN:?}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 D=${TQ_SRC:?}/tests/data
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_rc() {  # expected-rc command...
   local want=$1; shift
   set +e; "$@" >"$W/out" 2>"$W/err"; local rc=$?; set -e

@@ -4,14 +4,10 @@
 # population becomes value (--map), and one id that the file holds twice is first
 # reported (exit 1, both lines named), then the second copy is dropped and the
 # import is compared value by value with Python's csv module.
-set -euo pipefail
-T=${TQ_BIN:?}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 SRC=${TQ_SRC:?}/../shared/data/world_cities.csv
 [ -f "$SRC" ] || SRC=/work/shared/data/world_cities.csv
 [ -f "$SRC" ] || { echo "skip: world_cities.csv not found"; exit 0; }
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 set +e
 "$T" import "$SRC" --ignore-unknown --map value=population -o "$W/wc.h5" 2>"$W/err"; rc=$?

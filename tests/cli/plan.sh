@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # tqplan plan end to end: a small scenario file with a feasible and an infeasible
 # scenario; comparison table, per-scenario files, INI errors with file and line.
-set -euo pipefail
-T=${TQ_BIN:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # 3,000 accounts in three towns, three reps; account a0 is huge and locked to T0, so
 # the "tight" scenario is infeasible (T1, T2 cannot reach their workload) before solving.
 /usr/bin/python3 - "$W" <<'PY'

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # tqplan quota end to end: quotas sum exactly to the target, fairness bounds hold,
 # identical for 1 and 2 threads, clear errors for bad requests.
-set -euo pipefail
-T=${TQ_BIN:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 "$T" generate -n 60000 -k 25 --seed 3 -o "$W/d.h5" -q
 "$T" quota "$W/d.h5" --target 123456789 --beta 0.7 --fairness 5% --threads 1 --json -q >"$W/q1.json"
 "$T" quota "$W/d.h5" --target 123456789 --beta 0.7 --fairness 5% --threads 2 --json -q >"$W/q2.json"

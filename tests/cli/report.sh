@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
 # tqplan report end to end: the SPM CSVs, GeoJSON and HTML agree with the dataset.
-set -euo pipefail
-T=${TQ_BIN:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 "$T" generate -n 30000 -k 12 --seed 5 -o "$W/d.h5" -q
 "$T" quota "$W/d.h5" --target 1000000 -q
 "$T" report "$W/d.h5" -o "$W/rep" --json -q >"$W/r.json"

@@ -3,12 +3,7 @@
 # partial group): no labelled rows, one class, NaN feature (row and column named),
 # label out of range, d mismatch between model and data (both d named), bad model JSON,
 # bad options.
-set -euo pipefail
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 expect_rc() {  # expected-rc stderr-pattern command...
   local want=$1 pat=$2; shift 2
   set +e; "$@" >"$W/out" 2>"$W/err"; local rc=$?; set -e

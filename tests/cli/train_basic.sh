@@ -3,12 +3,7 @@
 # deterministic mode bit-identical for 1 and 2 threads and for in-memory vs streamed
 # (out-of-core) reads, model JSON -> score reproduces train's scores exactly, rows
 # labelled -1 scored, fast mode and Adam run.
-set -euo pipefail
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" train --help | grep -q -- "--model-out" || fail "train --help"
 "$T" score --help | grep -q -- "--model" || fail "score --help"

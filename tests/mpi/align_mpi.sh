@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # align under mpirun -np 1/2/4 (--oversubscribe): /alignment bit-identical to the serial
 # run (territory, loads, cost, bound), with a disruption penalty and budget.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 40000 -k 16 --features 2 --seed 8 -o "$W/g.h5" -q
 # second case: the coarse level (every 12th global row first) must not depend on ranks

@@ -2,13 +2,7 @@
 # cluster under mpirun -np 1/2/4 (--oversubscribe): /clusters bit-identical to the serial
 # run for k-means++ (workload weights), k-means|| (both with the default kd-tree
 # filtering) and bounded passes only (value weights), 1 thread per rank.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 50000 -k 3 --features 2 --country all --seed 4 -o "$W/g.h5" -q
 for cfg in "pp:-k 60 --weights workload --tol 0 --iters 40" "par:-k 30 --init kmeans-par --seed 9" \

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Data layer under MPI: every rank reads only its hyperslab through parallel HDF5
 # (MPI-IO driver), results are gathered in rank order; -np 4 leaves one rank without rows.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 for np in 1 2 4; do
   echo "== mpirun -np $np test_data"
   mpirun --oversubscribe -np "$np" "$TQ_BUILD/test_data" >"mpi_data_$np.log" 2>&1 || {

@@ -2,13 +2,8 @@
 # tqplan import under mpirun: rank 0 imports, the other ranks share its exit status;
 # the file is byte-identical to a serial import, and a bad file exits 1 on every rank
 # with the error printed once.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=${TQ_BIN:?}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 D=${TQ_SRC:?}/tests/data
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 args=("$D/accounts_good.csv" --territories "$D/territories_good.csv" --ignore-unknown -q)
 "$T" import "${args[@]}" -o "$W/serial.h5" 2>/dev/null
 for np in 1 2; do

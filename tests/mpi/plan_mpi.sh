@@ -2,11 +2,7 @@
 # plan under mpirun -np 1, 2, 3: scenarios spread over rank groups (3 ranks, 2
 # scenarios: groups {0,2} and {1}); every scenario's alignment and quotas are
 # bit-identical to the single-rank run.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=${TQ_BIN:?}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 for np in 1 2 3; do
   cat >"$W/s$np.ini" <<INI
 [plan]

@@ -2,13 +2,7 @@
 # train under mpirun -np 1/2/4: deterministic mode gives bit-identical models and scores
 # for any rank count (and equal to the plain serial run); -np 4 on 60,000 rows leaves
 # ranks with few blocks. Fast mode runs under MPI too.
-set -euo pipefail
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=${TQ_BIN:?}
-PY=/usr/bin/python3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 60000 -k 4 --features 6 --seed 9 -o "$W/g.h5" -q
 cp "$W/g.h5" "$W/serial.h5"
