@@ -1134,8 +1134,6 @@ static double total_viol(const vio *v, const double *L, double mv)
     return s;
 }
 
-/* Change of violation when account r moves s -> t and account r2 moves s2 -> u (a swap
- * between territories k and kt). */
 /* Change of violation when load d (3 metrics) moves from territory k to kt and the
  * moved value changes by dmv. */
 static double pair_dv(const vio *v, double *L, double mv, int k, int kt, const double *d,
@@ -1153,105 +1151,8 @@ static double pair_dv(const vio *v, double *L, double mv, int k, int kt, const d
     }
     return after - before;
 }
-static double swap_dv(const vio *v, double *L, double mv, const double *r, int s, int t,
-                      const double *r2, int s2, int u, int C)
-{
-    double d[3];
-    for (int m = 0; m < 3; m++) d[m] = r[1 + m] - r2[1 + m];
-    double dmv = -r[5 + 2 * C + s] + r[5 + 2 * C + t] - r2[5 + 2 * C + s2] + r2[5 + 2 * C + u];
-    return pair_dv(v, L, mv, (int)r[5 + s], (int)r[5 + t], d, dmv);
-}
 
-/* Swap passes: for each boundary account in a territory out of its window, the best
- * exchange with an account of one of its candidate territories that may take its place
- * (most violation removed, then least cost). Returns the number of swaps made.
- * Cost O(nb * C * members * C) per pass; members are boundary accounts per territory. */
-static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv)
-{
-    int C = B->C, W = rec_w(C), K = c->K;
-    int64_t swaps = 0, nb = B->nb;
-    /* each pass lists the accounts by territory (row order within one) with their
-     * candidate territories side by side, and keeps every account's territory in curk:
-     * the partner scan then reads small contiguous arrays, not the scattered records
-     * (which made it wait on memory: at 1e7 x 1000 one repair attempt over 131,000
-     * accounts ran over 13 minutes) */
-    int64_t *start = malloc((size_t)(K + 1) * sizeof *start);
-    int32_t *ent = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *ent);
-    int32_t *curk = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *curk);
-    int32_t *ec = malloc((size_t)(nb > 0 ? nb : 1) * C * sizeof *ec);
-    if (!start || !ent || !curk || !ec) {
-        free(start);
-        free(ent);
-        free(curk);
-        free(ec);
-        return 0;
-    }
-    for (int pass = 0; pass < 4; pass++) {
-        int64_t made = 0;
-        for (int k = 0; k <= K; k++) start[k] = 0;
-        for (int64_t j = 0; j < nb; j++) {
-            const double *r = B->rec + j * W;
-            curk[j] = (int32_t)r[5 + (int)r[4]];
-            start[curk[j] + 1]++;
-        }
-        for (int k = 0; k < K; k++) start[k + 1] += start[k];
-        for (int64_t j = 0; j < nb; j++) {
-            const double *r = B->rec + j * W;
-            int64_t p = start[curk[j]]++;
-            ent[p] = (int32_t)j;
-            for (int q = 0; q < C; q++) ec[p * C + q] = (int32_t)r[5 + q];
-        }
-        for (int k = K; k > 0; k--) start[k] = start[k - 1];  /* back to list starts */
-        start[0] = 0;
-        for (int64_t j = 0; j < nb; j++) {
-            double *r = B->rec + j * W;
-            int s = (int)r[4], k = (int)r[5 + s];
-            if (viol_k(v, k, L) == 0.0 && viol_b(v, *mv) == 0.0) continue;
-            double bdv = -1e-15, bdc = INFINITY;
-            int bt = -1, bu = -1;
-            int64_t bj2 = -1;
-            for (int t = 0; t < C; t++) {
-                int kt = (int)r[5 + t];
-                if (t == s || kt < 0) continue;
-                for (int64_t p = start[kt]; p < start[kt + 1]; p++) {
-                    int32_t j2 = ent[p];
-                    if (curk[j2] != kt) continue;  /* moved since the lists were built */
-                    int u = -1;
-                    for (int q = 0; q < C; q++)
-                        if (ec[p * C + q] == k) u = q;
-                    if (u < 0) continue;
-                    const double *r2 = B->rec + (int64_t)j2 * W;
-                    int s2 = (int)r2[4];
-                    double dv = swap_dv(v, L, *mv, r, s, t, r2, s2, u, C);
-                    if (dv > bdv) continue;
-                    double dc = r[5 + C + t] - r[5 + C + s] + r2[5 + C + u] - r2[5 + C + s2];
-                    if (dv < bdv || dc < bdc) {
-                        bdv = dv;
-                        bdc = dc;
-                        bt = t;
-                        bu = u;
-                        bj2 = j2;
-                    }
-                }
-            }
-            if (bt < 0) continue;
-            move_apply(L, mv, r, C, bt);
-            move_apply(L, mv, B->rec + bj2 * W, C, bu);
-            curk[j] = (int32_t)r[5 + bt];
-            curk[bj2] = (int32_t)k;
-            made++;
-        }
-        swaps += made;
-        if (!made || total_viol(v, L, *mv) == 0.0) break;
-    }
-    free(start);
-    free(ent);
-    free(curk);
-    free(ec);
-    return swaps;
-}
-
-/* A possible partner move for cost_swaps: account j (now in slot s2, territory kt) to
+/* A possible partner move (cost_swaps, swap_passes): account j (now in slot s2, territory kt) to
  * its slot u (territory k) at cost change dc, with its metrics a and the change of moved
  * value dmv (kept here so the scan does not touch the account's record);
  * key = kt * K + k. */
@@ -1283,6 +1184,122 @@ static int64_t lower_i64(const int64_t *a, int64_t n, int64_t key)
         else hi = mid;
     }
     return lo;
+}
+
+/* Swap passes: for each boundary account in a territory out of its window, the best
+ * exchange with an account of one of its candidate territories that may take its place
+ * (most violation removed, then least cost; partners in row order, the first wins a
+ * tie). Each pass lists the partner moves into the territories out of their windows at
+ * its start (all territories while the budget is exceeded), sorted by (from, to)
+ * territory pair and row, with what the window check needs side by side: the scan for
+ * one account reads one contiguous range per candidate territory. (Walking the
+ * territory's members and their scattered records instead waited on memory: at
+ * 1e7 x 1000 one attempt over 131,000 accounts ran over 20 minutes, 94% of it on the
+ * partner's metrics.) A territory pushed out of its window during a pass is served by
+ * the next pass. Returns the number of swaps made.
+ * Cost O(nb C log(nb C)) + O(violated accounts * C * partners) per pass. */
+static int swap_ent_kj(const void *a, const void *b)
+{
+    const swap_ent *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv)
+{
+    int C = B->C, W = rec_w(C);
+    int64_t K = c->K, swaps = 0, nb = B->nb;
+    int32_t *curk = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *curk);
+    uint8_t *out = malloc((size_t)K);
+    swap_ent *e = NULL;
+    if (!curk || !out) goto done;
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t made = 0, ne = 0;
+        int all = viol_b(v, *mv) > 0.0;
+        for (int64_t k = 0; k < K; k++) out[k] = all || viol_k(v, (int)k, L) > 0.0;
+        for (int64_t j = 0; j < nb; j++) {
+            const double *r = B->rec + j * W;
+            curk[j] = (int32_t)r[5 + (int)r[4]];
+        }
+        /* partner moves j -> slot u (territory r[5 + u]) into a territory out of its
+         * window; counted, then stored */
+        for (int fill = 0; fill < 2; fill++) {
+            ne = 0;
+            for (int64_t j = 0; j < nb; j++) {
+                const double *r = B->rec + j * W;
+                int s2 = (int)r[4];
+                for (int u = 0; u < C; u++) {
+                    int k = (int)r[5 + u];
+                    if (u == s2 || k < 0 || !out[k]) continue;
+                    if (fill) {
+                        swap_ent *x = e + ne;
+                        x->key = (int64_t)curk[j] * K + k;
+                        x->dc = r[5 + C + u] - r[5 + C + s2];
+                        for (int m = 0; m < 3; m++) x->a[m] = r[1 + m];
+                        x->dmv = r[5 + 2 * C + u] - r[5 + 2 * C + s2];
+                        x->j = (int32_t)j;
+                        x->u = u;
+                        x->s2 = s2;
+                    }
+                    ne++;
+                }
+            }
+            if (!fill) {
+                free(e);
+                e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e);
+                if (!e) goto done;
+            }
+        }
+        qsort(e, (size_t)ne, sizeof *e, swap_ent_kj);
+        for (int64_t j = 0; j < nb; j++) {
+            double *r = B->rec + j * W;
+            int s = (int)r[4], k = (int)r[5 + s];
+            if (viol_k(v, k, L) == 0.0 && viol_b(v, *mv) == 0.0) continue;
+            double bdv = -1e-15, bdc = INFINITY;
+            int bt = -1, bu = -1;
+            int64_t bj2 = -1;
+            for (int t = 0; t < C; t++) {
+                int kt = (int)r[5 + t];
+                if (t == s || kt < 0) continue;
+                int64_t key = (int64_t)kt * K + k, lo = 0, hi = ne;
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    if (e[mid].key < key) lo = mid + 1;
+                    else hi = mid;
+                }
+                double dc1 = r[5 + C + t] - r[5 + C + s];
+                double dm1 = r[5 + 2 * C + t] - r[5 + 2 * C + s];
+                for (int64_t q = lo; q < ne && e[q].key == key; q++) {
+                    const swap_ent *x = e + q;
+                    if (curk[x->j] != kt) continue;  /* moved since the list was built */
+                    double d[3];
+                    for (int m = 0; m < 3; m++) d[m] = r[1 + m] - x->a[m];
+                    double dv = pair_dv(v, L, *mv, k, kt, d, dm1 + x->dmv);
+                    if (dv > bdv) continue;
+                    double dc = dc1 + x->dc;
+                    if (dv < bdv || dc < bdc) {
+                        bdv = dv;
+                        bdc = dc;
+                        bt = t;
+                        bu = x->u;
+                        bj2 = x->j;
+                    }
+                }
+            }
+            if (bt < 0) continue;
+            move_apply(L, mv, r, C, bt);
+            move_apply(L, mv, B->rec + bj2 * W, C, bu);
+            curk[j] = (int32_t)r[5 + bt];
+            curk[bj2] = (int32_t)k;
+            made++;
+        }
+        swaps += made;
+        if (!made || total_viol(v, L, *mv) == 0.0) break;
+    }
+done:
+    free(curk);
+    free(out);
+    free(e);
+    return swaps;
 }
 
 /* One pass of cost-lowering swaps in a feasible boundary set: an account that a window
