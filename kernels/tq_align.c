@@ -1161,6 +1161,18 @@ typedef struct {
     double dc, a[3], dmv;
     int32_t j, u, s2;
 } swap_ent;
+/* The partner move of boundary record r (row j of the set, now in slot s) to slot u. */
+static void swap_ent_fill(swap_ent *x, int64_t key, const double *r, int C, int64_t j, int s,
+                          int u)
+{
+    x->key = key;
+    x->dc = r[5 + C + u] - r[5 + C + s];
+    for (int m = 0; m < 3; m++) x->a[m] = r[1 + m];
+    x->dmv = r[5 + 2 * C + u] - r[5 + 2 * C + s];
+    x->j = (int32_t)j;
+    x->u = u;
+    x->s2 = s;
+}
 static int swap_ent_cmp(const void *a, const void *b)
 {
     const swap_ent *x = a, *y = b;
@@ -1230,16 +1242,7 @@ static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, doubl
                 for (int u = 0; u < C; u++) {
                     int k = (int)r[5 + u];
                     if (u == s2 || k < 0 || !out[k]) continue;
-                    if (fill) {
-                        swap_ent *x = e + ne;
-                        x->key = (int64_t)curk[j] * K + k;
-                        x->dc = r[5 + C + u] - r[5 + C + s2];
-                        for (int m = 0; m < 3; m++) x->a[m] = r[1 + m];
-                        x->dmv = r[5 + 2 * C + u] - r[5 + 2 * C + s2];
-                        x->j = (int32_t)j;
-                        x->u = u;
-                        x->s2 = s2;
-                    }
+                    if (fill) swap_ent_fill(e + ne, (int64_t)curk[j] * K + k, r, C, j, s2, u);
                     ne++;
                 }
             }
@@ -1353,16 +1356,7 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
                 int64_t key = (int64_t)r[5 + s] * K + (int64_t)r[5 + u];
                 int64_t at = lower_i64(want, nu, key);
                 if (at == nu || want[at] != key) continue;
-                if (pass == 1) {
-                    swap_ent *x = e + ne;
-                    x->key = key;
-                    x->dc = dc;
-                    for (int m = 0; m < 3; m++) x->a[m] = r[1 + m];
-                    x->dmv = r[5 + 2 * C + u] - r[5 + 2 * C + s];
-                    x->j = (int32_t)j;
-                    x->u = u;
-                    x->s2 = s;
-                }
+                if (pass == 1) swap_ent_fill(e + ne, key, r, C, j, s, u);
                 ne++;
             }
         }
