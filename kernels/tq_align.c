@@ -5,6 +5,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1152,15 +1153,16 @@ static double pair_dv(const vio *v, double *L, double mv, int k, int kt, const d
     return after - before;
 }
 
-/* A possible partner move (cost_swaps, swap_passes): account j (now in slot s2, territory kt) to
- * its slot u (territory k) at cost change dc, with its metrics a and the change of moved
- * value dmv (kept here so the scan does not touch the account's record);
- * key = kt * K + k. */
+/* A possible partner move (cost_swaps, swap_passes): account j (now in slot s2,
+ * territory kt) to its slot u (territory k) at cost change dc, with its metrics a and
+ * the change of moved value dmv (kept here so the scan does not touch the account's
+ * record); key = kt * K + k. */
 typedef struct {
     int64_t key;
     double dc, a[3], dmv;
     int32_t j, u, s2;
 } swap_ent;
+_Static_assert(offsetof(swap_ent, key) == 0, "lower_key reads the key first");
 /* The partner move of boundary record r (row j of the set, now in slot s) to slot u. */
 static void swap_ent_fill(swap_ent *x, int64_t key, const double *r, int C, int64_t j, int s,
                           int u)
@@ -1186,13 +1188,16 @@ static int i64_cmp(const void *a, const void *b)
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
-/* index of the first element >= key in the sorted a[0..n) */
-static int64_t lower_i64(const int64_t *a, int64_t n, int64_t key)
+/* index of the first of the n elements of size bytes at a whose int64 key (the first
+ * member: int64_t arrays, swap_ent) is >= key; sorted by that key */
+static int64_t lower_key(const void *a, size_t size, int64_t n, int64_t key)
 {
     int64_t lo = 0, hi = n;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < key) lo = mid + 1;
+        int64_t km;
+        memcpy(&km, (const char *)a + (size_t)mid * size, sizeof km);
+        if (km < key) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -1263,12 +1268,7 @@ static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, doubl
             for (int t = 0; t < C; t++) {
                 int kt = (int)r[5 + t];
                 if (t == s || kt < 0) continue;
-                int64_t key = (int64_t)kt * K + k, lo = 0, hi = ne;
-                while (lo < hi) {
-                    int64_t mid = lo + (hi - lo) / 2;
-                    if (e[mid].key < key) lo = mid + 1;
-                    else hi = mid;
-                }
+                int64_t key = (int64_t)kt * K + k, lo = lower_key(e, sizeof *e, ne, key);
                 double dc1 = r[5 + C + t] - r[5 + C + s];
                 double dm1 = r[5 + 2 * C + t] - r[5 + 2 * C + s];
                 for (int64_t q = lo; q < ne && e[q].key == key; q++) {
@@ -1354,7 +1354,7 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
                 double dc = r[5 + C + u] - r[5 + C + s];
                 if (!(dc < gain)) continue;
                 int64_t key = (int64_t)r[5 + s] * K + (int64_t)r[5 + u];
-                int64_t at = lower_i64(want, nu, key);
+                int64_t at = lower_key(want, sizeof *want, nu, key);
                 if (at == nu || want[at] != key) continue;
                 if (pass == 1) swap_ent_fill(e + ne, key, r, C, j, s, u);
                 ne++;
@@ -1380,7 +1380,7 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
             if (t == s || kt < 0) continue;
             double dc1 = r[5 + C + t] - r[5 + C + s];
             if (dc1 >= 0.0) continue;
-            int64_t key = (int64_t)kt * K + k, w = lower_i64(want, nu, key);
+            int64_t key = (int64_t)kt * K + k, w = lower_key(want, sizeof *want, nu, key);
             if (w == nu || want[w] != key) continue;
             int tries = 0;
             for (int64_t q = rs[w]; q < rs[w + 1] && tries < SWAP_TRIES; q++) {
