@@ -1203,6 +1203,14 @@ static int64_t lower_key(const void *a, size_t size, int64_t n, int64_t key)
     return lo;
 }
 
+/* order of the swap passes' partner lists: territory pair, then row */
+static int swap_ent_kj(const void *a, const void *b)
+{
+    const swap_ent *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
 /* Swap passes: for each boundary account in a territory out of its window, the best
  * exchange with an account of one of its candidate territories that may take its place
  * (most violation removed, then least cost; partners in row order, the first wins a
@@ -1215,12 +1223,6 @@ static int64_t lower_key(const void *a, size_t size, int64_t n, int64_t key)
  * partner's metrics.) A territory pushed out of its window during a pass is served by
  * the next pass. Returns the number of swaps made.
  * Cost O(nb C log(nb C)) + O(violated accounts * C * partners) per pass. */
-static int swap_ent_kj(const void *a, const void *b)
-{
-    const swap_ent *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return (x->j > y->j) - (x->j < y->j);
-}
 static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv)
 {
     int C = B->C, W = rec_w(C);
