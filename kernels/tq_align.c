@@ -128,16 +128,17 @@ typedef struct {
                              curvature in the last smoothed pass (Newton prices) */
     int64_t *acnt;        /* b1 - b0: their number per block */
     double eps_last;      /* eps of the last smoothed phase run */
-    int64_t stride;       /* > 1: coarse level, passes see every stride-th global row
-                             (scaled by stride); 1: all rows */
+    int64_t *brow;        /* b1 - b0 + 1: first local row of each block, then the end */
+    int64_t stride;       /* > 1: the coarse level's context (coarse_ctx): its rows are
+                             every stride-th global row, sums are scaled by stride */
+    double *sub_pi;       /* coarse level: receives its best prices (3K + 1) */
+    int sub_div0;         /* coarse level: its prices ran off */
 } ctx;
 
-/* First local row >= r0 that the passes see (global row a multiple of the stride, so
- * the sample does not depend on the rank count). */
-static inline int64_t row0(const ctx *c, int64_t r0)
+/* First local row of block b (global block index; b1 gives the end of the last). */
+static inline int64_t blk_r0(const ctx *c, int64_t b)
 {
-    int64_t g = c->lo + r0, rem = g % c->stride;
-    return rem ? r0 + (c->stride - rem) : r0;
+    return c->brow[b - c->b0];
 }
 
 /* soft-min weights at or below this are left out of the Newton Hessian */
@@ -285,7 +286,7 @@ static int add_extras(ctx *c, int k, const double *need)
 #pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = part + (b - c->b0) * XB * 3;
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         for (int64_t i = r0; i < r1; i++) {
             const int32_t *ci = c->cand + i * C;
             if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
@@ -415,9 +416,9 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         double *pt = c->part + (b - c->b0) * pw;
         memset(pt, 0, (size_t)pw * sizeof *pt);
         double rr[C];
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         int64_t na = 0;
-        for (int64_t i = row0(c, r0); i < r1; i += c->stride) {
+        for (int64_t i = r0; i < r1; i++) {
             const int32_t *ci = c->cand + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
             double val = (double)c->pb->value[i];
@@ -497,7 +498,7 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
             double *pt = c->part + (b - c->b0) * pw, *sp = pt + 3 * K + 4;
             memset(pt, 0, (size_t)pw * sizeof *pt);
             if (!rr) continue;
-            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
             int64_t nf = 0;
             for (int64_t i = r0; i < r1; i++) {
                 const int32_t *ci = c->cand + i * C;
@@ -550,7 +551,7 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
         double rr[C];
         int64_t q = 0;
         for (int64_t b = c->b0; b < c->b1; b++) {
-            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo;
+            int64_t r0 = blk_r0(c, b);
             for (int64_t t = 0; t < fcnt[b - c->b0]; t++, q++) {
                 int64_t i = fr[r0 + t];
                 double *r = loc + q * W, best, second;
@@ -692,7 +693,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = c->b0; b < c->b1; b++) {
             if (!rr || !cf || !E || !jv || !sl) continue;
-            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, na = c->acnt[b - c->b0];
+            int64_t r0 = blk_r0(c, b), na = c->acnt[b - c->b0];
             for (int64_t t = 0; t < na; t++) {
                 int64_t i = c->alist[r0 + t];
                 const int32_t *ci = c->cand + i * C;
@@ -806,7 +807,7 @@ static int newton_init(ctx *c, const uint8_t *act, const double *un, int nv, new
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         memset(pt, 0, pw * sizeof *pt);
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         for (int64_t i = r0; i < r1; i++) {
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i], v = c->pb->value[i];
             pt[0] += a0 * a0;
@@ -961,8 +962,8 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         pt[0] = pt[1] = 0.0;
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
-        for (int64_t i = row0(c, r0); i < r1; i += c->stride) {
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
+        for (int64_t i = r0; i < r1; i++) {
             int32_t *ci = c->cand + i * C;
             double *co = c->cost + i * C;
             double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
@@ -1736,7 +1737,7 @@ static int slot_pass(ctx *c)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         memset(pt, 0, (size_t)pw * sizeof *pt);
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         for (int64_t i = r0; i < r1; i++) tally(c, pt, i, c->slot[i]);
     }
     return tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
@@ -1960,7 +1961,7 @@ static int final_metrics(ctx *c, const int32_t *terr, tq_align_result *res)
     for (int64_t b = c->b0; b < c->b1; b++) {
         int t = omp_get_thread_num();
         double *pt = part + (b - c->b0) * pw;
-        int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         for (int64_t i = r0; i < r1; i++) {
             int k = terr[i];
             const double *v = c->ux + 3 * i;
@@ -2017,6 +2018,150 @@ done:
     return status;
 }
 
+static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
+
+/* The coarse level's context: every s-th global row (so the sample does not depend on
+ * the rank count) copied into compact arrays, with c's candidates, in c's blocks (sums
+ * in block order as everywhere, scaled by s). Copied rather than strided: a pass over
+ * every 20th row of the full arrays was bound by the latency of its scattered loads
+ * (about 11 ms a pass at 1e6 x 500 against 3 ms for the same rows packed). */
+typedef struct {
+    float *w, *pot, *val, *wt;
+    int32_t *prev;
+    uint8_t *locked;
+} coarse_cols;
+
+static void coarse_free(ctx *cc, coarse_cols *cl)
+{
+    free(cl->w);
+    free(cl->pot);
+    free(cl->val);
+    free(cl->wt);
+    free(cl->prev);
+    free(cl->locked);
+    free(cc->ux);
+    free(cc->cand);
+    free(cc->cost);
+    free(cc->dfar);
+    free(cc->slot);
+    free(cc->regret);
+    free(cc->brow);
+}
+
+static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, coarse_cols *cl)
+{
+    const tq_align_problem *pb = c->pb;
+    int64_t nbl = c->b1 - c->b0, C = c->C;
+    *cc = *c;
+    *cpb = *pb;
+    memset(cl, 0, sizeof *cl);
+    cc->pb = cpb;
+    cc->stride = s;
+    cc->alist = NULL;
+    cc->acnt = NULL;
+    cc->ux = NULL;
+    cc->cand = NULL;
+    cc->cost = NULL;
+    cc->dfar = NULL;
+    cc->slot = NULL;
+    cc->regret = NULL;
+    cc->brow = malloc((size_t)(nbl + 1) * sizeof *cc->brow);
+    if (!cc->brow) return TQ_ENOMEM;
+    int64_t n = 0;
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        cc->brow[b - c->b0] = n;
+        for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) n += (c->lo + i) % s == 0;
+    }
+    cc->brow[nbl] = n;
+    cc->nl = n;
+    size_t n1 = (size_t)(n > 0 ? n : 1);
+    cl->w = malloc(n1 * sizeof *cl->w);
+    cl->pot = malloc(n1 * sizeof *cl->pot);
+    cl->val = malloc(n1 * sizeof *cl->val);
+    if (pb->weight) cl->wt = malloc(n1 * sizeof *cl->wt);
+    if (pb->prev) cl->prev = malloc(n1 * sizeof *cl->prev);
+    if (pb->locked) cl->locked = malloc(n1 * sizeof *cl->locked);
+    cc->ux = malloc(n1 * 3 * sizeof *cc->ux);
+    cc->cand = malloc(n1 * C * sizeof *cc->cand);
+    cc->cost = malloc(n1 * C * sizeof *cc->cost);
+    cc->dfar = malloc(n1 * sizeof *cc->dfar);
+    cc->slot = malloc(n1 * sizeof *cc->slot);
+    cc->regret = malloc(n1 * sizeof *cc->regret);
+    if (!cl->w || !cl->pot || !cl->val || (pb->weight && !cl->wt) || (pb->prev && !cl->prev) ||
+        (pb->locked && !cl->locked) || !cc->ux || !cc->cand || !cc->cost || !cc->dfar ||
+        !cc->slot || !cc->regret)
+        return TQ_ENOMEM;
+#pragma omp parallel for schedule(dynamic, 1) if (nbl > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        int64_t j = cc->brow[b - c->b0];
+        for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) {
+            if ((c->lo + i) % s != 0) continue;
+            cl->w[j] = pb->workload[i];
+            cl->pot[j] = pb->potential[i];
+            cl->val[j] = pb->value[i];
+            if (cl->wt) cl->wt[j] = pb->weight[i];
+            if (cl->prev) cl->prev[j] = pb->prev[i];
+            if (cl->locked) cl->locked[j] = pb->locked[i];
+            memcpy(cc->ux + 3 * j, c->ux + 3 * i, 3 * sizeof *cc->ux);
+            memcpy(cc->cand + j * C, c->cand + i * C, (size_t)C * sizeof *cc->cand);
+            memcpy(cc->cost + j * C, c->cost + i * C, (size_t)C * sizeof *cc->cost);
+            cc->dfar[j] = c->dfar[i];
+            j++;
+        }
+    }
+    cpb->nlocal = n;
+    cpb->lat = cpb->lon = NULL;
+    cpb->workload = cl->w;
+    cpb->potential = cl->pot;
+    cpb->value = cl->val;
+    cpb->weight = cl->wt;
+    cpb->prev = cl->prev;
+    cpb->locked = cl->locked;
+    return TQ_OK;
+}
+
+/* The coarse level (Algorithm 6): price rounds and column generation on every s-th row
+ * into pibest (3K + 1). Where its prices run off (*div0), the territories starving at
+ * them on all rows get reverse candidates and it starts over, up to 3 times. */
+static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest, int *div0)
+{
+    int K = c->K, nq = 3 * K, status = TQ_OK;
+    for (int xr = 0;; xr++) {
+        ctx cc;
+        tq_align_problem cpb;
+        coarse_cols cl;
+        status = coarse_ctx(c, s, &cc, &cpb, &cl);
+        if (status == TQ_OK) {
+            cc.sub_pi = pibest;
+            status = solve_fixed(&cc, NULL, res);
+            c->cbar = cc.cbar;
+            *div0 = cc.sub_div0;
+        }
+        coarse_free(&cc, &cl);
+        if (status != TQ_OK || !*div0 || xr >= 3) return status;
+        status = price_pass(c, pibest, pibest[nq]);
+        if (status != TQ_OK) return status;
+        double *ld = malloc((size_t)3 * K * sizeof *ld);
+        if (!ld) return TQ_ENOMEM;
+        memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
+        int nstarve = 0;
+        for (int k = 0; k < K && status == TQ_OK; k++) {
+            int starve = 0;
+            double need[3];
+            for (int m = 0; m < 3; m++) {
+                if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
+                need[m] = 2.0 * c->whi[3 * k + m];
+            }
+            if (!starve) continue;
+            nstarve++;
+            status = add_extras(c, k, need);
+        }
+        free(ld);
+        if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "coarse diverged: %d starving territories\n", nstarve);
+        if (status != TQ_OK || nstarve == 0) return status;
+    }
+}
+
 /* Solve with the centers in c->cx fixed. territory[] gets the alignment. */
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
@@ -2034,10 +2179,14 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
         status = TQ_ENOMEM;
         goto done;
     }
+    int cg = 0, xrounds = 0, div0 = 0;
+    double gbest, ub;
+    int have_feas, r;
+    if (c->sub_pi) goto cg_again;  /* the coarse level: candidates come from the caller */
 retry:
     t0 = tq_now();
-    /* coarse level first when there are many accounts a territory (see row0) */
-    c->stride = 1;
+    /* coarse level first when there are many accounts a territory (coarse_level) */
+    int64_t cstride = 1;
     int ca = c->p->coarse;
     if (ca == TQ_COARSE_AUTO) {
         /* measured (bench/RESULTS.md): with L-BFGS prices the coarse level gave a smaller
@@ -2048,8 +2197,8 @@ retry:
         ca = np > NW_AUTO ? COARSE_AUTO_A : 0;
     }
     if (ca > 0 && !c->p->exact && c->pb->n / ((int64_t)ca * K) >= 2)
-        c->stride = c->pb->n / ((int64_t)ca * K);
-    res->coarse_stride = c->stride;
+        cstride = c->pb->n / ((int64_t)ca * K);
+    res->coarse_stride = cstride;
     memset(pi, 0, (size_t)(nq + 1) * sizeof *pi);
     memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
     /* Candidates; while some window's lower bound is out of reach of the accounts that
@@ -2071,7 +2220,7 @@ retry:
         for (int64_t b = c->b0; b < c->b1; b++) {
             double *pt = c->part + (b - c->b0) * pw;
             memset(pt, 0, (size_t)pw * sizeof *pt);
-            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
             for (int64_t i = r0; i < r1; i++)
                 for (int s = 0; s < c->C && c->cand[i * c->C + s] >= 0; s++) {
                     int k = c->cand[i * c->C + s];
@@ -2145,7 +2294,7 @@ retry:
         for (int64_t b = c->b0; b < c->b1; b++) {
             double *pt = c->part + (b - c->b0) * pw;
             memset(pt, 0, (size_t)pw * sizeof *pt);
-            int64_t r0 = tq_block_lo(&c->blk, b) - c->lo, r1 = tq_block_hi(&c->blk, b) - c->lo;
+            int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
             for (int64_t i = r0; i < r1; i++) {
                 if (!acc_locked(c, i)) continue;
                 int k = c->cand[i * c->C];
@@ -2176,9 +2325,37 @@ retry:
      * eps-scaling). Every pass also gives the exact dual g(pi) (a valid bound whatever
      * pi is) and the hard argmin loads: the best g and the cheapest feasible argmin are
      * kept. pi[nq] is the budget price mu. */
-    int cg = 0, xrounds = 0;
-    double gbest, ub;
-    int have_feas, r;
+    cg = 0;
+    xrounds = 0;
+    div0 = 0;
+    if (cstride > 1) {
+        /* prices and columns on the sample first; then every account gets the columns
+         * the sample's prices call for, and the prices are refined on all rows */
+        status = coarse_level(c, cstride, res, pibest, &div0);
+        if (status != TQ_OK) goto done;
+        if (div0) {
+            gbest = ub = INFINITY;
+            have_feas = 0;
+            goto primal;  /* prices that ran off: widen (below) */
+        }
+        t0 = tq_now();
+        double fb;
+        int64_t checks, added;
+        status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
+        if (status != TQ_OK) goto done;
+        res->columns_added += added;
+        res->t_bound += tq_now() - t0;
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "coarse done: full %.10g added %lld (at %.2f s)\n", fb,
+                    (long long)added, tq_now());
+        cg = 1;
+        if (!(fb > 0)) {
+            /* the sample's prices bound nothing on all rows (too few accounts a
+             * territory in the sample): start the prices over on all rows */
+            memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
+            cg = 0;
+        }
+    }
 cg_again:
     t0 = tq_now();
     gbest = -INFINITY;
@@ -2270,7 +2447,7 @@ cg_again:
             gbest = gx;                                                                     \
             memcpy(pibest, pi, (size_t)nv * sizeof *pi);                                    \
         }                                                                                   \
-        if (c->stride == 1 && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]) &&          \
+        if (!c->sub_pi && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]) &&              \
             c->sum[3 * K + S_COST] < ub) {                                                  \
             ub = c->sum[3 * K + S_COST];                                                    \
             memcpy(pifeas, pi, (size_t)nv * sizeof *pi);                                    \
@@ -2437,7 +2614,7 @@ cg_again:
     t0 = tq_now();
     double fb;
     int64_t checks, added = 0;
-    int div0 = prices_ran_off(c, gbest);
+    div0 = prices_ran_off(c, gbest);
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
     res->bound = fb;
@@ -2446,13 +2623,15 @@ cg_again:
     res->columns_added += added;
     res->t_bound += tq_now() - t0;
     if (getenv("TQ_ALIGN_DEBUG"))
-        fprintf(stderr, "cg %d: restricted %.10g full %.10g checks %lld added %lld\n", cg,
-                gbest, fb, (long long)checks, (long long)added);
+        fprintf(stderr, "cg %d: restricted %.10g full %.10g checks %lld added %lld "
+                "(passes %d, at %.2f s)\n", cg, gbest, fb, (long long)checks, (long long)added,
+                r, tq_now());
     /* Prices that ran off mean the candidate-restricted problem is infeasible: some
      * group of territories cannot be filled from the accounts that see them (bases
      * clustered where accounts are few). Give each starving territory (load below its
      * window at the best prices) reverse candidates among its nearest accounts and
      * start the prices again; after 3 tries the lists are widened instead. */
+    if (c->sub_pi && div0) goto sub_out;  /* the caller gives reverse candidates */
     if (div0 && xrounds < 3) {
         xrounds++;
         status = price_pass(c, pibest, pibest[nq]);
@@ -2495,30 +2674,16 @@ cg_again:
         cg++;
         goto cg_again;
     }
-    /* coarse level done: every account gets the columns the coarse prices call for
-     * (at all rows), then the prices are refined on all rows from the coarse ones */
-    if (c->stride > 1) {
-        c->stride = 1;
-        if (!div0) {
-            t0 = tq_now();
-            status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
-            if (status != TQ_OK) goto done;
-            res->columns_added += added;
-            res->t_bound += tq_now() - t0;
-            if (getenv("TQ_ALIGN_DEBUG"))
-                fprintf(stderr, "coarse done: full %.10g added %lld\n", fb, (long long)added);
-            cg = 1;
-            if (!(fb > 0)) {
-                /* the sample's prices bound nothing on all rows (too few accounts a
-                 * territory in the sample): start the prices over on all rows */
-                memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
-                cg = 0;
-            }
-            goto cg_again;
-        }
+    if (c->sub_pi) {
+    sub_out:
+        memcpy(c->sub_pi, pibest, (size_t)(nq + 1) * sizeof *pibest);
+        c->sub_div0 = div0;
+        status = TQ_OK;
+        goto done;
     }
     /* prices that ran off (div0, with gbest unchanged since): widen at once below */
     /* Primal: the best feasible priced assignment, or a repair of the best prices. */
+primal:
     t0 = tq_now();
     res->repair = 0;
     double rcost = INFINITY;
@@ -2703,6 +2868,10 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.use_budget = p->max_moved >= 0 && pb->prev;
     c.pw = 3 * K + 4;
     int64_t nbl = c.b1 - c.b0 > 0 ? c.b1 - c.b0 : 1;
+    c.brow = malloc((size_t)(c.b1 - c.b0 + 1) * sizeof *c.brow);
+    if (!c.brow) return TQ_ENOMEM;
+    for (int64_t b = c.b0; b <= c.b1; b++)
+        c.brow[b - c.b0] = (b < c.b1 ? tq_block_lo(&c.blk, b) : rhi) - c.lo;
     c.cx = malloc((size_t)K * 3 * sizeof *c.cx);
     c.cand = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cand);
     c.cost = malloc((size_t)(c.nl > 0 ? c.nl : 1) * c.C * sizeof *c.cost);
@@ -2738,7 +2907,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
         for (int64_t b = c.b0; b < c.b1; b++) {
             double *pt = c.part + (b - c.b0) * pw;
             memset(pt, 0, pw * sizeof *pt);
-            int64_t r0 = tq_block_lo(&c.blk, b) - c.lo, r1 = tq_block_hi(&c.blk, b) - c.lo;
+            int64_t r0 = blk_r0(&c, b), r1 = blk_r0(&c, b + 1);
             for (int64_t i = r0; i < r1; i++) {
                 pt[0] += pb->workload[i];
                 pt[1] += pb->potential[i];
@@ -2807,7 +2976,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
 #pragma omp parallel for schedule(dynamic, 1) if (c.b1 - c.b0 > 1)
         for (int64_t b = c.b0; b < c.b1; b++) {
             double *pt = part + (b - c.b0) * pw;
-            int64_t r0 = tq_block_lo(&c.blk, b) - c.lo, r1 = tq_block_hi(&c.blk, b) - c.lo;
+            int64_t r0 = blk_r0(&c, b), r1 = blk_r0(&c, b + 1);
             for (int64_t i = r0; i < r1; i++) {
                 const double *v = c.ux + 3 * i;
                 double w = acc_weight(&c, i) + 1e-9;
@@ -2856,6 +3025,7 @@ done:
     free(c.whi);
     free(c.part);
     free(c.sum);
+    free(c.brow);
     free(old);
     return status;
 }
