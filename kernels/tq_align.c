@@ -1432,9 +1432,14 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         double scale = c->cbar > 0 ? c->cbar : 1.0;
         /* passes with a growing limit on the cost increase of a move, so cheap moves (small
          * regret) are used first; each pass takes, per account in row order, the move with
-         * the least cost per unit of violation removed. O(passes * nb * C). */
+         * the least cost per unit of violation removed. O(passes * nb * C). A pass that
+         * moves nothing leaves the state as it was, so the passes after it whose limit is
+         * below the cheapest violation-reducing move it had to refuse (minrej) would move
+         * nothing either: they are skipped (the same moves, without the empty scans). */
         for (int pass = 0; pass < 64 && V > 0.0; pass++) {
             double thr = pass >= 60 ? INFINITY : scale * ldexp(1.0, pass - 40);
+            double minrej = INFINITY;
+            int moved = 0;
             for (int64_t j = 0; j < B->nb && V > 0.0; j++) {
                 double *r = B->rec + j * W;
                 int s = (int)r[4], bt = -1;
@@ -1442,7 +1447,10 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
                 for (int t = 0; t < C; t++) {
                     if (t == s || r[5 + t] < 0) continue;
                     double dc = r[5 + C + t] - r[5 + C + s];
-                    if (dc > thr) continue;
+                    if (dc > thr) {
+                        if (dc < minrej && move_dv(v, L, *mv, r, C, s, t) < -1e-15) minrej = dc;
+                        continue;
+                    }
                     double dv = move_dv(v, L, *mv, r, C, s, t);
                     if (!(dv < -1e-15)) continue;
                     double score = dc / -dv;
@@ -1454,10 +1462,13 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
                 }
                 if (bt < 0) continue;
                 move_apply(L, mv, r, C, bt);
+                moved = 1;
                 V += bdv;
                 if (V < 1e-9) V = total_viol(v, L, *mv);
             }
             V = total_viol(v, L, *mv);
+            if (!moved)
+                while (pass + 1 < 60 && scale * ldexp(1.0, pass + 1 - 40) < minrej) pass++;
         }
         if (V > 0.0 && swap_passes(c, B, v, L, mv) == 0) break;
         V = total_viol(v, L, *mv);
