@@ -2131,6 +2131,23 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     return TQ_OK;
 }
 
+/* The sampled rows' candidate lists (with the coarse level's columns) back into c. */
+static void coarse_back(ctx *c, const ctx *cc)
+{
+    int64_t C = c->C, s = cc->stride;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        int64_t j = cc->brow[b - c->b0];
+        for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) {
+            if ((c->lo + i) % s != 0) continue;
+            memcpy(c->cand + i * C, cc->cand + j * C, (size_t)C * sizeof *c->cand);
+            memcpy(c->cost + i * C, cc->cost + j * C, (size_t)C * sizeof *c->cost);
+            c->dfar[i] = cc->dfar[j];
+            j++;
+        }
+    }
+}
+
 /* The coarse level (Algorithm 6): price rounds and column generation on every s-th row
  * into pibest (3K + 1). Where its prices run off (*div0), the territories starving at
  * them on all rows get reverse candidates and it starts over, up to 3 times. */
@@ -2148,6 +2165,8 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
             c->cbar = cc.cbar;
             *div0 = cc.sub_div0;
         }
+        if (status == TQ_OK && !*div0)
+            coarse_back(c, &cc);  /* the sampled rows keep the columns they got */
         coarse_free(&cc, &cl);
         if (status != TQ_OK || !*div0 || xr >= 3) return status;
         status = price_pass(c, pibest, pibest[nq]);
