@@ -40,7 +40,7 @@
 
 enum { TQ_ALIGN_WORKLOAD = 0, TQ_ALIGN_POTENTIAL = 1, TQ_ALIGN_COUNT = 2, TQ_ALIGN_NM = 3 };
 enum { TQ_DIST_KM = 0, TQ_DIST_KM2 = 1 };
-enum { TQ_PRICES_AUTO = 0, TQ_PRICES_LBFGS = 1, TQ_PRICES_NEWTON = 2 };
+enum { TQ_PRICES_AUTO = 0, TQ_PRICES_LBFGS = 1, TQ_PRICES_NEWTON = 2, TQ_PRICES_PLAIN = 3 };
 
 #define TQ_EARTH_KM 6371.0088
 
@@ -57,8 +57,11 @@ typedef struct {
     int max_rounds;          /* Lagrangian price rounds, >= 1 */
     int prices;              /* price search on the smoothed dual: TQ_PRICES_NEWTON
                                 (damped Newton with the territory-level Hessian, dense;
-                                up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS, or
-                                TQ_PRICES_AUTO (Newton up to 200 prices) */
+                                up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS (L-BFGS
+                                preconditioned by that Hessian, refreshed every 40
+                                iterations; plain above 3000 prices), TQ_PRICES_PLAIN
+                                (L-BFGS without it), or TQ_PRICES_AUTO (Newton up to 200
+                                prices, else TQ_PRICES_LBFGS) */
 #define TQ_COARSE_AUTO (-1)
     int coarse;              /* coarse level: prices and column generation first on every
                                 s-th row (s = n / (coarse * k), rows scaled by s) when
@@ -124,6 +127,7 @@ typedef struct {
     int coarse_rounds;       /* of rounds: passes on the coarse level */
     int hess_passes;         /* Newton Hessian passes (over accounts near a tie) */
     int newton;              /* the last price search was Newton's (else L-BFGS) */
+    int precond;             /* the last L-BFGS search was preconditioned by the Hessian */
     int widened;             /* times the candidate lists were doubled (C -> 2C) */
     int candidates;          /* C finally used */
     int64_t boundary_size;   /* accounts in the repair set that succeeded */

@@ -47,7 +47,8 @@ static void usage(FILE *f)
             "  --candidates C       nearest territories priced per account (default 8)\n"
             "  --rounds n           price passes at most per pricing round (default 4000)\n"
             "  --prices M           price search: auto (default: newton up to 200 prices,\n"
-            "                       i.e. 100 territories on 2 metrics; else lbfgs), newton, lbfgs\n"
+            "                       i.e. 100 territories on 2 metrics; else lbfgs), newton,\n"
+            "                       lbfgs (preconditioned by the Hessian), lbfgs-plain\n"
             "  --coarse A           solve prices first on a sample of A accounts a territory\n"
             "                       (every s-th row), then refine on all; 0 off; default\n"
             "                       auto: 100 when there are more than 200 prices\n"
@@ -99,6 +100,12 @@ static int check_rows(const char *path, const tq_accounts *a, int k, const tq_co
 }
 
 /* max, min and coefficient of variation of load/target over territories. */
+/* the price search the solve used (JSON and the /alignment attribute) */
+static const char *price_search(const tq_align_result *r)
+{
+    return r->newton ? "newton" : r->precond ? "lbfgs" : "lbfgs-plain";
+}
+
 static void spread(const tq_align_result *r, const double *cap, int m, double *mx, double *mn,
                    double *cv)
 {
@@ -217,7 +224,11 @@ int tq_cmd_align(int argc, char **argv)
             if (!strcmp(optarg, "auto")) p.prices = TQ_PRICES_AUTO;
             else if (!strcmp(optarg, "lbfgs")) p.prices = TQ_PRICES_LBFGS;
             else if (!strcmp(optarg, "newton")) p.prices = TQ_PRICES_NEWTON;
-            else { tq_error("option --prices: '%s' is not auto, newton or lbfgs", optarg); return rc; }
+            else if (!strcmp(optarg, "lbfgs-plain")) p.prices = TQ_PRICES_PLAIN;
+            else {
+                tq_error("option --prices: '%s' is not auto, newton, lbfgs or lbfgs-plain", optarg);
+                return rc;
+            }
             break;
         case 'o':
             if (!strcmp(optarg, "auto")) {
@@ -501,6 +512,7 @@ int tq_cmd_align(int argc, char **argv)
     cJSON_AddNumberToObject(params, "rounds", p.max_rounds);
     cJSON_AddStringToObject(params, "prices", p.prices == TQ_PRICES_NEWTON  ? "newton"
                                               : p.prices == TQ_PRICES_LBFGS ? "lbfgs"
+                                              : p.prices == TQ_PRICES_PLAIN ? "lbfgs-plain"
                                                                             : "auto");
     if (p.coarse == TQ_COARSE_AUTO) cJSON_AddStringToObject(params, "coarse", "auto");
     else cJSON_AddNumberToObject(params, "coarse", p.coarse);
@@ -546,7 +558,7 @@ int tq_cmd_align(int argc, char **argv)
     if (wst == TQ_OK) wst = tq_result_attr_str(res, "centers", centers);
     if (wst == TQ_OK)
         wst = tq_result_attr_str(res, "distance", p.distance == TQ_DIST_KM2 ? "km2" : "km");
-    if (wst == TQ_OK) wst = tq_result_attr_str(res, "price_search", r.newton ? "newton" : "lbfgs");
+    if (wst == TQ_OK) wst = tq_result_attr_str(res, "price_search", price_search(&r));
     if (wst != TQ_OK) {
         tq_err_set(&err, TQ_EIO, "%s: cannot write /alignment", path);
         goto fail;
@@ -594,7 +606,7 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "hessian_passes", r.hess_passes);
         cJSON_AddNumberToObject(out, "coarse_stride", (double)r.coarse_stride);
         cJSON_AddNumberToObject(out, "coarse_rounds", r.coarse_rounds);
-        cJSON_AddStringToObject(out, "price_search", r.newton ? "newton" : "lbfgs");
+        cJSON_AddStringToObject(out, "price_search", price_search(&r));
         cJSON_AddNumberToObject(out, "bound_restricted", r.lagrange_bound_restricted);
         cJSON_AddBoolToObject(out, "exact_optimal", r.exact_optimal);
         if (isfinite(r.lp_value)) cJSON_AddNumberToObject(out, "lp_value", r.lp_value);

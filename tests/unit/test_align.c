@@ -300,14 +300,17 @@ static void test_threads_deterministic(void **state)
     inst_make(&s, 20000, 16, 44);
     tq_align_problem pb = inst_problem(&s);
     /* Newton's Hessian is summed in fixed point (int64), L-BFGS's partials in block
-     * order: both bit-identical for 1 and 2 threads; the coarse level's sample is by
-     * global row (pr 2, 3: every 12th row first) */
-    for (int pr = 0; pr < 4; pr++) {
+     * order, the Cholesky factor of the preconditioned L-BFGS by rows in a fixed order:
+     * all bit-identical for 1 and 2 threads; the coarse level's sample is by global row
+     * (pr 3-5: every 12th row first) */
+    static const int modes[3] = {TQ_PRICES_NEWTON, TQ_PRICES_LBFGS, TQ_PRICES_PLAIN};
+    static const char *mnames[3] = {"newton", "lbfgs", "lbfgs-plain"};
+    for (int pr = 0; pr < 6; pr++) {
         tq_align_params p;
         tq_align_defaults(&p);
         p.alpha = 0.2;
-        p.prices = pr % 2 == 0 ? TQ_PRICES_NEWTON : TQ_PRICES_LBFGS;
-        p.coarse = pr >= 2 ? 100 : 0;
+        p.prices = modes[pr % 3];
+        p.coarse = pr >= 3 ? 100 : 0;
         int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
         tq_align_result r1, r2;
         omp_set_num_threads(1);
@@ -317,18 +320,52 @@ static void test_threads_deterministic(void **state)
         assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
         assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
         assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
-        assert_int_equal(r1.newton, pr % 2 == 0);
-        assert_true(r1.coarse_stride == (pr >= 2 ? 12 : 1));
+        assert_int_equal(r1.newton, pr % 3 == 0);
+        assert_int_equal(r1.precond, pr % 3 == 1);
+        assert_true(r1.coarse_stride == (pr >= 3 ? 12 : 1));
         check_windows(&s, &p, t1);
         print_message("20000x16 %s%s: cost %.6g bound %.6g gap %.4f%% rounds %d (coarse %d) "
-                      "hessians %d repair %d\n", pr % 2 == 0 ? "newton" : "lbfgs",
-                      pr >= 2 ? " coarse" : "", r1.cost, r1.bound, 100 * r1.gap, r1.rounds,
+                      "hessians %d repair %d\n", mnames[pr % 3],
+                      pr >= 3 ? " coarse" : "", r1.cost, r1.bound, 100 * r1.gap, r1.rounds,
                       r1.coarse_rounds, r1.hess_passes, r1.repair);
         tq_align_result_free(&r1);
         tq_align_result_free(&r2);
         free(t1);
         free(t2);
     }
+    inst_free(&s);
+}
+
+/* the preconditioned L-BFGS with a factor large enough for the threaded Cholesky (300
+ * prices > 256): the same alignment for 1 and 2 threads */
+static void test_threads_deterministic_precond(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 30000, 150, 45);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.alpha = 0.2;
+    p.max_rounds = 600;
+    int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r1, r2;
+    omp_set_num_threads(1);
+    int st1 = tq_align_solve(&pb, &p, NULL, t1, &r1);
+    omp_set_num_threads(2);
+    int st2 = tq_align_solve(&pb, &p, NULL, t2, &r2);
+    assert_int_equal(st1, st2);
+    assert_true(r1.precond);
+    assert_true(r1.hess_passes > 0);
+    if (st1 == TQ_OK) assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.bound, &r2.bound, sizeof(double));
+    print_message("30000x150 lbfgs: status %d cost %.6g bound %.6g gap %.4f%% rounds %d "
+                  "hessians %d\n", st1, r1.cost, r1.bound, 100 * r1.gap, r1.rounds,
+                  r1.hess_passes);
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    free(t1);
+    free(t2);
     inst_free(&s);
 }
 
@@ -370,7 +407,7 @@ static void test_bad_params(void **state)
     p.distance = 7;
     assert_non_null(tq_align_check(&p));
     tq_align_defaults(&p);
-    p.prices = 3;
+    p.prices = 4;
     assert_non_null(tq_align_check(&p));
     /* prev out of range is named with its row */
     inst s;
@@ -397,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_alpha_keeps_last_year),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_threads_deterministic_precond),
         cmocka_unit_test(test_centers_iterate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
