@@ -2066,6 +2066,34 @@ done:
 
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
 
+/* Prices that ran off: each territory starving at prices pi (load below its window over
+ * all rows) gets reverse candidates among its nearest accounts (add_extras, until twice
+ * its upper bound could join); *nstarve counts them. */
+static int feed_starving(ctx *c, const double *pi, int *nstarve)
+{
+    int K = c->K;
+    *nstarve = 0;
+    int status = price_pass(c, pi, pi[3 * K]);
+    if (status != TQ_OK) return status;
+    double *ld = malloc((size_t)3 * K * sizeof *ld);
+    if (!ld) return TQ_ENOMEM;
+    memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
+    for (int k = 0; k < K && status == TQ_OK; k++) {
+        int starve = 0;
+        double need[3];
+        for (int m = 0; m < 3; m++) {
+            if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
+            need[m] = 2.0 * c->whi[3 * k + m];
+        }
+        if (!starve) continue;
+        (*nstarve)++;
+        status = add_extras(c, k, need);
+    }
+    free(ld);
+    return status;
+}
+
+
 /* The coarse level's context: every s-th global row (so the sample does not depend on
  * the rank count) copied into compact arrays, with c's candidates, in c's blocks (sums
  * in block order as everywhere, scaled by s). Copied rather than strided: a pass over
@@ -2188,7 +2216,7 @@ static void coarse_back(ctx *c, const ctx *cc)
  * them on all rows get reverse candidates and it starts over, up to 3 times. */
 static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest, int *div0)
 {
-    int K = c->K, nq = 3 * K, status = TQ_OK;
+    int status = TQ_OK;
     for (int xr = 0;; xr++) {
         ctx cc;
         tq_align_problem cpb;
@@ -2204,25 +2232,10 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
             coarse_back(c, &cc);  /* the sampled rows keep the columns they got */
         coarse_free(&cc, &cl);
         if (status != TQ_OK || !*div0 || xr >= 3) return status;
-        status = price_pass(c, pibest, pibest[nq]);
-        if (status != TQ_OK) return status;
-        double *ld = malloc((size_t)3 * K * sizeof *ld);
-        if (!ld) return TQ_ENOMEM;
-        memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
-        int nstarve = 0;
-        for (int k = 0; k < K && status == TQ_OK; k++) {
-            int starve = 0;
-            double need[3];
-            for (int m = 0; m < 3; m++) {
-                if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
-                need[m] = 2.0 * c->whi[3 * k + m];
-            }
-            if (!starve) continue;
-            nstarve++;
-            status = add_extras(c, k, need);
-        }
-        free(ld);
-        if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "coarse diverged: %d starving territories\n", nstarve);
+        int nstarve;
+        status = feed_starving(c, pibest, &nstarve);
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "coarse diverged: %d starving territories\n", nstarve);
         if (status != TQ_OK || nstarve == 0) return status;
     }
 }
@@ -2725,27 +2738,8 @@ cg_again:
     if (c->sub_pi && div0) goto sub_out;  /* the caller gives reverse candidates */
     if (div0 && xrounds < 3) {
         xrounds++;
-        status = price_pass(c, pibest, pibest[nq]);
-        if (status != TQ_OK) goto done;
-        int nstarve = 0;
-        double *ld = malloc((size_t)3 * K * sizeof *ld);
-        if (!ld) {
-            status = TQ_ENOMEM;
-            goto done;
-        }
-        memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
-        for (int k = 0; k < K && status == TQ_OK; k++) {
-            int starve = 0;
-            double need[3];
-            for (int m = 0; m < 3; m++) {
-                if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
-                need[m] = 2.0 * c->whi[3 * k + m];
-            }
-            if (!starve) continue;
-            nstarve++;
-            status = add_extras(c, k, need);
-        }
-        free(ld);
+        int nstarve;
+        status = feed_starving(c, pibest, &nstarve);
         if (status != TQ_OK) goto done;
         if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "diverged: %d starving territories\n", nstarve);
         if (nstarve > 0) {
