@@ -57,7 +57,7 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->max_rounds < 1) return "max_rounds must be >= 1";
     if (p->prices != TQ_PRICES_AUTO && p->prices != TQ_PRICES_LBFGS &&
         p->prices != TQ_PRICES_NEWTON && p->prices != TQ_PRICES_PLAIN)
-        return "prices must be auto, lbfgs or newton";
+        return "prices must be auto, newton, lbfgs or lbfgs-plain";
     if (p->coarse < 0 && p->coarse != TQ_COARSE_AUTO) return "coarse must be >= 0 or auto";
     if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
     if (p->boundary < 1) return "boundary must be >= 1";

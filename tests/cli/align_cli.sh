@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # align end to end: writes /alignment with every window held and a valid bound; thread
 # determinism; infeasible requests exit 2 naming territory and metric and write nothing;
-# bad options exit 1; --centers kmeans needs /clusters; --exact on a tiny instance;
-# --frontier and --regions run.
+# bad options exit 1; --prices names the search that ran; --centers kmeans needs
+# /clusters; --exact on a tiny instance; --frontier and --regions run.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 20000 -k 12 --features 2 --seed 3 -o "$W/g.h5" -q
@@ -60,6 +60,26 @@ set -e
 [ $rc -eq 1 ] || fail "--coarse fine: exit $rc, want 1"
 grep -q "coarse.*'fine' is not auto or an integer" "$W/co.err" || fail "coarse message: $(cat "$W/co.err")"
 [ $rc2 -eq 1 ] || fail "--coarse -3: exit $rc2, want 1"
+# --prices: auto takes Newton at 24 prices; lbfgs is preconditioned by the Hessian,
+# lbfgs-plain is not; JSON and /alignment say which ran; anything else exits 1
+set +e
+"$T" align "$W/g.h5" --prices bfgs 2>"$W/pr.err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--prices bfgs: exit $rc, want 1"
+grep -q "'bfgs' is not auto, newton, lbfgs or lbfgs-plain" "$W/pr.err" || fail "prices message: $(cat "$W/pr.err")"
+for pr in lbfgs lbfgs-plain; do
+  cp "$W/g.h5" "$W/p.h5"
+  "$T" align "$W/p.h5" --prices $pr --alpha 0.5 --json >"$W/p.json" || fail "--prices $pr"
+  $PY - "$W/a1.json" "$W/p.json" "$W/p.h5" $pr <<'PY' || fail "--prices $pr: report"
+import h5py, json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a["price_search"] == "newton", a["price_search"]
+assert b["price_search"] == sys.argv[4] and b["parameters"]["prices"] == sys.argv[4], b
+v = h5py.File(sys.argv[3], "r")["alignment"].attrs["price_search"]
+assert (v.decode() if isinstance(v, bytes) else v) == sys.argv[4], v
+assert (b["hessian_passes"] > 0) == (sys.argv[4] == "lbfgs"), b["hessian_passes"]
+PY
+done
 
 # --centers kmeans after cluster; iterate; frontier; regions; budget
 cp "$W/g.h5" "$W/k.h5"
