@@ -2800,6 +2800,16 @@ primal:
             status = START_PASS(start);
             if (status != TQ_OK) goto done;
         }
+        /* the start is kept (slots, regrets, sums) for the later attempts: the rounding
+         * gathers and rounds every fractional account, minutes at 1e7 accounts */
+        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
+        int32_t *slot0 = malloc(nl1 * sizeof *slot0);
+        double *reg0 = malloc(nl1 * sizeof *reg0), *sum0 = malloc(sw * sizeof *sum0);
+        if (slot0 && reg0 && sum0) {
+            memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
+            memcpy(reg0, c->regret, (size_t)c->nl * sizeof *reg0);
+            memcpy(sum0, c->sum, sw * sizeof *sum0);
+        }
         /* the set grows x4 a failed attempt, up to a quarter of the accounts (at least
          * 2^18 of them) */
         int64_t target = c->p->boundary, last_nb = -1;
@@ -2810,7 +2820,7 @@ primal:
             status = repair(c, target, &method, &nb);
             if (status == TQ_OK) {
                 status = slot_pass(c);
-                if (status != TQ_OK) goto done;
+                if (status != TQ_OK) break;
                 if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
                     repaired = 1;
                     res->repair = method;
@@ -2820,13 +2830,24 @@ primal:
                 }
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
-            if (status != TQ_INFEASIBLE) goto done;
+            if (status != TQ_INFEASIBLE) break;
             if (nb >= c->pb->n || nb <= last_nb || target >= tmax) break;
             last_nb = nb;
             target *= 4;
-            status = START_PASS(start);
-            if (status != TQ_OK) goto done;
+            if (slot0 && reg0 && sum0) {
+                memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
+                memcpy(c->regret, reg0, (size_t)c->nl * sizeof *reg0);
+                memcpy(c->sum, sum0, sw * sizeof *sum0);
+                status = TQ_OK;
+            } else {
+                status = START_PASS(start);
+            }
+            if (status != TQ_OK) break;
         }
+        free(slot0);
+        free(reg0);
+        free(sum0);
+        if (status != TQ_OK && status != TQ_INFEASIBLE) goto done;
 #undef START_PASS
     }
     if (have_feas && ub <= rcost) {
