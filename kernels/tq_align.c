@@ -146,10 +146,10 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 #define NW_QMIN 1e-7
 /* most prices for the dense Newton system (n x n doubles, and int64 per thread) */
 #define NW_MAXN 3000
-/* --prices auto takes Newton up to this many prices: measured (bench/RESULTS.md,
- * bench/align_prices) its gap was 2.5-12x smaller at 20-100 territories for 1.2-2.8x
- * L-BFGS's time, but it needed more iterations as K grew (200: 0.79x the gap for 2.6x
- * the time; 500: slower and a worse gap) */
+/* --coarse auto turns the coarse level on above this many prices. (--prices auto took
+ * Newton up to here until the preconditioned L-BFGS, which bench/align_prices measured
+ * faster than Newton at 20-200 territories and with a smaller gap at all but one size;
+ * the coarse level had been measured with L-BFGS above and Newton below.) */
 #define NW_AUTO 200
 #define NW_ITERS 60  /* Newton iterations per eps phase at most */
 /* L-BFGS preconditioned by the Hessian: refreshed every PC_EVERY iterations (measured
@@ -2479,12 +2479,10 @@ cg_again:
                 c->cbar = n > 0 ? c->sum[3 * K + S_BEST] / (double)n : 1.0;
                 if (!(c->cbar > 0)) c->cbar = 1.0;
             }
-            /* Newton (up to NW_AUTO prices with auto), else L-BFGS preconditioned by the
-             * same Hessian (up to NW_MAXN prices; newton_init leaves nw.n = 0 above) */
-            int na = 0, pc_on = 0, pc_ok = 0;
-            for (int q = 0; q < nv; q++) na += act[q] != 0;
-            int want_nw = c->p->prices == TQ_PRICES_NEWTON ||
-                          (c->p->prices == TQ_PRICES_AUTO && na <= NW_AUTO);
+            /* Newton when asked, else L-BFGS preconditioned by the same Hessian (auto,
+             * lbfgs; up to NW_MAXN prices: newton_init leaves nw.n = 0 above) */
+            int pc_on = 0, pc_ok = 0;
+            int want_nw = c->p->prices == TQ_PRICES_NEWTON;
             if (status == TQ_OK && c->p->prices != TQ_PRICES_PLAIN)
                 status = newton_init(c, act, un, nv, &nw);
             pc_on = nw.n > 0 && !want_nw;

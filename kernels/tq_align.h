@@ -60,8 +60,8 @@ typedef struct {
                                 up to 3000 prices, else L-BFGS), TQ_PRICES_LBFGS (L-BFGS
                                 preconditioned by that Hessian, refreshed every 40
                                 iterations; plain above 3000 prices), TQ_PRICES_PLAIN
-                                (L-BFGS without it), or TQ_PRICES_AUTO (Newton up to 200
-                                prices, else TQ_PRICES_LBFGS) */
+                                (L-BFGS without it), or TQ_PRICES_AUTO (the default:
+                                TQ_PRICES_LBFGS) */
 #define TQ_COARSE_AUTO (-1)
     int coarse;              /* coarse level: prices and column generation first on every
                                 s-th row (s = n / (coarse * k), rows scaled by s) when
