@@ -771,10 +771,6 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
     return st;
 }
 
-/* Cholesky factor L (lower, row-major) of the n x n matrix M + diag(dadd) (lower
- * triangle of M read);
- * returns 0, or -1 when M is not numerically positive definite. Row dot products, each
- * entry computed by the same sequence of operations whatever the thread count. O(n^3/3). */
 /* sum_p a[p] b[p] with 8 partial sums (vectorised) combined in a fixed order: the same
  * result for any thread count */
 static inline double dot8(const double *a, const double *b, int n)
@@ -787,6 +783,10 @@ static inline double dot8(const double *a, const double *b, int n)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
 }
 
+/* Cholesky factor L (lower, row-major) of the n x n matrix M + diag(dadd) (lower
+ * triangle of M read);
+ * returns 0, or -1 when M is not numerically positive definite. Row dot products, each
+ * entry computed by the same sequence of operations whatever the thread count. O(n^3/3). */
 static int cholesky(int n, const double *M, const double *dadd, double *L)
 {
     int bad = 0;
@@ -2093,12 +2093,11 @@ static int feed_starving(ctx *c, const double *pi, int *nstarve)
     return status;
 }
 
-
 /* The coarse level's context: every s-th global row (so the sample does not depend on
  * the rank count) copied into compact arrays, with c's candidates, in c's blocks (sums
  * in block order as everywhere, scaled by s). Copied rather than strided: a pass over
  * every 20th row of the full arrays was bound by the latency of its scattered loads
- * (about 11 ms a pass at 1e6 x 500 against 3 ms for the same rows packed). */
+ * (about 11 ms a pass at 1e6 x 500; packed, the coarse level took 28 s instead of 65). */
 typedef struct {
     float *w, *pot, *val, *wt;
     int32_t *prev;
@@ -2481,11 +2480,10 @@ cg_again:
             }
             /* Newton when asked, else L-BFGS preconditioned by the same Hessian (auto,
              * lbfgs; up to NW_MAXN prices: newton_init leaves nw.n = 0 above) */
-            int pc_on = 0, pc_ok = 0;
             int want_nw = c->p->prices == TQ_PRICES_NEWTON;
             if (status == TQ_OK && c->p->prices != TQ_PRICES_PLAIN)
                 status = newton_init(c, act, un, nv, &nw);
-            pc_on = nw.n > 0 && !want_nw;
+            int pc_on = nw.n > 0 && !want_nw, pc_ok = 0;
             res->newton = nw.n > 0 && want_nw;
             res->precond = pc_on;
             static const double eps_seq[] = {3e-2, 3e-3, 3e-4};
@@ -2499,7 +2497,7 @@ cg_again:
             int kf = K > 100 ? K / 100 : 1;
             const int ph_iters[] = {80 * kf, 80 * kf, 60 * kf};
             /* Newton: few iterations, each a full step in the best case */
-            int use_nw = nw.n > 0 && !pc_on, win = use_nw ? 4 : 20;
+            int use_nw = res->newton, win = use_nw ? 4 : 20;
             /* Newton follows the path of smoothed optima from a coarse eps in steps of
              * about x3, where each optimum starts inside the next one's quadratic
              * region; the first round stops at 3e-2 like L-BFGS's */
@@ -2733,8 +2731,9 @@ cg_again:
      * clustered where accounts are few). Give each starving territory (load below its
      * window at the best prices) reverse candidates among its nearest accounts and
      * start the prices again; after 3 tries the lists are widened instead. */
-    if (c->sub_pi && div0) goto sub_out;  /* the caller gives reverse candidates */
-    if (div0 && xrounds < 3) {
+    /* the coarse level returns run-off prices at once: its caller feeds the starving */
+    int sub_stop = c->sub_pi && div0;
+    if (!sub_stop && div0 && xrounds < 3) {
         xrounds++;
         int nstarve;
         status = feed_starving(c, pibest, &nstarve);
@@ -2752,13 +2751,13 @@ cg_again:
      * territory moves the argmin and the soft loads off the prices' balance, and the
      * repair pays for it (measured at 200,000 x 500 --coarse 100: columns for 1,643
      * accounts left unpriced cost 0.4% of gap; two more rounds took 101 passes) */
-    if (cg < 10 && (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)) ||
-                    (double)added > 5e-4 * (double)(c->pb->n / c->stride))) {
+    if (!sub_stop && cg < 10 &&
+        (cg == 0 || (added > 0 && fb < gbest - 1e-4 * fabs(gbest)) ||
+         (double)added > 5e-4 * (double)(c->pb->n / c->stride))) {
         cg++;
         goto cg_again;
     }
     if (c->sub_pi) {
-    sub_out:
         memcpy(c->sub_pi, pibest, (size_t)(nq + 1) * sizeof *pibest);
         c->sub_div0 = div0;
         status = TQ_OK;
