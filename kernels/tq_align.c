@@ -281,33 +281,46 @@ static int build_candidates(ctx *c, tq_align_result *res)
 #define XB 1024
 static int add_extras(ctx *c, int k, const double *need)
 {
-    int C = c->C, C0 = c->C0, status = TQ_OK;
-    int64_t nbl = c->b1 - c->b0 > 0 ? c->b1 - c->b0 : 1;
-    double *part = calloc((size_t)nbl * XB * 3, sizeof *part), *h = malloc(XB * 3 * sizeof *h);
+    int C = c->C, C0 = c->C0, status = TQ_OK, nt = omp_get_max_threads();
+    /* the histogram in fixed point (2^-32 of a mean target), one per thread: integer
+     * sums do not depend on their order, and a per-block histogram (256 x 3 x XB
+     * doubles, allocated and summed at each call) had cost 10 ms a call */
+    int64_t *hq = calloc((size_t)nt * XB * 3, sizeof *hq);
+    double *h = malloc(XB * 3 * sizeof *h), fx[3];
     const double *ck = c->cx + 3 * k;
-    if (!part || !h) {
+    if (!hq || !h) {
         status = TQ_ENOMEM;
         goto done;
     }
-#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
-    for (int64_t b = c->b0; b < c->b1; b++) {
-        double *pt = part + (b - c->b0) * XB * 3;
-        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
-        for (int64_t i = r0; i < r1; i++) {
-            const int32_t *ci = c->cand + i * C;
-            if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
-            int has = 0;
-            for (int s = 0; s < C; s++) has |= ci[s] == k;
-            if (has) continue;
-            const double *v = c->ux + 3 * i;
-            double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
-            int bin = (int)(x * XB);
-            if (bin >= XB) bin = XB - 1;
-            for (int m = 0; m < 3; m++) pt[3 * bin + m] += acc_metric(c, i, m);
+    for (int m = 0; m < 3; m++) fx[m] = ldexp(1.0, 32) / c->unit[m];
+#pragma omp parallel if (c->b1 - c->b0 > 1)
+    {
+        int64_t *pt = hq + (size_t)omp_get_thread_num() * XB * 3;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
+            for (int64_t i = r0; i < r1; i++) {
+                const int32_t *ci = c->cand + i * C;
+                if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
+                int has = 0;
+                for (int s = 0; s < C; s++) has |= ci[s] == k;
+                if (has) continue;
+                const double *v = c->ux + 3 * i;
+                double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] +
+                                                        v[2] * ck[2]))));
+                int bin = (int)(x * XB);
+                if (bin >= XB) bin = XB - 1;
+                for (int m = 0; m < 3; m++)
+                    pt[3 * bin + m] += (int64_t)llrint(acc_metric(c, i, m) * fx[m]);
+            }
         }
     }
-    status = tq_comm_sum_blocks(c->comm, &c->blk, part, XB * 3, h);
+    for (int t = 1; t < nt; t++)
+        for (int q = 0; q < XB * 3; q++) hq[q] += hq[(size_t)t * XB * 3 + q];
+    status = tq_comm_sum_i64(c->comm, hq, XB * 3);
     if (status != TQ_OK) goto done;
+    /* the coarse level's rows stand for stride rows each */
+    for (int q = 0; q < XB * 3; q++) h[q] = (double)hq[q] / fx[q % 3] * (double)c->stride;
     double cum[3] = {0, 0, 0};
     int thr = XB - 1;
     for (int b = 0; b < XB; b++) {
@@ -340,7 +353,7 @@ static int add_extras(ctx *c, int k, const double *need)
         c->cost[i * C + free_s] = full_cost(c, i, v, k);
     }
 done:
-    free(part);
+    free(hq);
     free(h);
     return status;
 }
@@ -2212,7 +2225,10 @@ static void coarse_back(ctx *c, const ctx *cc)
 
 /* The coarse level (Algorithm 6): price rounds and column generation on every s-th row
  * into pibest (3K + 1). Where its prices run off (*div0), the territories starving at
- * them on all rows get reverse candidates and it starts over, up to 3 times. */
+ * them on the sample get reverse candidates among the sampled rows (kept in c) and it
+ * starts over, up to 3 times. The other rows get columns from the column generation at
+ * the sample's prices (full_bound); feeding all rows cost two passes over every row per
+ * starving territory (about 700 passes, 11 s at 1e6 x 500). */
 static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest, int *div0)
 {
     int status = TQ_OK;
@@ -2231,8 +2247,12 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
             coarse_back(c, &cc);  /* the sampled rows keep the columns they got */
         coarse_free(&cc, &cl);
         if (status != TQ_OK || !*div0 || xr >= 3) return status;
-        int nstarve;
-        status = feed_starving(c, pibest, &nstarve);
+        /* a fresh copy of the sample (without the columns of the run-off prices) */
+        int nstarve = 0;
+        status = coarse_ctx(c, s, &cc, &cpb, &cl);
+        if (status == TQ_OK) status = feed_starving(&cc, pibest, &nstarve);
+        if (status == TQ_OK) coarse_back(c, &cc);
+        coarse_free(&cc, &cl);
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "coarse diverged: %d starving territories\n", nstarve);
         if (status != TQ_OK || nstarve == 0) return status;
