@@ -1004,96 +1004,123 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
         for (int k = 0; k < c->K; k++) pmin[m] = fmin(pmin[m], pi[3 * k + m]);
     }
     int64_t nchk = 0, nadd = 0;
-    int C = c->C, K = c->K;
+    int C = c->C, K = c->K, nomem = 0;
     const int pw = 2;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : nchk, nadd) if (c->b1 - c->b0 > 1)
-    for (int64_t b = c->b0; b < c->b1; b++) {
-        double *pt = c->part + (b - c->b0) * pw;
-        pt[0] = pt[1] = 0.0;
-        int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
-        for (int64_t i = r0; i < r1; i++) {
-            int32_t *ci = c->cand + i * C;
-            double *co = c->cost + i * C;
-            double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
-            double mv = mu * (double)c->pb->value[i];
-            int32_t pv = acc_prev(c, i);
-            double best = INFINITY;
-            int bs = 0;
-            for (int s = 0; s < C && ci[s] >= 0; s++) {
-                const double *pk = pi + 3 * ci[s];
-                double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
-                           (pv >= 0 && ci[s] != pv ? mv : 0.0);
-                if (r < best) {
-                    best = r;
-                    bs = s;
-                }
-            }
-            if (!acc_locked(c, i) && isfinite(c->dfar[i])) {
-                double lb = c->dfar[i] + pmin[0] * a0 + pmin[1] * a1 + pmin[2] +
-                            (pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0);
-                if (lb < best) {
-                    nchk++;
-                    const double *v = c->ux + 3 * i;
-                    double cbest = best, wg = acc_weight(c, i);
-                    double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
-                    int kb = -1, km2 = c->p->distance == TQ_DIST_KM2;
-                    for (int k = 0; k < K; k++) {
-                        const double *pk = pi + 3 * k, *ck = c->cx + 3 * k;
-                        double pr = pk[0] * a0 + pk[1] * a1 + pk[2] + (k != pv ? mva : 0.0);
-                        /* the chord is never longer than the arc: skip the acos where even
-                         * the chord cannot beat the best (margin for rounding) */
-                        double h2 = fmax(0.0, 2.0 - 2.0 * (v[0] * ck[0] + v[1] * ck[1] +
-                                                          v[2] * ck[2]));
-                        double lb = wg * (km2 ? TQ_EARTH_KM * TQ_EARTH_KM * h2
-                                              : TQ_EARTH_KM * sqrt(h2));
-                        if (lb + pr > best + 1e-9 * (fabs(best) + 1.0)) continue;
-                        double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
-                                   (pv >= 0 && k != pv ? mv : 0.0);
-                        if (r < best) {
-                            best = r;
-                            kb = k;
-                        }
-                    }
-                    /* column generation: a non-candidate is cheaper at these prices, so
-                     * make it a candidate (a free slot, else instead of the dearest slot
-                     * other than prev and the best; the evicted territory lowers dfar so
-                     * the non-candidate bound stays valid) */
-                    if (add && kb >= 0 && best < cbest - 1e-12 * fabs(cbest)) {
-                        int has = 0;
-                        for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == kb;
-                        int slot = -1;
-                        double worst = -INFINITY;
-                        for (int s = 0; s < C && !has; s++) {
-                            if (ci[s] < 0) {
-                                slot = s;
-                                break;
-                            }
-                            if (s == bs || ci[s] == pv) continue;
-                            const double *pk = pi + 3 * ci[s];
-                            double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2];
-                            if (r > worst) {
-                                worst = r;
-                                slot = s;
-                            }
-                        }
-                        if (slot >= 0) {
-                            if (ci[slot] >= 0) {
-                                const double *ce = c->cx + 3 * ci[slot];
-                                double de = acc_weight(c, i) *
-                                            dist_cost(v[0] * ce[0] + v[1] * ce[1] + v[2] * ce[2],
-                                                      c->p->distance);
-                                if (de < c->dfar[i]) c->dfar[i] = de;
-                            }
-                            ci[slot] = kb;
-                            co[slot] = full_cost(c, i, v, kb);
-                            nadd++;
-                        }
-                    }
-                }
-            }
-            pt[0] += best;
+    /* centers and prices by coordinate (structure of arrays) for the vectorised scan */
+    double *soa = malloc((size_t)6 * K * sizeof *soa);
+    if (!soa) return TQ_ENOMEM;
+    for (int k = 0; k < K; k++)
+        for (int d = 0; d < 3; d++) {
+            soa[d * K + k] = c->cx[3 * k + d];
+            soa[(3 + d) * K + k] = pi[3 * k + d];
         }
+    const double *sx = soa, *sy = soa + K, *sz = soa + 2 * K;
+    const double *q0 = soa + 3 * K, *q1 = soa + 4 * K, *q2 = soa + 5 * K;
+    const int km2 = c->p->distance == TQ_DIST_KM2;
+#pragma omp parallel if (c->b1 - c->b0 > 1) reduction(+ : nchk, nadd)
+    {
+        double *lbk = malloc((size_t)K * sizeof *lbk);  /* per thread: lower bounds by k */
+        if (!lbk) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = c->b0; b < c->b1; b++) {
+            double *pt = c->part + (b - c->b0) * pw;
+            pt[0] = pt[1] = 0.0;
+            if (!lbk) continue;
+            int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
+            for (int64_t i = r0; i < r1; i++) {
+                int32_t *ci = c->cand + i * C;
+                double *co = c->cost + i * C;
+                double a0 = c->pb->workload[i], a1 = c->pb->potential[i];
+                double mv = mu * (double)c->pb->value[i];
+                int32_t pv = acc_prev(c, i);
+                double best = INFINITY;
+                int bs = 0;
+                for (int s = 0; s < C && ci[s] >= 0; s++) {
+                    const double *pk = pi + 3 * ci[s];
+                    double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] +
+                               (pv >= 0 && ci[s] != pv ? mv : 0.0);
+                    if (r < best) {
+                        best = r;
+                        bs = s;
+                    }
+                }
+                if (!acc_locked(c, i) && isfinite(c->dfar[i])) {
+                    double lb = c->dfar[i] + pmin[0] * a0 + pmin[1] * a1 + pmin[2] +
+                                (pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0);
+                    if (lb < best) {
+                        nchk++;
+                        const double *v = c->ux + 3 * i;
+                        double cbest = best, wg = acc_weight(c, i);
+                        double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
+                        double v0 = v[0], v1 = v[1], v2 = v[2];
+                        int kb = -1;
+                        /* a lower bound on every territory's priced cost, without branches
+                         * (vectorised): the chord is never longer than the arc */
+                        for (int k = 0; k < K; k++) {
+                            double pr = q0[k] * a0 + q1[k] * a1 + q2[k] + (k != pv ? mva : 0.0);
+                            double h2 = 2.0 - 2.0 * (v0 * sx[k] + v1 * sy[k] + v2 * sz[k]);
+                            h2 = h2 > 0.0 ? h2 : 0.0;
+                            lbk[k] = pr + wg * (km2 ? TQ_EARTH_KM * TQ_EARTH_KM * h2
+                                                    : TQ_EARTH_KM * sqrt(h2));
+                        }
+                        /* the exact cost only where the bound cannot rule a territory out
+                         * (margin for rounding) */
+                        for (int k = 0; k < K; k++) {
+                            if (lbk[k] > best + 1e-9 * (fabs(best) + 1.0)) continue;
+                            const double *pk = pi + 3 * k;
+                            double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
+                                       (pv >= 0 && k != pv ? mv : 0.0);
+                            if (r < best) {
+                                best = r;
+                                kb = k;
+                            }
+                        }
+                        /* column generation: a non-candidate is cheaper at these prices, so
+                         * make it a candidate (a free slot, else instead of the dearest slot
+                         * other than prev and the best; the evicted territory lowers dfar so
+                         * the non-candidate bound stays valid) */
+                        if (add && kb >= 0 && best < cbest - 1e-12 * fabs(cbest)) {
+                            int has = 0;
+                            for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == kb;
+                            int slot = -1;
+                            double worst = -INFINITY;
+                            for (int s = 0; s < C && !has; s++) {
+                                if (ci[s] < 0) {
+                                    slot = s;
+                                    break;
+                                }
+                                if (s == bs || ci[s] == pv) continue;
+                                const double *pk = pi + 3 * ci[s];
+                                double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2];
+                                if (r > worst) {
+                                    worst = r;
+                                    slot = s;
+                                }
+                            }
+                            if (slot >= 0) {
+                                if (ci[slot] >= 0) {
+                                    const double *ce = c->cx + 3 * ci[slot];
+                                    double dot = v0 * ce[0] + v1 * ce[1] + v2 * ce[2];
+                                    double de = wg * dist_cost(dot, c->p->distance);
+                                    if (de < c->dfar[i]) c->dfar[i] = de;
+                                }
+                                ci[slot] = kb;
+                                co[slot] = full_cost(c, i, v, kb);
+                                nadd++;
+                            }
+                        }
+                    }
+                }
+                pt[0] += best;
+            }
+        }
+        free(lbk);
     }
+    free(soa);
+    if (nomem) return TQ_ENOMEM;
     double s[2];
     int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, s);
     if (st != TQ_OK) return st;
