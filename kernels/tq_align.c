@@ -2843,12 +2843,26 @@ primal:
          * 2^18 of them). A larger set holds the smaller one (the regrets stay), and it
          * starts where the failed greedy left the slots: nearer the windows, so its
          * greedy has less to do (at 1e6 x 500 the attempts over 34,000 and 134,000
-         * accounts had started from 0.9 target units each, the last from 0.03). */
+         * accounts had started from 0.9 target units each, the last from 0.03). When
+         * the largest set fails that way too (a greedy can stall 1e-7 units out, from
+         * where the earlier sets left it), it is tried once more from the start. */
+        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
+        int32_t *slot0 = malloc(nl1 * sizeof *slot0);
+        double *sum0 = malloc(sw * sizeof *sum0);
+        if (slot0 && sum0) {
+            memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
+            memcpy(sum0, c->sum, sw * sizeof *sum0);
+        }
         int64_t target = c->p->boundary, last_nb = -1;
         int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
-        for (int attempt = 0; attempt < 6; attempt++) {
-            int method = 0;
+        for (int attempt = 0; attempt < 7; attempt++) {
+            int method = 0, last = attempt == 6;
             int64_t nb = 0;
+            if (last) {  /* the largest set again, from the start */
+                if (!slot0 || !sum0 || last_nb < 0) break;
+                memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
+                memcpy(c->sum, sum0, sw * sizeof *sum0);
+            }
             status = repair(c, target, &method, &nb);
             if (status == TQ_OK || status == TQ_INFEASIBLE) {
                 int st = slot_pass(c);
@@ -2867,12 +2881,17 @@ primal:
                 }
                 status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
             }
-            if (status != TQ_INFEASIBLE) break;
-            if (nb >= c->pb->n || nb <= last_nb || target >= tmax) break;
+            if (status != TQ_INFEASIBLE || last) break;
+            status = TQ_OK;
+            if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
+                attempt = 5;  /* no larger set: the last try */
+                continue;
+            }
             last_nb = nb;
             target *= 4;
-            status = TQ_OK;
         }
+        free(slot0);
+        free(sum0);
         if (status != TQ_OK && status != TQ_INFEASIBLE) goto done;
     }
     if (have_feas && ub <= rcost) {
