@@ -148,6 +148,13 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
                    const tq_comm *comm, int32_t *territory, tq_align_result *res);
 void tq_align_result_free(tq_align_result *res);
 
+/* The preconditioned price search's linear algebra, exported for tests: solves A x = b
+ * for a symmetric positive definite n x n A (row-major; the lower triangle is read) with
+ * the threaded Cholesky factor and panel triangular solves, and sets *qf = b^T A^-1 b
+ * from the forward solve alone. Bit-identical for any thread count. Returns TQ_OK,
+ * TQ_EINVAL (A not positive definite) or TQ_ENOMEM. */
+int tq_align_spd_solve(int n, const double *A, const double *b, double *x, double *qf);
+
 /* ---- internal, shared with tq_align_mip.c ----------------------------------------------
  * A MIP over nb accounts: account j may take territories cand[j*w .. j*w+w) (-1 pads)
  * at cost cost[j*w+..]; a[j*3+m] metrics; mv[j*w+..] = value counted as moved when

@@ -369,6 +369,86 @@ static void test_threads_deterministic_precond(void **state)
     inst_free(&s);
 }
 
+/* the preconditioner's Cholesky factor and panel triangular solves against Gaussian
+ * elimination with partial pivoting, on random SPD systems whose sizes cover one panel,
+ * several, a partial last panel and the threaded paths (n > 256); bit-identical for 1
+ * and 2 threads; a matrix that is not positive definite is refused */
+static void ge_solve(int n, double *A, double *b)  /* A, b overwritten; x in b */
+{
+    for (int k = 0; k < n; k++) {
+        int piv = k;
+        for (int i = k + 1; i < n; i++)
+            if (fabs(A[(size_t)i * n + k]) > fabs(A[(size_t)piv * n + k])) piv = i;
+        for (int j = 0; j < n; j++) {
+            double t = A[(size_t)k * n + j];
+            A[(size_t)k * n + j] = A[(size_t)piv * n + j];
+            A[(size_t)piv * n + j] = t;
+        }
+        double t = b[k];
+        b[k] = b[piv];
+        b[piv] = t;
+        for (int i = k + 1; i < n; i++) {
+            double f = A[(size_t)i * n + k] / A[(size_t)k * n + k];
+            for (int j = k; j < n; j++) A[(size_t)i * n + j] -= f * A[(size_t)k * n + j];
+            b[i] -= f * b[k];
+        }
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double v = b[i];
+        for (int j = i + 1; j < n; j++) v -= A[(size_t)i * n + j] * b[j];
+        b[i] = v / A[(size_t)i * n + i];
+    }
+}
+
+static void test_spd_solve(void **state)
+{
+    (void)state;
+    static const int sizes[] = {1, 7, 128, 200, 300, 700};
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        int n = sizes[t];
+        size_t nn = (size_t)n * n;
+        double *B = malloc(nn * sizeof *B), *A = malloc(nn * sizeof *A);
+        double *A2 = malloc(nn * sizeof *A2), *b = malloc(n * sizeof *b);
+        double *xr = malloc(n * sizeof *xr), *x1 = malloc(n * sizeof *x1);
+        double *x2 = malloc(n * sizeof *x2);
+        for (size_t e = 0; e < nn; e++) B[e] = 2.0 * tq_rand_uniform(99, t, e) - 1.0;
+        for (int i = 0; i < n; i++) b[i] = 2.0 * tq_rand_uniform(98, t, (uint64_t)i) - 1.0;
+        /* A = B B^T / n + I: symmetric positive definite, condition about 5 */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double v = 0.0;
+                for (int k = 0; k < n; k++) v += B[(size_t)i * n + k] * B[(size_t)j * n + k];
+                A[(size_t)i * n + j] = v / n + (i == j ? 1.0 : 0.0);
+            }
+        memcpy(A2, A, nn * sizeof *A);
+        memcpy(xr, b, n * sizeof *b);
+        ge_solve(n, A2, xr);
+        double q1, q2, qr = 0.0, xmax = 0.0;
+        for (int i = 0; i < n; i++) {
+            qr += b[i] * xr[i];
+            xmax = fmax(xmax, fabs(xr[i]));
+        }
+        omp_set_num_threads(1);
+        assert_int_equal(tq_align_spd_solve(n, A, b, x1, &q1), TQ_OK);
+        omp_set_num_threads(2);
+        assert_int_equal(tq_align_spd_solve(n, A, b, x2, &q2), TQ_OK);
+        for (int i = 0; i < n; i++) assert_true(fabs(x1[i] - xr[i]) <= 1e-10 * (xmax + 1.0));
+        assert_true(fabs(q1 - qr) <= 1e-10 * fabs(qr));
+        assert_memory_equal(x1, x2, n * sizeof *x1);
+        assert_memory_equal(&q1, &q2, sizeof q1);
+        /* not positive definite: a negative pivot in the last row */
+        A[nn - 1] = -1e6;
+        assert_int_equal(tq_align_spd_solve(n, A, b, x1, &q1), TQ_EINVAL);
+        free(B);
+        free(A);
+        free(A2);
+        free(b);
+        free(xr);
+        free(x1);
+        free(x2);
+    }
+}
+
 static void test_centers_iterate(void **state)
 {
     (void)state;
@@ -435,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_threads_deterministic_precond),
+        cmocka_unit_test(test_spd_solve),
         cmocka_unit_test(test_centers_iterate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
