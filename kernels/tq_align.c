@@ -275,11 +275,11 @@ static int build_candidates(ctx *c, tq_align_result *res)
 /* Reverse candidates for a territory k whose window is out of reach of the accounts
  * that have it among their C0 nearest (an isolated home base): k becomes an extra
  * candidate of its nearest unlocked accounts (free extra slot needed) until the mass of
- * every balanced metric that could join reaches need[m]. The distance threshold comes
- * from a per-block histogram summed in block order, so it does not depend on ranks or
- * threads. Cost O(nl) per call. */
+ * every balanced metric that could join reaches need[m]. The distance threshold (a bin
+ * of XB over the chord; *thr_out when given) comes from a histogram summed in fixed
+ * point, so it does not depend on ranks or threads. Cost O(nl) per call. */
 #define XB 1024
-static int add_extras(ctx *c, int k, const double *need)
+static int add_extras(ctx *c, int k, const double *need, int *thr_out)
 {
     int C = c->C, C0 = c->C0, status = TQ_OK, nt = omp_get_max_threads();
     /* the histogram in fixed point (2^-32 of a mean target), one per thread: integer
@@ -334,6 +334,7 @@ static int add_extras(ctx *c, int k, const double *need)
             break;
         }
     }
+    if (thr_out) *thr_out = thr;
 #pragma omp parallel for schedule(static) if (c->nl > 4096)
     for (int64_t i = 0; i < c->nl; i++) {
         int32_t *ci = c->cand + i * C;
@@ -2185,10 +2186,34 @@ done:
 
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
 
+/* Reverse candidates the coarse level gave on the sample: territory k and its distance
+ * bin threshold, in the order given. */
+typedef struct {
+    int n, cap;
+    int32_t *k, *thr;
+} xlist;
+
+static int xlist_push(xlist *x, int k, int thr)
+{
+    if (x->n == x->cap) {
+        int cap = x->cap ? 2 * x->cap : 64;
+        int32_t *nk = realloc(x->k, (size_t)cap * sizeof *nk);
+        if (nk) x->k = nk;
+        int32_t *nt = realloc(x->thr, (size_t)cap * sizeof *nt);
+        if (nt) x->thr = nt;
+        if (!nk || !nt) return TQ_ENOMEM;
+        x->cap = cap;
+    }
+    x->k[x->n] = k;
+    x->thr[x->n++] = thr;
+    return TQ_OK;
+}
+
 /* Prices that ran off: each territory starving at prices pi (load below its window over
- * all rows) gets reverse candidates among its nearest accounts (add_extras, until twice
- * its upper bound could join); *nstarve counts them. */
-static int feed_starving(ctx *c, const double *pi, int *nstarve)
+ * c's rows) gets reverse candidates among its nearest accounts (add_extras, until twice
+ * its upper bound could join); *nstarve counts them. With xl, each territory and its
+ * distance threshold are recorded (extras_apply). */
+static int feed_starving(ctx *c, const double *pi, int *nstarve, xlist *xl)
 {
     int K = c->K;
     *nstarve = 0;
@@ -2198,7 +2223,7 @@ static int feed_starving(ctx *c, const double *pi, int *nstarve)
     if (!ld) return TQ_ENOMEM;
     memcpy(ld, c->sum, (size_t)3 * K * sizeof *ld);
     for (int k = 0; k < K && status == TQ_OK; k++) {
-        int starve = 0;
+        int starve = 0, thr;
         double need[3];
         for (int m = 0; m < 3; m++) {
             if (c->use[m] && ld[3 * k + m] < c->wlo[3 * k + m]) starve = 1;
@@ -2206,10 +2231,64 @@ static int feed_starving(ctx *c, const double *pi, int *nstarve)
         }
         if (!starve) continue;
         (*nstarve)++;
-        status = add_extras(c, k, need);
+        status = add_extras(c, k, need, &thr);
+        if (status == TQ_OK && xl) status = xlist_push(xl, k, thr);
     }
     free(ld);
     return status;
+}
+
+/* The reverse candidates the coarse level gave its starving territories on the sample,
+ * for every row: k becomes an extra candidate of each unlocked account with a free
+ * extra slot whose distance bin from k is within the sample's threshold (the sample
+ * stands for the rows around it), in list order. One pass over the rows, the distances
+ * to the listed territories vectorised. (Fed on the sample only, the full level's
+ * restricted problem was infeasible at 1e7 x 1000 and its prices ran off; fed on all
+ * rows, two passes over every row per territory.) */
+static int extras_apply(ctx *c, const xlist *xl)
+{
+    int S = xl->n, C = c->C, C0 = c->C0, nomem = 0;
+    if (S == 0) return TQ_OK;
+    double *soa = malloc((size_t)3 * S * sizeof *soa);
+    if (!soa) return TQ_ENOMEM;
+    for (int e = 0; e < S; e++)
+        for (int d = 0; d < 3; d++) soa[d * S + e] = c->cx[3 * xl->k[e] + d];
+    const double *sx = soa, *sy = soa + S, *sz = soa + 2 * S;
+#pragma omp parallel if (c->nl > 4096)
+    {
+        int32_t *bins = malloc((size_t)S * sizeof *bins);
+        if (!bins) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < c->nl; i++) {
+            int32_t *ci = c->cand + i * C;
+            if (!bins || acc_locked(c, i) || ci[C - 1] >= 0) continue;
+            const double *v = c->ux + 3 * i;
+            double v0 = v[0], v1 = v[1], v2 = v[2];
+            for (int e = 0; e < S; e++) {
+                double h = 0.5 * (1.0 - (v0 * sx[e] + v1 * sy[e] + v2 * sz[e]));
+                double x = sqrt(h > 0.0 ? h : 0.0) * XB;
+                bins[e] = x < XB ? (int32_t)x : XB - 1;
+            }
+            for (int e = 0; e < S; e++) {
+                if (bins[e] > xl->thr[e]) continue;
+                int k = xl->k[e], has = 0, free_s = -1;
+                for (int s = 0; s < C; s++) {
+                    has |= ci[s] == k;
+                    if (free_s < 0 && s >= C0 && ci[s] < 0) free_s = s;
+                }
+                if (free_s < 0) break;
+                if (has) continue;
+                ci[free_s] = k;
+                c->cost[i * C + free_s] = full_cost(c, i, v, k);
+            }
+        }
+        free(bins);
+    }
+    free(soa);
+    return nomem ? TQ_ENOMEM : TQ_OK;
 }
 
 /* The coarse level's context: every s-th global row (so the sample does not depend on
@@ -2332,12 +2411,13 @@ static void coarse_back(ctx *c, const ctx *cc)
 /* The coarse level (Algorithm 6): price rounds and column generation on every s-th row
  * into pibest (3K + 1). Where its prices run off (*div0), the territories starving at
  * them on the sample get reverse candidates among the sampled rows (kept in c) and it
- * starts over, up to 3 times. The other rows get columns from the column generation at
- * the sample's prices (full_bound); feeding all rows cost two passes over every row per
- * starving territory (about 700 passes, 11 s at 1e6 x 500). */
+ * starts over, up to 3 times; then every row gets them with the sample's distance
+ * thresholds (extras_apply). Feeding every row directly cost two passes over all rows
+ * per starving territory (about 700 territories at 1e6 x 500). */
 static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest, int *div0)
 {
     int status = TQ_OK;
+    xlist xl = {0, 0, NULL, NULL};
     for (int xr = 0;; xr++) {
         ctx cc;
         tq_align_problem cpb;
@@ -2352,17 +2432,22 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
         if (status == TQ_OK && !*div0)
             coarse_back(c, &cc);  /* the sampled rows keep the columns they got */
         coarse_free(&cc, &cl);
-        if (status != TQ_OK || !*div0 || xr >= 3) return status;
+        if (status != TQ_OK || !*div0 || xr >= 3) break;
         /* a fresh copy of the sample (without the columns of the run-off prices) */
         int nstarve = 0;
         status = coarse_ctx(c, s, &cc, &cpb, &cl);
-        if (status == TQ_OK) status = feed_starving(&cc, pibest, &nstarve);
+        if (status == TQ_OK) status = feed_starving(&cc, pibest, &nstarve, &xl);
         if (status == TQ_OK) coarse_back(c, &cc);
         coarse_free(&cc, &cl);
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "coarse diverged: %d starving territories\n", nstarve);
-        if (status != TQ_OK || nstarve == 0) return status;
+        if (status != TQ_OK || nstarve == 0) break;
     }
+    /* every row gets the reverse candidates the sample's starving territories got */
+    if (status == TQ_OK) status = extras_apply(c, &xl);
+    free(xl.k);
+    free(xl.thr);
+    return status;
 }
 
 /* Solve with the centers in c->cx fixed. territory[] gets the alignment. */
@@ -2459,7 +2544,7 @@ retry:
                     if (c->use[m] && reach[m] < c->wlo[3 * k + m]) short_ = 1;
                     need[m] = 2.0 * c->whi[3 * k + m] - reach[m];
                 }
-                if (short_) status = add_extras(c, k, need);
+                if (short_) status = add_extras(c, k, need, NULL);
             }
             if (status != TQ_OK) goto done;
             continue;
@@ -2858,7 +2943,7 @@ cg_again:
     if (!sub_stop && div0 && xrounds < 3) {
         xrounds++;
         int nstarve;
-        status = feed_starving(c, pibest, &nstarve);
+        status = feed_starving(c, pibest, &nstarve, NULL);
         if (status != TQ_OK) goto done;
         if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "diverged: %d starving territories\n", nstarve);
         if (nstarve > 0) {
