@@ -1256,22 +1256,42 @@ static double viol_b(const vio *v, double mv)
     return v->c->use_budget && mv > v->budget ? (mv - v->budget) / v->c->unit[3] : 0.0;
 }
 
+/* Violation of territory k's windows with load d[m] added (sign +1) or taken off (-1),
+ * without touching L. */
+static double viol_kd(const vio *v, int k, const double *L, const double *d, double sign)
+{
+    double s = 0.0;
+    for (int m = 0; m < TQ_ALIGN_NM; m++) {
+        if (!v->c->use[m]) continue;
+        double l = L[3 * k + m] + sign * d[m];
+        double e = l > v->hi[3 * k + m] ? l - v->hi[3 * k + m]
+                                        : (l < v->lo[3 * k + m] ? v->lo[3 * k + m] - l : 0.0);
+        s += e / v->c->unit[m];
+    }
+    return s;
+}
+
+/* Change of violation when load d (3 metrics) moves from territory k to kt and the
+ * moved value changes by dmv; `before` is viol_k(k) + viol_k(kt) + viol_b(mv) (the
+ * same for every partner of a pair, so the callers compute it once). */
+static double pair_dv(const vio *v, const double *L, double mv, int k, int kt,
+                      const double *d, double dmv, double before)
+{
+    return viol_kd(v, k, L, d, -1.0) + viol_kd(v, kt, L, d, 1.0) + viol_b(v, mv + dmv) -
+           before;
+}
+static double pair_before(const vio *v, const double *L, double mv, int k, int kt)
+{
+    return viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
+}
+
 /* Change of violation when account r moves from slot s to slot t. */
-static double move_dv(const vio *v, double *L, double mv, const double *r, int C, int s, int t)
+static double move_dv(const vio *v, const double *L, double mv, const double *r, int C, int s,
+                      int t)
 {
     int k = (int)r[5 + s], kt = (int)r[5 + t];
-    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
-    for (int m = 0; m < 3; m++) {
-        L[3 * k + m] -= r[1 + m];
-        L[3 * kt + m] += r[1 + m];
-    }
-    double mv2 = mv - r[5 + 2 * C + s] + r[5 + 2 * C + t];
-    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv2);
-    for (int m = 0; m < 3; m++) {
-        L[3 * k + m] += r[1 + m];
-        L[3 * kt + m] -= r[1 + m];
-    }
-    return after - before;
+    return pair_dv(v, L, mv, k, kt, r + 1, r[5 + 2 * C + t] - r[5 + 2 * C + s],
+                   pair_before(v, L, mv, k, kt));
 }
 static void move_apply(double *L, double *mv, double *r, int C, int t)
 {
@@ -1289,24 +1309,6 @@ static double total_viol(const vio *v, const double *L, double mv)
     double s = viol_b(v, mv);
     for (int k = 0; k < v->c->K; k++) s += viol_k(v, k, L);
     return s;
-}
-
-/* Change of violation when load d (3 metrics) moves from territory k to kt and the
- * moved value changes by dmv. */
-static double pair_dv(const vio *v, double *L, double mv, int k, int kt, const double *d,
-                      double dmv)
-{
-    double before = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv);
-    for (int m = 0; m < 3; m++) {
-        L[3 * k + m] -= d[m];
-        L[3 * kt + m] += d[m];
-    }
-    double after = viol_k(v, k, L) + viol_k(v, kt, L) + viol_b(v, mv + dmv);
-    for (int m = 0; m < 3; m++) {
-        L[3 * k + m] += d[m];
-        L[3 * kt + m] -= d[m];
-    }
-    return after - before;
 }
 
 /* A possible partner move (cost_swaps, swap_passes): account j (now in slot s2,
@@ -1429,12 +1431,13 @@ static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, doubl
                 int64_t key = (int64_t)kt * K + k, lo = lower_key(e, sizeof *e, ne, key);
                 double dc1 = r[5 + C + t] - r[5 + C + s];
                 double dm1 = r[5 + 2 * C + t] - r[5 + 2 * C + s];
+                double before = pair_before(v, L, *mv, k, kt);
                 for (int64_t q = lo; q < ne && e[q].key == key; q++) {
                     const swap_ent *x = e + q;
                     if (curk[x->j] != kt) continue;  /* moved since the list was built */
                     double d[3];
                     for (int m = 0; m < 3; m++) d[m] = r[1 + m] - x->a[m];
-                    double dv = pair_dv(v, L, *mv, k, kt, d, dm1 + x->dmv);
+                    double dv = pair_dv(v, L, *mv, k, kt, d, dm1 + x->dmv, before);
                     if (dv > bdv) continue;
                     double dc = dc1 + x->dc;
                     if (dv < bdv || dc < bdc) {
@@ -1541,6 +1544,7 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
             int64_t key = (int64_t)kt * K + k, w = lower_key(want, sizeof *want, nu, key);
             if (w == nu || want[w] != key) continue;
             int tries = 0;
+            double before = pair_before(v, L, *mv, k, kt);
             for (int64_t q = rs[w]; q < rs[w + 1] && tries < SWAP_TRIES; q++) {
                 if (dc1 + e[q].dc >= bdc) break;  /* cheapest first: none further pays */
                 tries++;
@@ -1548,7 +1552,7 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
                 double d[3];
                 for (int m = 0; m < 3; m++) d[m] = r[1 + m] - e[q].a[m];
                 double dmv = r[5 + 2 * C + t] - r[5 + 2 * C + s] + e[q].dmv;
-                if (pair_dv(v, L, *mv, k, kt, d, dmv) > 0.0) continue;
+                if (pair_dv(v, L, *mv, k, kt, d, dmv, before) > 0.0) continue;
                 bdc = dc1 + e[q].dc;
                 bt = t;
                 bu = e[q].u;
