@@ -3004,12 +3004,13 @@ primal:
         else if (start == 1) status = price_pass(c, pilast, pilast[nq]);
         if (status != TQ_OK) goto done;
         /* the set grows x4 a failed attempt (x2 after one that removed 90% of its
-         * violation), up to a quarter of the accounts (at least 2^18 of them). A larger set holds the smaller one (the regrets stay), and it
-         * starts where the failed greedy left the slots: nearer the windows, so its
-         * greedy has less to do (at 1e6 x 500 the attempts over 34,000 and 134,000
-         * accounts had started from 0.9 target units each, the last from 0.03). When
-         * the largest set fails that way too (a greedy can stall 1e-7 units out, from
-         * where the earlier sets left it), it is tried once more from the start. */
+         * violation), up to a quarter of the accounts (at least 2^18 of them). A larger
+         * set holds the smaller one (the regrets stay), and it starts where the failed
+         * greedy left the slots: nearer the windows, so its greedy has less to do (at
+         * 1e6 x 500 the attempts over 34,000 and 134,000 accounts had started from 0.9
+         * target units each, the last from 0.03). When the largest set fails that way
+         * too (a greedy can stall 1e-7 units out, from where the earlier sets left it),
+         * it is tried once more from the start. */
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
         int32_t *slot0 = malloc(nl1 * sizeof *slot0);
         double *sum0 = malloc(sw * sizeof *sum0);
