@@ -279,9 +279,31 @@ static int build_candidates(ctx *c, tq_align_result *res)
  * of XB over the chord; *thr_out when given) comes from a histogram summed in fixed
  * point, so it does not depend on ranks or threads. Cost O(nl) per call. */
 #define XB 1024
+/* Distance bin (of XB over half the chord) of unit vector v from center ck. */
+static inline int dist_bin(const double *v, const double *ck)
+{
+    double h = 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]));
+    double x = sqrt(h > 0.0 ? h : 0.0) * XB;
+    return x < XB ? (int)x : XB - 1;
+}
+/* Territory k into account i's first free extra slot, unless it is a candidate already:
+ * 1 when put, 0 when already there, -1 when no extra slot is free. */
+static int put_extra(ctx *c, int64_t i, int k)
+{
+    int32_t *ci = c->cand + i * c->C;
+    int free_s = -1;
+    for (int s = 0; s < c->C; s++) {
+        if (ci[s] == k) return 0;
+        if (free_s < 0 && s >= c->C0 && ci[s] < 0) free_s = s;
+    }
+    if (free_s < 0) return -1;
+    ci[free_s] = k;
+    c->cost[i * c->C + free_s] = full_cost(c, i, c->ux + 3 * i, k);
+    return 1;
+}
 static int add_extras(ctx *c, int k, const double *need, int *thr_out)
 {
-    int C = c->C, C0 = c->C0, status = TQ_OK, nt = omp_get_max_threads();
+    int C = c->C, status = TQ_OK, nt = omp_get_max_threads();
     /* the histogram in fixed point (2^-32 of a mean target), one per thread: integer
      * sums do not depend on their order, and a per-block histogram (256 x 3 x XB
      * doubles, allocated and summed at each call) had cost 10 ms a call */
@@ -305,11 +327,7 @@ static int add_extras(ctx *c, int k, const double *need, int *thr_out)
                 int has = 0;
                 for (int s = 0; s < C; s++) has |= ci[s] == k;
                 if (has) continue;
-                const double *v = c->ux + 3 * i;
-                double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] +
-                                                        v[2] * ck[2]))));
-                int bin = (int)(x * XB);
-                if (bin >= XB) bin = XB - 1;
+                int bin = dist_bin(c->ux + 3 * i, ck);
                 for (int m = 0; m < 3; m++)
                     pt[3 * bin + m] += (int64_t)llrint(acc_metric(c, i, m) * fx[m]);
             }
@@ -337,21 +355,8 @@ static int add_extras(ctx *c, int k, const double *need, int *thr_out)
     if (thr_out) *thr_out = thr;
 #pragma omp parallel for schedule(static) if (c->nl > 4096)
     for (int64_t i = 0; i < c->nl; i++) {
-        int32_t *ci = c->cand + i * C;
-        if (acc_locked(c, i) || ci[C - 1] >= 0) continue;
-        int has = 0, free_s = -1;
-        for (int s = 0; s < C; s++) {
-            has |= ci[s] == k;
-            if (free_s < 0 && s >= C0 && ci[s] < 0) free_s = s;
-        }
-        if (has || free_s < 0) continue;
-        const double *v = c->ux + 3 * i;
-        double x = sqrt(fmax(0.0, 0.5 * (1.0 - (v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2]))));
-        int bin = (int)(x * XB);
-        if (bin >= XB) bin = XB - 1;
-        if (bin > thr) continue;
-        ci[free_s] = k;
-        c->cost[i * C + free_s] = full_cost(c, i, v, k);
+        if (acc_locked(c, i) || c->cand[i * C + C - 1] >= 0) continue;
+        if (dist_bin(c->ux + 3 * i, ck) <= thr) put_extra(c, i, k);
     }
 done:
     free(hq);
@@ -2251,7 +2256,7 @@ static int feed_starving(ctx *c, const double *pi, int *nstarve, xlist *xl)
  * rows, two passes over every row per territory.) */
 static int extras_apply(ctx *c, const xlist *xl)
 {
-    int S = xl->n, C = c->C, C0 = c->C0, nomem = 0;
+    int S = xl->n, C = c->C, nomem = 0;
     if (S == 0) return TQ_OK;
     double *soa = malloc((size_t)3 * S * sizeof *soa);
     if (!soa) return TQ_ENOMEM;
@@ -2271,23 +2276,13 @@ static int extras_apply(ctx *c, const xlist *xl)
             if (!bins || acc_locked(c, i) || ci[C - 1] >= 0) continue;
             const double *v = c->ux + 3 * i;
             double v0 = v[0], v1 = v[1], v2 = v[2];
-            for (int e = 0; e < S; e++) {
+            for (int e = 0; e < S; e++) {  /* dist_bin, vectorised over e */
                 double h = 0.5 * (1.0 - (v0 * sx[e] + v1 * sy[e] + v2 * sz[e]));
                 double x = sqrt(h > 0.0 ? h : 0.0) * XB;
                 bins[e] = x < XB ? (int32_t)x : XB - 1;
             }
-            for (int e = 0; e < S; e++) {
-                if (bins[e] > xl->thr[e]) continue;
-                int k = xl->k[e], has = 0, free_s = -1;
-                for (int s = 0; s < C; s++) {
-                    has |= ci[s] == k;
-                    if (free_s < 0 && s >= C0 && ci[s] < 0) free_s = s;
-                }
-                if (free_s < 0) break;
-                if (has) continue;
-                ci[free_s] = k;
-                c->cost[i * C + free_s] = full_cost(c, i, v, k);
-            }
+            for (int e = 0; e < S; e++)
+                if (bins[e] <= xl->thr[e] && put_extra(c, i, xl->k[e]) < 0) break;
         }
         free(bins);
     }
