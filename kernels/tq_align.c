@@ -12,6 +12,11 @@
 
 #include <omp.h>
 
+#if defined(__AVX512F__) && defined(__AVX512VL__) && !defined(TQ_ALIGN_NO_SIMD)
+#define TQ_ALIGN_AVX512 1
+#include <immintrin.h>
+#endif
+
 /* Windows are met with this relative margin inside the repair and the MIP, so that the
  * final loads, re-summed in block order, cannot step outside by rounding. */
 #define WIN_MARGIN 1e-7
@@ -134,6 +139,7 @@ typedef struct {
                              every stride-th global row, sums are scaled by stride */
     double *sub_pi;       /* coarse level: receives its best prices (3K + 1) */
     int sub_div0;         /* coarse level: its prices ran off */
+    int simd;             /* soft weights 8 at a time (AVX-512; TQ_ALIGN_SCALAR=1: off) */
 } ctx;
 
 /* First local row of block b (global block index; b1 gives the end of the last). */
@@ -364,11 +370,60 @@ done:
     return status;
 }
 
+/* exp(x) for -40 < x <= 0, to about 1 ulp: x = t ln2 + r (Cody-Waite, |r| <= ln2/2),
+ * exp(r) by its Taylor polynomial of degree 13 (error below 1e-17), times 2^t exactly.
+ * The vector form (exp_neg8) does the same operations lane by lane, so a price pass gives
+ * the same bits whichever form ran (and libm's exp need not agree with either). */
+#define EXP_LOG2E 1.4426950408889634
+#define EXP_LN2_HI 6.93147180369123816490e-01
+#define EXP_LN2_LO 1.90821492927058770002e-10
+static const double exp_tay[14] = {
+    1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+    1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+static inline double exp_neg(double x)
+{
+    double t = nearbyint(x * EXP_LOG2E);
+    double r = fma(t, -EXP_LN2_HI, x);
+    r = fma(t, -EXP_LN2_LO, r);
+    double p = exp_tay[13];
+    for (int j = 12; j >= 0; j--) p = fma(p, r, exp_tay[j]);
+    uint64_t u = (uint64_t)((int64_t)t + 1023) << 52;
+    double two;
+    memcpy(&two, &u, sizeof two);
+    return p * two;
+}
+
+#ifdef TQ_ALIGN_AVX512
+static inline __m512d exp_neg8(__m512d x)
+{
+    __m512d t = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(EXP_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d r = _mm512_fmadd_pd(t, _mm512_set1_pd(-EXP_LN2_HI), x);
+    r = _mm512_fmadd_pd(t, _mm512_set1_pd(-EXP_LN2_LO), r);
+    __m512d p = _mm512_set1_pd(exp_tay[13]);
+    for (int j = 12; j >= 0; j--) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(exp_tay[j]));
+    return _mm512_scalef_pd(p, t);
+}
+#endif
+
+void tq_align_exp_neg(const double *x, double *y, int n, int vec)
+{
+    int j = 0;
+#ifdef TQ_ALIGN_AVX512
+    for (; vec && j + 8 <= n; j += 8) _mm512_storeu_pd(y + j, exp_neg8(_mm512_loadu_pd(x + j)));
+#else
+    (void)vec;
+#endif
+    for (; j < n; j++) y[j] = exp_neg(x[j]);
+}
+
 /* Priced costs r_s = c(i,k_s) + pi_k . a_i (+ mu value_i where k_s moves the account) of
  * account i's slots into rr; returns the number of slots, the cheapest slot in *bs (the
- * lowest on ties), its cost in *best and the second-cheapest cost in *second. */
-static inline int priced_slots(const ctx *c, int64_t i, const double *pi, double mu, double *rr,
-                               int *bs, double *best, double *second)
+ * lowest on ties), its cost in *best, the second-cheapest cost in *second and, if bs2 is
+ * not NULL, its slot in *bs2 (-1 with one slot). (An AVX-512 form with gathers was 10%
+ * slower on this machine's EPYC: bench/RESULTS.md.) */
+static inline int priced_slots_2(const ctx *c, int64_t i, const double *pi, double mu,
+                                 double *rr, int *bs, double *best, double *second, int *bs2)
 {
     const int32_t *ci = c->cand + i * c->C;
     const double *co = c->cost + i * c->C;
@@ -376,36 +431,79 @@ static inline int priced_slots(const ctx *c, int64_t i, const double *pi, double
     double mv = mu * (double)c->pb->value[i];
     int32_t pv = acc_prev(c, i);
     double b = INFINITY, s2 = INFINITY;
-    int ns = 0, at = 0;
+    int ns = 0, at = 0, at2 = -1;
     for (int s = 0; s < c->C; s++) {
         int k = ci[s];
         if (k < 0) break;
         const double *pk = pi + 3 * k;
-        double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2] + (pv >= 0 && k != pv ? mv : 0.0);
+        double r = fma(pk[1], a1, fma(pk[0], a0, co[s])) + pk[2];
+        r += pv >= 0 && k != pv ? mv : 0.0;
         rr[s] = r;
         ns++;
         if (r < b) {
             s2 = b;
+            at2 = at;
             b = r;
             at = s;
         } else if (r < s2) {
             s2 = r;
+            at2 = s;
         }
     }
     *bs = at;
     *best = b;
     *second = s2;
+    if (bs2) *bs2 = ns > 1 ? at2 : -1;
     return ns;
+}
+static inline int priced_slots(const ctx *c, int64_t i, const double *pi, double mu, double *rr,
+                               int *bs, double *best, double *second)
+{
+    return priced_slots_2(c, i, pi, mu, rr, bs, best, second, NULL);
+}
+
+/* Swaps slots s and t of row i (territory, cost, and the priced costs rr). */
+static inline void swap_slots(ctx *c, int64_t i, double *rr, int s, int t)
+{
+    int32_t *ci = c->cand + i * c->C;
+    double *co = c->cost + i * c->C;
+    int32_t k = ci[s];
+    ci[s] = ci[t];
+    ci[t] = k;
+    double x = co[s];
+    co[s] = co[t];
+    co[t] = x;
+    x = rr[s];
+    rr[s] = rr[t];
+    rr[t] = x;
 }
 
 /* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 below exp(-40), under 1
- * ulp of their sum); returns their sum z. */
-static inline double soft_weights(double *rr, int ns, double best, double eps)
+ * ulp of their sum); returns their sum z (in slot order). */
+static inline double soft_weights(const ctx *c, double *rr, int ns, double best, double eps)
 {
     double z = 0.0, ie = 1.0 / eps;
+#ifdef TQ_ALIGN_AVX512
+    if (c->simd) {
+        const __m512d vb = _mm512_set1_pd(best), vie = _mm512_set1_pd(ie),
+                      lo = _mm512_set1_pd(-40.0);
+        for (int s0 = 0; s0 < ns; s0 += 8) {
+            __mmask8 lane = (__mmask8)(ns - s0 >= 8 ? 0xff : (1u << (ns - s0)) - 1);
+            __m512d e = _mm512_mul_pd(_mm512_sub_pd(vb, _mm512_maskz_loadu_pd(lane, rr + s0)), vie);
+            __mmask8 on = _mm512_mask_cmp_pd_mask(lane, e, lo, _CMP_GT_OQ);
+            __m512d w = on ? _mm512_maskz_mov_pd(on, exp_neg8(_mm512_max_pd(e, lo)))
+                           : _mm512_setzero_pd();
+            _mm512_mask_storeu_pd(rr + s0, lane, w);
+        }
+        for (int s = 0; s < ns; s++) z += rr[s];
+        return z;
+    }
+#else
+    (void)c;
+#endif
     for (int s = 0; s < ns; s++) {
         double e = (best - rr[s]) * ie;  /* <= 0 */
-        rr[s] = e > -40.0 ? exp(e) : 0.0;
+        rr[s] = e > -40.0 ? exp_neg(e) : 0.0;
         z += rr[s];
     }
     return z;
@@ -449,15 +547,23 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             double val = (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
             double best, second;
-            int bs;
-            int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
+            int bs, bs2;
+            int ns = priced_slots_2(c, i, pi, mu, rr, &bs, &best, &second, &bs2);
+            /* the cheapest slot first and the second-cheapest next: the next pass's
+             * comparisons then mostly go the same way (branch prediction) */
+            if (bs != 0) {
+                swap_slots(c, i, rr, 0, bs);
+                if (bs2 == 0) bs2 = bs;
+                bs = 0;
+            }
+            if (bs2 > 1) swap_slots(c, i, rr, 1, bs2);
             c->slot[i] = bs;
             c->regret[i] = second - best;
             pt[3 * K + S_BEST] += best;
             tally(c, pt, i, bs);
             if (eps > 0) {
                 double *sp = pt + 3 * K + 4;
-                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                double z = soft_weights(c, rr, ns, best, eps), iz = 1.0 / z;
                 int nz = 0;
                 for (int s = 0; s < ns; s++) {
                     if (rr[s] == 0.0) continue;
@@ -535,7 +641,7 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
                 pt[3 * K + S_BEST] += best;
                 int frac = 0;
                 if (second - best < 7.0 * eps && !acc_locked(c, i)) {
-                    double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                    double z = soft_weights(c, rr, ns, best, eps), iz = 1.0 / z;
                     for (int s = 0; s < ns; s++) frac += rr[s] * iz >= RQ_MIN;
                     if (frac > 1) {
                         for (int s = 0; s < ns; s++) {
@@ -582,7 +688,7 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
                 double *r = loc + q * W, best, second;
                 int bs;
                 int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
-                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                double z = soft_weights(c, rr, ns, best, eps), iz = 1.0 / z;
                 r[0] = (double)(c->lo + i);
                 r[1] = c->pb->workload[i];
                 r[2] = c->pb->potential[i];
@@ -728,7 +834,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
                 double best, second;
                 int bs;
                 int ns = priced_slots(c, i, pi, mu, rr, &bs, &best, &second);
-                double z = soft_weights(rr, ns, best, eps), iz = 1.0 / z;
+                double z = soft_weights(c, rr, ns, best, eps), iz = 1.0 / z;
                 /* entries: (price, coefficient, slot) of every slot with weight, then the
                  * budget price (slot -1) */
                 int L = 0, jb = nw->pos[nq];
@@ -3144,6 +3250,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     ctx c;
     int32_t *old = NULL;
     memset(&c, 0, sizeof c);
+    c.simd = !getenv("TQ_ALIGN_SCALAR");
     memset(res, 0, sizeof *res);
     res->bad_k = res->bad_m = -1;
     res->lp_value = NAN;

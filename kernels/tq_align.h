@@ -155,6 +155,11 @@ void tq_align_result_free(tq_align_result *res);
  * TQ_EINVAL (A not positive definite) or TQ_ENOMEM. */
 int tq_align_spd_solve(int n, const double *A, const double *b, double *x, double *qf);
 
+/* The price passes' exp(x) for -40 < x <= 0 (soft-min weights), exported for tests:
+ * y[j] = exp(x[j]), j < n, by the scalar form (vec = 0) or, where the build has AVX-512,
+ * the vector form (vec = 1; the scalar one otherwise). Both give the same bits. */
+void tq_align_exp_neg(const double *x, double *y, int n, int vec);
+
 /* ---- internal, shared with tq_align_mip.c ----------------------------------------------
  * A MIP over nb accounts: account j may take territories cand[j*w .. j*w+w) (-1 pads)
  * at cost cost[j*w+..]; a[j*3+m] metrics; mv[j*w+..] = value counted as moved when

@@ -10,6 +10,16 @@ cp "$W/g.h5" "$W/a1.h5"; cp "$W/g.h5" "$W/a2.h5"
 "$T" align "$W/a1.h5" --threads 1 --alpha 0.5 --json >"$W/a1.json" || fail "align (1 thread)"
 "$T" align "$W/a2.h5" --threads 2 --alpha 0.5 -q || fail "align (2 threads)"
 h5diff "$W/a1.h5" "$W/a2.h5" /alignment/territory >/dev/null || fail "1 vs 2 threads differ"
+# the AVX-512 soft weights (where built) against the scalar ones: the same bits
+cp "$W/g.h5" "$W/a3.h5"
+TQ_ALIGN_SCALAR=1 "$T" align "$W/a3.h5" --threads 2 --alpha 0.5 --json >"$W/a3.json" ||
+    fail "align (scalar)"
+h5diff "$W/a1.h5" "$W/a3.h5" /alignment/territory >/dev/null || fail "scalar and vector passes differ"
+$PY - "$W" <<'PY' || fail "scalar and vector passes: other cost or bound"
+import json, sys
+a, b = (json.load(open(f"{sys.argv[1]}/{n}.json")) for n in ("a1", "a3"))
+assert (a["cost"], a["bound"], a["rounds"]) == (b["cost"], b["bound"], b["rounds"]), (a, b)
+PY
 $PY - "$W" <<'PY'
 import json, sys, h5py, numpy as np
 w = sys.argv[1]
