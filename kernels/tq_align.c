@@ -3094,16 +3094,16 @@ primal:
         int start = 0;
         status = price_pass(c, pilast, pilast[nq]);
         if (status != TQ_OK) goto done;
-        double vl = load_viol(c);
+        double vl = load_viol(c), cl = c->sum[3 * K + S_COST];
         status = round_pass(c, pilast, pilast[nq], c->eps_last);
         if (status != TQ_OK) goto done;
-        double vr = load_viol(c);
+        double vr = load_viol(c), cr = c->sum[3 * K + S_COST];
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
-        double vb = load_viol(c);
+        double vb = load_viol(c), cb = c->sum[3 * K + S_COST];
         if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "repair start: violation at best dual %g, at last iterate %g, "
-                    "rounded %g\n", vb, vl, vr);
+            fprintf(stderr, "repair start: violation (cost) at best dual %g (%.10g), at last "
+                    "iterate %g (%.10g), rounded %g (%.10g)\n", vb, cb, vl, cl, vr, cr);
         if (vr < vb && vr <= vl) start = 2;
         else if (vl < vb) start = 1;
         if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
