@@ -908,8 +908,9 @@ static inline double dot8(const double *a, const double *b, int n)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
 }
 
-/* dot8 of rows a[r] and b[c] for a 4 x 4 tile at once (the same operations per entry as
- * dot8, so the same bits; 16 accumulators share the loads). */
+/* dot8 of rows a[r] and b[q] for a 4 x 4 tile at once: per entry the operations of dot8
+ * (8 lanes of multiply-adds, then the same sum of the lanes and the tail), 16
+ * accumulators sharing the loads. */
 static inline void dot8_tile(const double *const a[4], const double *const b[4], int n,
                              double out[4][4])
 {
@@ -932,8 +933,7 @@ static inline void dot8_tile(const double *const a[4], const double *const b[4],
             for (int p = p8; p < n; p++) t = fma(a[r][p], b[q][p], t);
             out[r][q] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) + t;
         }
-    return;
-#endif
+#else
     double s[4][4][8], t[4][4];
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < 4; q++) {
@@ -954,6 +954,7 @@ static inline void dot8_tile(const double *const a[4], const double *const b[4],
             out[r][q] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) +
                         t[r][q];
         }
+#endif
 }
 
 /* Cholesky factor L (lower, row-major) of the n x n matrix M + diag(dadd) (lower
