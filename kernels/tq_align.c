@@ -420,7 +420,7 @@ void tq_align_exp_neg(const double *x, double *y, int n, int vec)
 /* Priced costs r_s = c(i,k_s) + pi_k . a_i (+ mu value_i where k_s moves the account) of
  * account i's slots into rr; returns the number of slots, the cheapest slot in *bs (the
  * lowest on ties), its cost in *best, the second-cheapest cost in *second and, if bs2 is
- * not NULL, its slot in *bs2 (-1 with one slot). (An AVX-512 form with gathers was 10%
+ * not NULL, its slot in *bs2 (-1 with one slot). (An AVX-512 form with gathers was 12%
  * slower on this machine's EPYC: bench/RESULTS.md.) */
 static inline int priced_slots_2(const ctx *c, int64_t i, const double *pi, double mu,
                                  double *rr, int *bs, double *best, double *second, int *bs2)
