@@ -372,37 +372,54 @@ done:
 
 /* exp(x) for -40 < x <= 0, to about 1 ulp: x = t ln2 + r (Cody-Waite, |r| <= ln2/2),
  * exp(r) by its Taylor polynomial of degree 13 (error below 1e-17), times 2^t exactly.
- * The vector form (exp_neg8) does the same operations lane by lane, so a price pass gives
- * the same bits whichever form ran (and libm's exp need not agree with either). */
+ * The polynomial is evaluated by Estrin's scheme (pairs, then powers r^2, r^4, r^8): 5
+ * dependent multiply-adds instead of Horner's 13, whose latency chain held 20% of a
+ * price pass's samples (bench/RESULTS.md). The vector form (exp_neg8) does the same
+ * operations lane by lane, so a price pass gives the same bits whichever form ran (and
+ * libm's exp need not agree with either). */
 #define EXP_LOG2E 1.4426950408889634
 #define EXP_LN2_HI 6.93147180369123816490e-01
 #define EXP_LN2_LO 1.90821492927058770002e-10
 static const double exp_tay[14] = {
     1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
     1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+/* Estrin's scheme for sum_j exp_tay[j] r^j, written once for double (FMA_ = fma, MUL_,
+ * C_ = a coefficient) and for __m512d */
+#define EXP_ESTRIN(T_, R_, FMA_, MUL_, C_)                                                   \
+    do {                                                                                   \
+        T_ r2 = MUL_(R_, R_), r4 = MUL_(r2, r2), r8 = MUL_(r4, r4);                         \
+        T_ p01 = FMA_(C_(1), R_, C_(0)), p23 = FMA_(C_(3), R_, C_(2));                      \
+        T_ p45 = FMA_(C_(5), R_, C_(4)), p67 = FMA_(C_(7), R_, C_(6));                      \
+        T_ p89 = FMA_(C_(9), R_, C_(8)), pab = FMA_(C_(11), R_, C_(10));                    \
+        T_ pcd = FMA_(C_(13), R_, C_(12));                                                  \
+        T_ q0 = FMA_(p23, r2, p01), q1 = FMA_(p67, r2, p45), q2 = FMA_(pab, r2, p89);       \
+        T_ s0 = FMA_(q1, r4, q0), s1 = FMA_(pcd, r4, q2);                                   \
+        (R_) = FMA_(s1, r8, s0);                                                            \
+    } while (0)
+#define EXP_C1(j) exp_tay[j]
+#define EXP_MUL1(a, b) ((a) * (b))
 static inline double exp_neg(double x)
 {
     double t = nearbyint(x * EXP_LOG2E);
     double r = fma(t, -EXP_LN2_HI, x);
     r = fma(t, -EXP_LN2_LO, r);
-    double p = exp_tay[13];
-    for (int j = 12; j >= 0; j--) p = fma(p, r, exp_tay[j]);
+    EXP_ESTRIN(double, r, fma, EXP_MUL1, EXP_C1);
     uint64_t u = (uint64_t)((int64_t)t + 1023) << 52;
     double two;
     memcpy(&two, &u, sizeof two);
-    return p * two;
+    return r * two;
 }
 
 #ifdef TQ_ALIGN_AVX512
+#define EXP_C8(j) _mm512_set1_pd(exp_tay[j])
 static inline __m512d exp_neg8(__m512d x)
 {
     __m512d t = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(EXP_LOG2E)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512d r = _mm512_fmadd_pd(t, _mm512_set1_pd(-EXP_LN2_HI), x);
     r = _mm512_fmadd_pd(t, _mm512_set1_pd(-EXP_LN2_LO), r);
-    __m512d p = _mm512_set1_pd(exp_tay[13]);
-    for (int j = 12; j >= 0; j--) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(exp_tay[j]));
-    return _mm512_scalef_pd(p, t);
+    EXP_ESTRIN(__m512d, r, _mm512_fmadd_pd, _mm512_mul_pd, EXP_C8);
+    return _mm512_scalef_pd(r, t);
 }
 #endif
 
@@ -479,14 +496,25 @@ static inline void swap_slots(ctx *c, int64_t i, double *rr, int s, int t)
 }
 
 /* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 below exp(-40), under 1
- * ulp of their sum); returns their sum z (in slot order). */
-static inline double soft_weights(const ctx *c, double *rr, int ns, double best, double eps)
+ * ulp of their sum); returns their sum z: slot s is added into lane s mod 8, then the
+ * lanes in a fixed tree ((0+4)+(2+6))+((1+5)+(3+7)), which the vector form sums in
+ * registers (summed from memory after the masked stores, slot by slot, z had held 12%
+ * of a pass's samples: bench/RESULTS.md). Both forms give the same bits. */
+static inline double lanes_sum8(const double *a)
 {
-    double z = 0.0, ie = 1.0 / eps;
+    double t0 = a[0] + a[4], t1 = a[1] + a[5], t2 = a[2] + a[6], t3 = a[3] + a[7];
+    return (t0 + t2) + (t1 + t3);
+}
+static inline double soft_weights_m(const ctx *c, double *rr, int ns, double best, double eps,
+                                    uint64_t *mask)
+{
+    double ie = 1.0 / eps;
+    uint64_t nzm = 0;
 #ifdef TQ_ALIGN_AVX512
     if (c->simd) {
         const __m512d vb = _mm512_set1_pd(best), vie = _mm512_set1_pd(ie),
                       lo = _mm512_set1_pd(-40.0);
+        __m512d acc = _mm512_setzero_pd();
         for (int s0 = 0; s0 < ns; s0 += 8) {
             __mmask8 lane = (__mmask8)(ns - s0 >= 8 ? 0xff : (1u << (ns - s0)) - 1);
             __m512d e = _mm512_mul_pd(_mm512_sub_pd(vb, _mm512_maskz_loadu_pd(lane, rr + s0)), vie);
@@ -494,19 +522,31 @@ static inline double soft_weights(const ctx *c, double *rr, int ns, double best,
             __m512d w = on ? _mm512_maskz_mov_pd(on, exp_neg8(_mm512_max_pd(e, lo)))
                            : _mm512_setzero_pd();
             _mm512_mask_storeu_pd(rr + s0, lane, w);
+            acc = _mm512_add_pd(acc, w);
+            if (s0 < 64) nzm |= (uint64_t)_mm512_cmp_pd_mask(w, _mm512_setzero_pd(), _CMP_NEQ_OQ) << s0;
         }
-        for (int s = 0; s < ns; s++) z += rr[s];
-        return z;
+        *mask = nzm;
+        __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(acc), _mm512_extractf64x4_pd(acc, 1));
+        __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        return _mm_cvtsd_f64(u) + _mm_cvtsd_f64(_mm_unpackhi_pd(u, u));
     }
 #else
     (void)c;
 #endif
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int s = 0; s < ns; s++) {
         double e = (best - rr[s]) * ie;  /* <= 0 */
         rr[s] = e > -40.0 ? exp_neg(e) : 0.0;
-        z += rr[s];
+        acc[s & 7] += rr[s];
+        if (s < 64 && rr[s] != 0.0) nzm |= (uint64_t)1 << s;
     }
-    return z;
+    *mask = nzm;
+    return lanes_sum8(acc);
+}
+static inline double soft_weights(const ctx *c, double *rr, int ns, double best, double eps)
+{
+    uint64_t mask;
+    return soft_weights_m(c, rr, ns, best, eps, &mask);
 }
 
 /* Adds account i at slot s to a block partial (3K loads, then the tail): its metrics to
@@ -563,9 +603,13 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             tally(c, pt, i, bs);
             if (eps > 0) {
                 double *sp = pt + 3 * K + 4;
-                double z = soft_weights(c, rr, ns, best, eps), iz = 1.0 / z;
+                uint64_t msk;
+                double z = soft_weights_m(c, rr, ns, best, eps, &msk), iz = 1.0 / z;
                 int nz = 0;
-                for (int s = 0; s < ns; s++) {
+                /* the slots with a weight, in slot order: from the mask (at most 64
+                 * slots), else all of them */
+                for (int s = ns <= 64 ? (msk ? __builtin_ctzll(msk) : ns) : 0; s < ns;
+                     s = ns <= 64 ? ((msk &= msk - 1) ? __builtin_ctzll(msk) : ns) : s + 1) {
                     if (rr[s] == 0.0) continue;
                     double q = rr[s] * iz;
                     nz += q > NW_QMIN;
@@ -575,7 +619,7 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                     sp[3 * kk + 2] += q;
                     if (pv >= 0 && kk != pv) sp[3 * K + 1] += q * val;
                 }
-                sp[3 * K] += best - eps * log(z);
+                sp[3 * K] += best - eps * (z == 1.0 ? 0.0 : log(z));  /* log(1) = 0 */
                 if (c->alist && nz > 1) c->alist[r0 + na++] = (int32_t)i;
             }
         }
