@@ -1588,11 +1588,6 @@ static int swap_ent_cmp(const void *a, const void *b)
     if (x->j != y->j) return x->j < y->j ? -1 : 1;
     return (x->u > y->u) - (x->u < y->u);
 }
-static int i64_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 /* index of the first of the n elements of size bytes at a whose int64 key (the first
  * member: int64_t arrays, swap_ent) is >= key; sorted by that key */
 static int64_t lower_key(const void *a, size_t size, int64_t n, int64_t key)
@@ -1719,41 +1714,100 @@ done:
  * Partner moves are listed only for the territory pairs some account wants, per pair
  * cheapest first, so the search for one account stops at the first partner that cannot
  * pay for the pair (and after SWAP_TRIES window checks). Returns the swaps made, or -1
- * when out of memory. Cost O(nb C log(nb C) + nb C SWAP_TRIES). */
+ * when out of memory. The wanted pairs are numbered by a hash table and the partner
+ * moves placed into per-pair ranges by counting, so only each pair's range is sorted (one
+ * qsort over all partner moves and binary searches for the pairs had taken 1.8 s a pass
+ * on 256,000 accounts at 1e6 x 500, 0.6 s now; the same swaps). Cost O(nb C + sum of
+ * r log r over the pairs' ranges r + nb C SWAP_TRIES). */
 #define SWAP_TRIES 16
+
+/* Territory pairs (key kt * K + k) numbered 0, 1, ... in order of insertion: an open
+ * addressing hash table (linear probing, at most half full). */
+typedef struct {
+    int64_t *key;
+    int32_t *id;
+    int64_t mask;
+    int32_t n;
+} pairmap;
+static int pairmap_init(pairmap *h, int64_t nmax)
+{
+    int64_t cap = 16;
+    while (cap < 2 * nmax) cap *= 2;
+    h->key = malloc((size_t)cap * sizeof *h->key);
+    h->id = malloc((size_t)cap * sizeof *h->id);
+    h->mask = cap - 1;
+    h->n = 0;
+    if (!h->key || !h->id) return TQ_ENOMEM;
+    memset(h->key, 0xff, (size_t)cap * sizeof *h->key);  /* -1: empty */
+    return TQ_OK;
+}
+static void pairmap_free(pairmap *h)
+{
+    free(h->key);
+    free(h->id);
+}
+/* the slot of key: where it is, or the empty slot where it would go */
+static inline int64_t pairmap_at(const pairmap *h, int64_t key)
+{
+    int64_t q = (int64_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> 20) & h->mask;
+    while (h->key[q] != key && h->key[q] != -1) q = (q + 1) & h->mask;
+    return q;
+}
+static inline int32_t pairmap_get(const pairmap *h, int64_t key)
+{
+    int64_t q = pairmap_at(h, key);
+    return h->key[q] == key ? h->id[q] : -1;
+}
+static inline void pairmap_add(pairmap *h, int64_t key)
+{
+    int64_t q = pairmap_at(h, key);
+    if (h->key[q] != key) {
+        h->key[q] = key;
+        h->id[q] = h->n++;
+    }
+}
+
 static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double *mv)
 {
     int C = B->C, W = rec_w(C);
-    int64_t K = c->K, nw = 0, ne = 0, made = 0;
-    int64_t *want = malloc((size_t)(B->nb > 0 ? B->nb : 1) * C * sizeof *want);
+    int64_t K = c->K, nw = 0, ne = 0, made = 0, *rs = NULL, *at = NULL;
     int32_t *cur = malloc((size_t)(B->nb > 0 ? B->nb : 1) * sizeof *cur);
     swap_ent *e = NULL;
-    if (!want || !cur) goto nomem;
+    pairmap pm = {NULL, NULL, 0, 0};
+    if (!cur) goto nomem;
     /* the pairs (to kt, from k) some account wants, and the largest saving (partners
      * dearer than it never pay) */
     double gain = 0.0;
-    for (int64_t j = 0; j < B->nb; j++) {
-        const double *r = B->rec + j * W;
-        int s = (int)r[4];
-        cur[j] = s;
-        for (int t = 0; t < C; t++) {
-            if (t == s || r[5 + t] < 0 || !(r[5 + C + t] < r[5 + C + s])) continue;
-            gain = fmax(gain, r[5 + C + s] - r[5 + C + t]);
-            want[nw++] = (int64_t)r[5 + t] * K + (int64_t)r[5 + s];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t j = 0; j < B->nb; j++) {
+            const double *r = B->rec + j * W;
+            int s = (int)r[4];
+            cur[j] = s;
+            for (int t = 0; t < C; t++) {
+                if (t == s || r[5 + t] < 0 || !(r[5 + C + t] < r[5 + C + s])) continue;
+                if (pass == 0) {
+                    gain = fmax(gain, r[5 + C + s] - r[5 + C + t]);
+                    nw++;
+                } else {
+                    pairmap_add(&pm, (int64_t)r[5 + t] * K + (int64_t)r[5 + s]);
+                }
+            }
         }
+        if (pass == 0 && pairmap_init(&pm, nw < K * K ? nw : K * K) != TQ_OK) goto nomem;
     }
-    qsort(want, (size_t)nw, sizeof *want, i64_cmp);
-    int64_t nu = 0;
-    for (int64_t q = 0; q < nw; q++)
-        if (nu == 0 || want[q] != want[nu - 1]) want[nu++] = want[q];
+    int64_t nu = pm.n;
     if (nu == 0) {  /* every account sits in its cheapest territory */
-        free(want);
+        pairmap_free(&pm);
         free(cur);
         return 0;
     }
-    /* partner moves j2: kt -> k for wanted pairs, at a cost below the largest saving */
+    /* partner moves j2: kt -> k for wanted pairs, at a cost below the largest saving:
+     * counted per pair, then placed in row order into the pair's range e[rs[w] ..
+     * rs[w + 1]), and each range sorted cheapest first (then row, slot) */
+    rs = calloc((size_t)nu + 1, sizeof *rs);
+    at = malloc((size_t)nu * sizeof *at);
+    if (!rs || !at) goto nomem;
     for (int pass = 0; pass < 2; pass++) {
-        ne = 0;
         for (int64_t j = 0; j < B->nb; j++) {
             const double *r = B->rec + j * W;
             int s = (int)r[4];
@@ -1762,22 +1816,21 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
                 double dc = r[5 + C + u] - r[5 + C + s];
                 if (!(dc < gain)) continue;
                 int64_t key = (int64_t)r[5 + s] * K + (int64_t)r[5 + u];
-                int64_t at = lower_key(want, sizeof *want, nu, key);
-                if (at == nu || want[at] != key) continue;
-                if (pass == 1) swap_ent_fill(e + ne, key, r, C, j, s, u);
-                ne++;
+                int32_t w = pairmap_get(&pm, key);
+                if (w < 0) continue;
+                if (pass == 0) rs[w + 1]++;
+                else swap_ent_fill(e + at[w]++, key, r, C, j, s, u);
             }
         }
-        if (pass == 0 && !(e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e))) goto nomem;
+        if (pass == 0) {
+            for (int64_t w = 0; w < nu; w++) rs[w + 1] += rs[w];
+            memcpy(at, rs, (size_t)nu * sizeof *at);
+            ne = rs[nu];
+            if (!(e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e))) goto nomem;
+        }
     }
-    qsort(e, (size_t)ne, sizeof *e, swap_ent_cmp);
-    /* each wanted pair's range of partner moves: want[w] -> e[rs[w] .. rs[w + 1]) */
-    int64_t *rs = malloc((size_t)(nu + 1) * sizeof *rs);
-    if (!rs) goto nomem;
-    for (int64_t w = 0, q = 0; w <= nu; w++) {
-        while (q < ne && (w == nu || e[q].key < want[w])) q++;
-        rs[w] = q;
-    }
+    for (int64_t w = 0; w < nu; w++)
+        qsort(e + rs[w], (size_t)(rs[w + 1] - rs[w]), sizeof *e, swap_ent_cmp);
     for (int64_t j = 0; j < B->nb; j++) {
         double *r = B->rec + j * W;
         int s = (int)r[4], k = (int)r[5 + s], bt = -1, bu = -1;
@@ -1788,8 +1841,8 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
             if (t == s || kt < 0) continue;
             double dc1 = r[5 + C + t] - r[5 + C + s];
             if (dc1 >= 0.0) continue;
-            int64_t key = (int64_t)kt * K + k, w = lower_key(want, sizeof *want, nu, key);
-            if (w == nu || want[w] != key) continue;
+            int32_t w = pairmap_get(&pm, (int64_t)kt * K + k);
+            if (w < 0) continue;
             int tries = 0;
             double before = pair_before(v, L, *mv, k, kt);
             for (int64_t q = rs[w]; q < rs[w + 1] && tries < SWAP_TRIES; q++) {
@@ -1815,12 +1868,15 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
         made++;
     }
     free(rs);
-    free(want);
+    free(at);
+    pairmap_free(&pm);
     free(cur);
     free(e);
     return made;
 nomem:
-    free(want);
+    free(rs);
+    free(at);
+    pairmap_free(&pm);
     free(cur);
     free(e);
     return -1;
@@ -1834,8 +1890,13 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
 {
     int C = B->C, W = rec_w(C);
     double V = total_viol(v, L, *mv);
+    /* out[k]: territory k is out of its windows. A move between two territories inside
+     * theirs cannot lower the violation (unless the budget is exceeded), so the passes
+     * evaluate only moves that touch a territory out (the same moves, fewer checks). */
+    uint8_t *out = malloc((size_t)c->K);
+    if (!out) return 0;
     for (int round = 0; round < 20 && V > 0.0; round++) {
-        double scale = c->cbar > 0 ? c->cbar : 1.0;
+        double scale = c->cbar > 0 ? c->cbar : 1.0, Vr = V;
         /* passes with a growing limit on the cost increase of a move, so cheap moves (small
          * regret) are used first; each pass takes, per account in row order, the move with
          * the least cost per unit of violation removed. O(passes * nb * C). A pass that
@@ -1845,13 +1906,14 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         for (int pass = 0; pass < 64 && V > 0.0; pass++) {
             double thr = pass >= 60 ? INFINITY : scale * ldexp(1.0, pass - 40);
             double minrej = INFINITY;
-            int moved = 0;
+            int moved = 0, allk = viol_b(v, *mv) > 0.0;
+            for (int k = 0; k < c->K; k++) out[k] = viol_k(v, k, L) > 0.0;
             for (int64_t j = 0; j < B->nb && V > 0.0; j++) {
                 double *r = B->rec + j * W;
-                int s = (int)r[4], bt = -1;
+                int s = (int)r[4], bt = -1, outs = allk || out[(int)r[5 + s]];
                 double bscore = INFINITY, bdv = 0.0;
                 for (int t = 0; t < C; t++) {
-                    if (t == s || r[5 + t] < 0) continue;
+                    if (t == s || r[5 + t] < 0 || !(outs || out[(int)r[5 + t]])) continue;
                     double dc = r[5 + C + t] - r[5 + C + s];
                     if (dc > thr) {
                         if (dc < minrej && move_dv(v, L, *mv, r, C, s, t) < -1e-15) minrej = dc;
@@ -1868,6 +1930,9 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
                 }
                 if (bt < 0) continue;
                 move_apply(L, mv, r, C, bt);
+                out[(int)r[5 + s]] = viol_k(v, (int)r[5 + s], L) > 0.0;
+                out[(int)r[5 + bt]] = viol_k(v, (int)r[5 + bt], L) > 0.0;
+                allk = viol_b(v, *mv) > 0.0;
                 moved = 1;
                 V += bdv;
                 if (V < 1e-9) V = total_viol(v, L, *mv);
@@ -1878,11 +1943,18 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         }
         if (V > 0.0 && swap_passes(c, B, v, L, mv) == 0) break;
         V = total_viol(v, L, *mv);
+        /* a round that removed less than 1% of the violation: the set is too small
+         * (measured at 1e6 x 500: 17 more rounds of 0.15 s on 8,037 accounts took the
+         * violation from 0.649 to 0.632 target units; the next set, 4x larger, took it to
+         * 0.047 in 0.6 s) */
+        if (V > 0.99 * Vr) break;
     }
+    free(out);
     if (V > 0.0) {
         return 0;
     }
     /* improvement: single moves that lower cost and keep feasibility */
+    if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "greedy feasible at %.2f s\n", tq_now());
     for (int pass = 0; pass < 30; pass++) {
         int changed = 0;
         for (int64_t j = 0; j < B->nb; j++) {
