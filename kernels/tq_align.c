@@ -140,6 +140,9 @@ typedef struct {
     double *sub_pi;       /* coarse level: receives its best prices (3K + 1) */
     int sub_div0;         /* coarse level: its prices ran off */
     int simd;             /* soft weights 8 at a time (AVX-512; TQ_ALIGN_SCALAR=1: off) */
+    int32_t *keep_cand;   /* nl x keep_C, or NULL: the lists before a widening, whose
+                             territories the widened lists keep (keep_old_lists) */
+    int keep_C;
 } ctx;
 
 /* First local row of block b (global block index; b1 gives the end of the last). */
@@ -306,6 +309,26 @@ static int put_extra(ctx *c, int64_t i, int k)
     ci[free_s] = k;
     c->cost[i * c->C + free_s] = full_cost(c, i, c->ux + 3 * i, k);
     return 1;
+}
+
+/* After a widening: every territory of a row's old list that the new nearest ones lack
+ * (reverse candidates, columns) goes into a free extra slot, so the widened restricted
+ * problem is at least as feasible as the old one. (Rebuilt from the nearest alone, 1e6
+ * x 500 seed 2's lists at C = 20 lacked the reverse candidates found at C = 12: the
+ * prices ran off below the run-off test's threshold and the solve took 10 minutes.) */
+static void keep_old_lists(ctx *c)
+{
+    int W = c->keep_C;
+#pragma omp parallel for schedule(static) if (c->nl > 4096)
+    for (int64_t i = 0; i < c->nl; i++) {
+        if (acc_locked(c, i)) continue;
+        for (int s = 0; s < W; s++) {
+            int k = c->keep_cand[i * W + s];
+            if (k >= 0) put_extra(c, i, k);
+        }
+    }
+    free(c->keep_cand);
+    c->keep_cand = NULL;
 }
 static int add_extras(ctx *c, int k, const double *need, int *thr_out)
 {
@@ -1884,9 +1907,10 @@ nomem:
 
 /* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
  * the violation, cheapest cost per unit of violation removed first; then cost-reducing
- * moves that keep every window. L, mv: loads with the boundary at its current slots.
- * Returns 1 when feasible. Cost O(moves * nb * C). */
-static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv)
+ * moves that keep every window. L, mv: loads with the boundary at its current slots;
+ * early: a larger set may follow (rounds stop once one removes under 1%). Returns 1
+ * when feasible. Cost O(moves * nb * C). */
+static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv, int early)
 {
     int C = B->C, W = rec_w(C);
     double V = total_viol(v, L, *mv);
@@ -1943,11 +1967,13 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         }
         if (V > 0.0 && swap_passes(c, B, v, L, mv) == 0) break;
         V = total_viol(v, L, *mv);
-        /* a round that removed less than 1% of the violation: the set is too small
-         * (measured at 1e6 x 500: 17 more rounds of 0.15 s on 8,037 accounts took the
-         * violation from 0.649 to 0.632 target units; the next set, 4x larger, took it to
-         * 0.047 in 0.6 s) */
-        if (V > 0.99 * Vr) break;
+        /* early: after a round that removed less than 1% of the violation, a set that
+         * may still grow hands over to the next one (measured at 1e6 x 500: 17 more
+         * rounds of 0.15 s on 8,037 accounts took the violation from 0.649 to 0.632
+         * target units; the next set, 4x larger, took it to 0.047 in 0.6 s). The largest
+         * set keeps its 20 rounds: on 1e6 x 500 seed 2 it stopped 5e-4 units out that
+         * way, and the lists were widened. */
+        if (early && V > 0.99 * Vr) break;
     }
     free(out);
     if (V > 0.0) {
@@ -2063,8 +2089,8 @@ done:
  * boundary accounts are updated and *method is 1 (greedy) or 2 (MIP). Identical on
  * every rank: rank 0 decides, the slots are broadcast. Returns TQ_OK, TQ_INFEASIBLE
  * (this set could not be repaired; its slots are then the greedy's, nearer the windows
- * than before) or an error. */
-static int repair(ctx *c, int64_t target, int *method, int64_t *nb_out)
+ * than before) or an error. early: a larger set may follow (greedy_repair). */
+static int repair(ctx *c, int64_t target, int early, int *method, int64_t *nb_out)
 {
     int status = TQ_OK, K = c->K, C = c->C, W = rec_w(C);
     bset B = {C, 0, NULL};
@@ -2098,7 +2124,7 @@ static int repair(ctx *c, int64_t target, int *method, int64_t *nb_out)
         double bud = c->budget - WIN_MARGIN * c->budget;
         vio v = {c, lo, hi, bud};
         double V0 = total_viol(&v, L, mv);
-        ok = greedy_repair(c, &B, &v, L, &mv);
+        ok = greedy_repair(c, &B, &v, L, &mv, early);
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "repair: nb %lld V0 %.6g -> %.6g ok %d (at %.2f s)\n",
                     (long long)B.nb, V0, total_viol(&v, L, mv), ok, tq_now());
@@ -2649,6 +2675,7 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     cc->dfar = NULL;
     cc->slot = NULL;
     cc->regret = NULL;
+    cc->keep_cand = NULL;
     cc->brow = malloc((size_t)(nbl + 1) * sizeof *cc->brow);
     if (!cc->brow) return TQ_ENOMEM;
     int64_t n = 0;
@@ -2807,6 +2834,7 @@ retry:
     int extras_done = 0, built = 0;
     for (;;) {
         if (!built) status = build_candidates(c, res);
+        if (!built && status == TQ_OK && c->keep_cand) keep_old_lists(c);
         built = 1;
         int bad = status != TQ_OK;
         int st = tq_comm_any(c->comm, &bad);
@@ -3344,7 +3372,7 @@ primal:
                 memcpy(c->sum, sum0, sw * sizeof *sum0);
             }
             double vbefore = load_viol(c);
-            status = repair(c, target, &method, &nb);
+            status = repair(c, target, !last && target < tmax, &method, &nb);
             if (status == TQ_OK || status == TQ_INFEASIBLE) {
                 int st = slot_pass(c);
                 if (st != TQ_OK) {
@@ -3391,14 +3419,18 @@ primal:
     if (!repaired && c->C0 < K) {
         /* the candidate-restricted problem may be infeasible (or its prices diverged):
          * widen the candidate lists and solve again */
+        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
+        free(c->keep_cand);
+        c->keep_C = c->C;
+        c->keep_cand = malloc(nl1 * c->C * sizeof *c->keep_cand);
+        if (c->keep_cand) memcpy(c->keep_cand, c->cand, (size_t)c->nl * c->C * sizeof *c->cand);
         c->C0 = 2 * c->C0 < K ? 2 * c->C0 : K;
         c->C = c->C0 + 4 < K ? c->C0 + 4 : K;
-        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1);
         int32_t *nc = realloc(c->cand, nl1 * c->C * sizeof *nc);
         if (nc) c->cand = nc;
         double *nco = realloc(c->cost, nl1 * c->C * sizeof *nco);
         if (nco) c->cost = nco;
-        if (!nc || !nco) {
+        if (!nc || !nco || !c->keep_cand) {
             status = TQ_ENOMEM;
             goto done;
         }
@@ -3659,6 +3691,7 @@ done:
     free(c.ux);
     free(c.slot);
     free(c.regret);
+    free(c.keep_cand);
     free(c.wlo);
     free(c.whi);
     free(c.part);
