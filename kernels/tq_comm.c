@@ -122,10 +122,17 @@ int tq_comm_sum_blocks(const tq_comm *comm, const tq_blocks *b, const double *lo
         if (status != TQ_OK) goto done;
         all = buf;
     }
-    for (int64_t j = 0; j < m; j++) out[j] = 0.0;
-    for (int64_t i = 0; i < b->nblocks; i++) {
-        const double *row = all + i * m;
-        for (int64_t j = 0; j < m; j++) out[j] += row[j];
+    /* each entry summed over the blocks in block order; threads take disjoint ranges
+     * of entries, so the bits do not depend on their number */
+    int64_t nbk = b->nblocks;
+#pragma omp parallel for schedule(static) if (m * nbk > (1 << 16))
+    for (int64_t j0 = 0; j0 < m; j0 += 512) {
+        int64_t j1 = j0 + 512 < m ? j0 + 512 : m;
+        for (int64_t j = j0; j < j1; j++) out[j] = 0.0;
+        for (int64_t i = 0; i < nbk; i++) {
+            const double *row = all + i * m;
+            for (int64_t j = j0; j < j1; j++) out[j] += row[j];
+        }
     }
 done:
     free(buf);
