@@ -546,7 +546,7 @@ static inline double soft_weights_m(const ctx *c, double *rr, int ns, double bes
                            : _mm512_setzero_pd();
             _mm512_mask_storeu_pd(rr + s0, lane, w);
             acc = _mm512_add_pd(acc, w);
-            if (s0 < 64) nzm |= (uint64_t)_mm512_cmp_pd_mask(w, _mm512_setzero_pd(), _CMP_NEQ_OQ) << s0;
+            if (s0 < 64) nzm |= (uint64_t)on << s0;  /* exp > 0 above -40: the weights */
         }
         *mask = nzm;
         __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(acc), _mm512_extractf64x4_pd(acc, 1));
