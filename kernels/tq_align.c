@@ -1590,7 +1590,6 @@ typedef struct {
     double dc, a[3], dmv;
     int32_t j, u, s2;
 } swap_ent;
-_Static_assert(offsetof(swap_ent, key) == 0, "lower_key reads the key first");
 /* The partner move of boundary record r (row j of the set, now in slot s) to slot u. */
 static void swap_ent_fill(swap_ent *x, int64_t key, const double *r, int C, int64_t j, int s,
                           int u)
@@ -1611,138 +1610,7 @@ static int swap_ent_cmp(const void *a, const void *b)
     if (x->j != y->j) return x->j < y->j ? -1 : 1;
     return (x->u > y->u) - (x->u < y->u);
 }
-/* index of the first of the n elements of size bytes at a whose int64 key (the first
- * member: int64_t arrays, swap_ent) is >= key; sorted by that key */
-static int64_t lower_key(const void *a, size_t size, int64_t n, int64_t key)
-{
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int64_t km;
-        memcpy(&km, (const char *)a + (size_t)mid * size, sizeof km);
-        if (km < key) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
 
-/* order of the swap passes' partner lists: territory pair, then row */
-static int swap_ent_kj(const void *a, const void *b)
-{
-    const swap_ent *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return (x->j > y->j) - (x->j < y->j);
-}
-
-/* Swap passes: for each boundary account in a territory out of its window, the best
- * exchange with an account of one of its candidate territories that may take its place
- * (most violation removed, then least cost; partners in row order, the first wins a
- * tie). Each pass lists the partner moves into the territories out of their windows at
- * its start (all territories while the budget is exceeded), sorted by (from, to)
- * territory pair and row, with what the window check needs side by side: the scan for
- * one account reads one contiguous range per candidate territory. (Walking the
- * territory's members and their scattered records instead waited on memory: at
- * 1e7 x 1000 one attempt over 131,000 accounts ran over 20 minutes, 94% of it on the
- * partner's metrics.) A territory pushed out of its window during a pass is served by
- * the next pass. Returns the number of swaps made.
- * Cost O(nb C log(nb C)) + O(violated accounts * C * partners) per pass. */
-static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv)
-{
-    int C = B->C, W = rec_w(C);
-    int64_t K = c->K, swaps = 0, nb = B->nb;
-    int32_t *curk = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *curk);
-    uint8_t *out = malloc((size_t)K);
-    swap_ent *e = NULL;
-    if (!curk || !out) goto done;
-    for (int pass = 0; pass < 4; pass++) {
-        int64_t made = 0, ne = 0;
-        int all = viol_b(v, *mv) > 0.0;
-        for (int64_t k = 0; k < K; k++) out[k] = all || viol_k(v, (int)k, L) > 0.0;
-        for (int64_t j = 0; j < nb; j++) {
-            const double *r = B->rec + j * W;
-            curk[j] = (int32_t)r[5 + (int)r[4]];
-        }
-        /* partner moves j -> slot u (territory r[5 + u]) into a territory out of its
-         * window; counted, then stored */
-        for (int fill = 0; fill < 2; fill++) {
-            ne = 0;
-            for (int64_t j = 0; j < nb; j++) {
-                const double *r = B->rec + j * W;
-                int s2 = (int)r[4];
-                for (int u = 0; u < C; u++) {
-                    int k = (int)r[5 + u];
-                    if (u == s2 || k < 0 || !out[k]) continue;
-                    if (fill) swap_ent_fill(e + ne, (int64_t)curk[j] * K + k, r, C, j, s2, u);
-                    ne++;
-                }
-            }
-            if (!fill) {
-                free(e);
-                e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e);
-                if (!e) goto done;
-            }
-        }
-        qsort(e, (size_t)ne, sizeof *e, swap_ent_kj);
-        for (int64_t j = 0; j < nb; j++) {
-            double *r = B->rec + j * W;
-            int s = (int)r[4], k = (int)r[5 + s];
-            if (viol_k(v, k, L) == 0.0 && viol_b(v, *mv) == 0.0) continue;
-            double bdv = -1e-15, bdc = INFINITY;
-            int bt = -1, bu = -1;
-            int64_t bj2 = -1;
-            for (int t = 0; t < C; t++) {
-                int kt = (int)r[5 + t];
-                if (t == s || kt < 0) continue;
-                int64_t key = (int64_t)kt * K + k, lo = lower_key(e, sizeof *e, ne, key);
-                double dc1 = r[5 + C + t] - r[5 + C + s];
-                double dm1 = r[5 + 2 * C + t] - r[5 + 2 * C + s];
-                double before = pair_before(v, L, *mv, k, kt);
-                for (int64_t q = lo; q < ne && e[q].key == key; q++) {
-                    const swap_ent *x = e + q;
-                    if (curk[x->j] != kt) continue;  /* moved since the list was built */
-                    double d[3];
-                    for (int m = 0; m < 3; m++) d[m] = r[1 + m] - x->a[m];
-                    double dv = pair_dv(v, L, *mv, k, kt, d, dm1 + x->dmv, before);
-                    if (dv > bdv) continue;
-                    double dc = dc1 + x->dc;
-                    if (dv < bdv || dc < bdc) {
-                        bdv = dv;
-                        bdc = dc;
-                        bt = t;
-                        bu = x->u;
-                        bj2 = x->j;
-                    }
-                }
-            }
-            if (bt < 0) continue;
-            move_apply(L, mv, r, C, bt);
-            move_apply(L, mv, B->rec + bj2 * W, C, bu);
-            curk[j] = (int32_t)r[5 + bt];
-            curk[bj2] = (int32_t)k;
-            made++;
-        }
-        swaps += made;
-        if (!made || total_viol(v, L, *mv) == 0.0) break;
-    }
-done:
-    free(curk);
-    free(out);
-    free(e);
-    return swaps;
-}
-
-/* One pass of cost-lowering swaps in a feasible boundary set: an account that a window
- * keeps from a cheaper territory kt exchanges places with the account of kt that may
- * come to its territory and saves the most in the pair, if the windows still hold.
- * Partner moves are listed only for the territory pairs some account wants, per pair
- * cheapest first, so the search for one account stops at the first partner that cannot
- * pay for the pair (and after SWAP_TRIES window checks). Returns the swaps made, or -1
- * when out of memory. The wanted pairs are numbered by a hash table and the partner
- * moves placed into per-pair ranges by counting, so only each pair's range is sorted (one
- * qsort over all partner moves and binary searches for the pairs had taken 1.8 s a pass
- * on 256,000 accounts at 1e6 x 500, 0.6 s now; the same swaps). Cost O(nb C + sum of
- * r log r over the pairs' ranges r + nb C SWAP_TRIES). */
-#define SWAP_TRIES 16
 
 /* Territory pairs (key kt * K + k) numbered 0, 1, ... in order of insertion: an open
  * addressing hash table (linear probing, at most half full). */
@@ -1781,14 +1649,147 @@ static inline int32_t pairmap_get(const pairmap *h, int64_t key)
     int64_t q = pairmap_at(h, key);
     return h->key[q] == key ? h->id[q] : -1;
 }
-static inline void pairmap_add(pairmap *h, int64_t key)
+static inline int32_t pairmap_add(pairmap *h, int64_t key)
 {
     int64_t q = pairmap_at(h, key);
     if (h->key[q] != key) {
         h->key[q] = key;
         h->id[q] = h->n++;
     }
+    return h->id[q];
 }
+
+/* Swap passes: for each boundary account in a territory out of its window, the best
+ * exchange with an account of one of its candidate territories that may take its place
+ * (most violation removed, then least cost; partners in row order, the first wins a
+ * tie). Each pass lists the partner moves into the territories out of their windows at
+ * its start (all territories while the budget is exceeded), grouped by (from, to)
+ * territory pair (numbered by a pairmap, placed by counting) in row order, with what the
+ * window check needs side by side: the scan for
+ * one account reads one contiguous range per candidate territory. (Walking the
+ * territory's members and their scattered records instead waited on memory: at
+ * 1e7 x 1000 one attempt over 131,000 accounts ran over 20 minutes, 94% of it on the
+ * partner's metrics.) A territory pushed out of its window during a pass is served by
+ * the next pass. Returns the number of swaps made.
+ * Cost O(nb C) + O(violated accounts * C * partners) per pass. */
+static int64_t swap_passes(const ctx *c, bset *B, const vio *v, double *L, double *mv)
+{
+    int C = B->C, W = rec_w(C);
+    int64_t K = c->K, swaps = 0, nb = B->nb;
+    int32_t *curk = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *curk);
+    uint8_t *out = malloc((size_t)K);
+    swap_ent *e = NULL;
+    int64_t *rs = NULL, *at = NULL;
+    pairmap pm = {NULL, NULL, 0, 0};
+    if (!curk || !out) goto done;
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t made = 0, ne = 0;
+        int all = viol_b(v, *mv) > 0.0;
+        for (int64_t k = 0; k < K; k++) out[k] = all || viol_k(v, (int)k, L) > 0.0;
+        for (int64_t j = 0; j < nb; j++) {
+            const double *r = B->rec + j * W;
+            curk[j] = (int32_t)r[5 + (int)r[4]];
+        }
+        /* partner moves j -> slot u (territory r[5 + u]) into a territory out of its
+         * window: counted; their pairs numbered (pm) and counted; then placed in row
+         * order into each pair's range e[rs[w] .. rs[w + 1]) */
+        ne = 0;
+        for (int64_t j = 0; j < nb; j++) {
+            const double *r = B->rec + j * W;
+            for (int u = 0; u < C; u++) {
+                int k = (int)r[5 + u];
+                ne += u != (int)r[4] && k >= 0 && out[k];
+            }
+        }
+        free(e);
+        free(rs);
+        free(at);
+        pairmap_free(&pm);
+        e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e);
+        rs = calloc((size_t)ne + 2, sizeof *rs);
+        at = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *at);
+        if (!e || !rs || !at || pairmap_init(&pm, ne) != TQ_OK) goto done;
+        for (int fill = 0; fill < 2; fill++) {
+            for (int64_t j = 0; j < nb; j++) {
+                const double *r = B->rec + j * W;
+                int s2 = (int)r[4];
+                for (int u = 0; u < C; u++) {
+                    int k = (int)r[5 + u];
+                    if (u == s2 || k < 0 || !out[k]) continue;
+                    int64_t key = (int64_t)curk[j] * K + k;
+                    if (!fill) rs[pairmap_add(&pm, key) + 1]++;
+                    else swap_ent_fill(e + at[pairmap_get(&pm, key)]++, key, r, C, j, s2, u);
+                }
+            }
+            if (!fill) {
+                for (int64_t w = 0; w < pm.n; w++) rs[w + 1] += rs[w];
+                memcpy(at, rs, (size_t)pm.n * sizeof *at);
+            }
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            double *r = B->rec + j * W;
+            int s = (int)r[4], k = (int)r[5 + s];
+            if (viol_k(v, k, L) == 0.0 && viol_b(v, *mv) == 0.0) continue;
+            double bdv = -1e-15, bdc = INFINITY;
+            int bt = -1, bu = -1;
+            int64_t bj2 = -1;
+            for (int t = 0; t < C; t++) {
+                int kt = (int)r[5 + t];
+                if (t == s || kt < 0) continue;
+                int32_t w = pairmap_get(&pm, (int64_t)kt * K + k);
+                if (w < 0) continue;
+                double dc1 = r[5 + C + t] - r[5 + C + s];
+                double dm1 = r[5 + 2 * C + t] - r[5 + 2 * C + s];
+                double before = pair_before(v, L, *mv, k, kt);
+                for (int64_t q = rs[w]; q < rs[w + 1]; q++) {
+                    const swap_ent *x = e + q;
+                    if (curk[x->j] != kt) continue;  /* moved since the list was built */
+                    double d[3];
+                    for (int m = 0; m < 3; m++) d[m] = r[1 + m] - x->a[m];
+                    double dv = pair_dv(v, L, *mv, k, kt, d, dm1 + x->dmv, before);
+                    if (dv > bdv) continue;
+                    double dc = dc1 + x->dc;
+                    if (dv < bdv || dc < bdc) {
+                        bdv = dv;
+                        bdc = dc;
+                        bt = t;
+                        bu = x->u;
+                        bj2 = x->j;
+                    }
+                }
+            }
+            if (bt < 0) continue;
+            move_apply(L, mv, r, C, bt);
+            move_apply(L, mv, B->rec + bj2 * W, C, bu);
+            curk[j] = (int32_t)r[5 + bt];
+            curk[bj2] = (int32_t)k;
+            made++;
+        }
+        swaps += made;
+        if (!made || total_viol(v, L, *mv) == 0.0) break;
+    }
+done:
+    free(curk);
+    free(out);
+    free(e);
+    free(rs);
+    free(at);
+    pairmap_free(&pm);
+    return swaps;
+}
+
+/* One pass of cost-lowering swaps in a feasible boundary set: an account that a window
+ * keeps from a cheaper territory kt exchanges places with the account of kt that may
+ * come to its territory and saves the most in the pair, if the windows still hold.
+ * Partner moves are listed only for the territory pairs some account wants, per pair
+ * cheapest first, so the search for one account stops at the first partner that cannot
+ * pay for the pair (and after SWAP_TRIES window checks). Returns the swaps made, or -1
+ * when out of memory. The wanted pairs are numbered by a hash table and the partner
+ * moves placed into per-pair ranges by counting, so only each pair's range is sorted (one
+ * qsort over all partner moves and binary searches for the pairs had taken 1.8 s a pass
+ * on 256,000 accounts at 1e6 x 500, 0.6 s now; the same swaps). Cost O(nb C + sum of
+ * r log r over the pairs' ranges r + nb C SWAP_TRIES). */
+#define SWAP_TRIES 16
 
 static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double *mv)
 {
