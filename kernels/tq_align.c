@@ -1345,6 +1345,11 @@ static int loads_feasible(const ctx *c, const double *load, double moved)
  * has a prev (prev is always a candidate, so it moves) + sum_m a_im min_k pi_km; only
  * when that is below the candidate minimum are all K territories priced for it.
  * Summed per block in block order. Cost O(nl*C) + O(K) per checked account. */
+/* column generation adds up to this many non-candidates an account per round, the
+ * cheapest first (measured on 200,000 x 500 seeds 1, 3-5 and 1e6 x 500 seeds 1-2: 1 a
+ * round took 6 rounds on all rows at 1e6 x 500 and 466 passes, 3 took 4 rounds and 368;
+ * 12-31% less time, bench/RESULTS.md; 4 was no better) */
+#define CG_ADD 3
 static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks,
                       int add, int64_t *added)
 {
@@ -1406,7 +1411,6 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                         double cbest = best, wg = acc_weight(c, i);
                         double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
                         double v0 = v[0], v1 = v[1], v2 = v[2];
-                        int kb = -1;
                         /* a lower bound on every territory's priced cost, without branches
                          * (vectorised): the chord is never longer than the arc */
                         for (int k = 0; k < K; k++) {
@@ -1417,32 +1421,56 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                                                     : TQ_EARTH_KM * sqrt(h2));
                         }
                         /* the exact cost only where the bound cannot rule a territory out
-                         * (margin for rounding) */
+                         * (margin for rounding); the CG_ADD cheapest non-candidates below
+                         * the candidate minimum are kept, cheapest first */
+                        int nk = 0, kk[CG_ADD];
+                        double rk[CG_ADD];
+                        double thr = cbest;
+#define CG_CUT(L) ((L) + 1e-9 * (fabs(L) + 1.0))
+                        double cut = CG_CUT(add ? thr : best);
                         for (int k = 0; k < K; k++) {
-                            if (lbk[k] > best + 1e-9 * (fabs(best) + 1.0)) continue;
+                            if (lbk[k] > cut) continue;
                             const double *pk = pi + 3 * k;
                             double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
                                        (pv >= 0 && k != pv ? mv : 0.0);
                             if (r < best) {
                                 best = r;
-                                kb = k;
+                                if (!add) cut = CG_CUT(best);
                             }
-                        }
-                        /* column generation: a non-candidate is cheaper at these prices, so
-                         * make it a candidate (a free slot, else instead of the dearest slot
-                         * other than prev and the best; the evicted territory lowers dfar so
-                         * the non-candidate bound stays valid) */
-                        if (add && kb >= 0 && best < cbest - 1e-12 * fabs(cbest)) {
+                            if (!add || !(r < thr) || (nk == CG_ADD && !(r < rk[nk - 1])))
+                                continue;
                             int has = 0;
-                            for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == kb;
+                            for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == k;
+                            if (has) continue;
+                            int at = nk < CG_ADD ? nk++ : nk - 1;
+                            while (at > 0 && rk[at - 1] > r) {
+                                rk[at] = rk[at - 1];
+                                kk[at] = kk[at - 1];
+                                at--;
+                            }
+                            rk[at] = r;
+                            kk[at] = k;
+                            if (nk == CG_ADD) cut = CG_CUT(fmax(best, rk[nk - 1]));
+                        }
+#undef CG_CUT
+                        /* column generation: non-candidates cheap at these prices become
+                         * candidates (a free slot, else instead of the dearest slot other
+                         * than prev, the best and the ones just added; the evicted
+                         * territory lowers dfar so the non-candidate bound stays valid).
+                         * Only when one is cheaper than every candidate. */
+                        if (nk > 0 && !(rk[0] < cbest - 1e-12 * fabs(cbest))) nk = 0;
+                        for (int a = 0; a < nk; a++) {
                             int slot = -1;
                             double worst = -INFINITY;
-                            for (int s = 0; s < C && !has; s++) {
+                            for (int s = 0; s < C; s++) {
                                 if (ci[s] < 0) {
                                     slot = s;
                                     break;
                                 }
                                 if (s == bs || ci[s] == pv) continue;
+                                int fresh = 0;
+                                for (int e = 0; e < a; e++) fresh |= ci[s] == kk[e];
+                                if (fresh) continue;
                                 const double *pk = pi + 3 * ci[s];
                                 double r = co[s] + pk[0] * a0 + pk[1] * a1 + pk[2];
                                 if (r > worst) {
@@ -1450,17 +1478,16 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                                     slot = s;
                                 }
                             }
-                            if (slot >= 0) {
-                                if (ci[slot] >= 0) {
-                                    const double *ce = c->cx + 3 * ci[slot];
-                                    double dot = v0 * ce[0] + v1 * ce[1] + v2 * ce[2];
-                                    double de = wg * dist_cost(dot, c->p->distance);
-                                    if (de < c->dfar[i]) c->dfar[i] = de;
-                                }
-                                ci[slot] = kb;
-                                co[slot] = full_cost(c, i, v, kb);
-                                nadd++;
+                            if (slot < 0) break;
+                            if (ci[slot] >= 0) {
+                                const double *ce = c->cx + 3 * ci[slot];
+                                double dot = v0 * ce[0] + v1 * ce[1] + v2 * ce[2];
+                                double de = wg * dist_cost(dot, c->p->distance);
+                                if (de < c->dfar[i]) c->dfar[i] = de;
                             }
+                            ci[slot] = kk[a];
+                            co[slot] = full_cost(c, i, v, kk[a]);
+                            nadd++;
                         }
                     }
                 }
@@ -1983,6 +2010,24 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
     }
     free(out);
     if (V > 0.0) {
+        if (getenv("TQ_ALIGN_DEBUG") && V < 1e-2)
+            for (int k = 0; k < c->K; k++) {
+                if (viol_k(v, k, L) == 0.0) continue;
+                int64_t nin = 0, nto = 0;
+                for (int64_t j = 0; j < B->nb; j++) {
+                    const double *r = B->rec + j * W;
+                    int in = (int)r[5 + (int)r[4]] == k;
+                    nin += in;
+                    for (int t = 0; t < C && !in; t++) nto += (int)r[5 + t] == k;
+                }
+                fprintf(stderr, "  stall k %d:", k);
+                for (int m = 0; m < 3; m++)
+                    if (c->use[m])
+                        fprintf(stderr, " m%d lo %+.3g hi %+.3g", m,
+                                (L[3 * k + m] - v->lo[3 * k + m]) / c->unit[m],
+                                (L[3 * k + m] - v->hi[3 * k + m]) / c->unit[m]);
+                fprintf(stderr, " in %lld may join %lld\n", (long long)nin, (long long)nto);
+            }
         return 0;
     }
     /* improvement: single moves that lower cost and keep feasibility */
@@ -2021,7 +2066,7 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
 
 /* Pick the boundary set (regret at most a threshold chosen from a global histogram so
  * that about `target` accounts qualify), gather it to every rank in row order. */
-static int gather_boundary(ctx *c, int64_t target, bset *B)
+static int gather_boundary(ctx *c, int64_t target, const uint8_t *focus, bset *B)
 {
     int status = TQ_OK;
     int64_t hist[RB_BINS];
@@ -2035,7 +2080,7 @@ static int gather_boundary(ctx *c, int64_t target, bset *B)
         double r = c->regret[i];
         int bi;
         if (!(r < INFINITY) || acc_locked(c, i)) bi = RB_BINS;  /* never in the set */
-        else if (r <= 0) bi = 0;
+        else if (r <= 0 || (focus && focus[c->cand[i * C + c->slot[i]]])) bi = 0;
         else {
             double x = (log2(r / scale) + 40.0) * 8.0;
             bi = x < 0 ? 1 : (x >= RB_BINS - 2 ? RB_BINS - 1 : 1 + (int)x);
@@ -2096,14 +2141,15 @@ done:
  * every rank: rank 0 decides, the slots are broadcast. Returns TQ_OK, TQ_INFEASIBLE
  * (this set could not be repaired; its slots are then the greedy's, nearer the windows
  * than before) or an error. early: a larger set may follow (greedy_repair). */
-static int repair(ctx *c, int64_t target, int early, int *method, int64_t *nb_out)
+static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *method,
+                  int64_t *nb_out)
 {
     int status = TQ_OK, K = c->K, C = c->C, W = rec_w(C);
     bset B = {C, 0, NULL};
     double *L = NULL, *lo = NULL, *hi = NULL, *mlo = NULL, *mhi = NULL, *cst = NULL,
            *a = NULL, *mvv = NULL;
     int32_t *cand = NULL, *start = NULL, *sol = NULL;
-    status = gather_boundary(c, target, &B);
+    status = gather_boundary(c, target, focus, &B);
     if (status != TQ_OK) goto done;
     *nb_out = B.nb;
     L = malloc((size_t)K * 3 * sizeof *L);
@@ -3363,6 +3409,7 @@ primal:
         size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
         int32_t *slot0 = malloc(nl1 * sizeof *slot0);
         double *sum0 = malloc(sw * sizeof *sum0);
+        uint8_t *focus = calloc((size_t)K, 1);
         if (slot0 && sum0) {
             memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
             memcpy(sum0, c->sum, sw * sizeof *sum0);
@@ -3378,7 +3425,7 @@ primal:
                 memcpy(c->sum, sum0, sw * sizeof *sum0);
             }
             double vbefore = load_viol(c);
-            status = repair(c, target, !last && target < tmax, &method, &nb);
+            status = repair(c, target, focus, !last && target < tmax, &method, &nb);
             if (status == TQ_OK || status == TQ_INFEASIBLE) {
                 int st = slot_pass(c);
                 if (st != TQ_OK) {
@@ -3408,11 +3455,29 @@ primal:
              * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
              * met every window, where 519,000 had taken 5 s more) */
             double va = load_viol(c);
+            if (focus) {
+                /* the territories out of their windows, when few: their accounts join
+                 * the next set whatever their regret (a hair stall is often a territory
+                 * none of whose accounts was in the set: nothing could leave it) */
+                int nout = 0;
+                for (int k = 0; k < K; k++) {
+                    focus[k] = 0;
+                    for (int m = 0; m < 3; m++) {
+                        double w = WIN_MARGIN * fabs(c->whi[3 * k + m]);
+                        double l = c->sum[3 * k + m];
+                        focus[k] |= c->use[m] && (l > c->whi[3 * k + m] - w ||
+                                                  l < c->wlo[3 * k + m] + (c->wlo[3 * k + m] > 0 ? w : 0.0));
+                    }
+                    nout += focus[k];
+                }
+                if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
+            }
             if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
             else target *= va < 0.1 * vbefore ? 2 : 4;
         }
         free(slot0);
         free(sum0);
+        free(focus);
         if (status != TQ_OK && status != TQ_INFEASIBLE) goto done;
     }
     if (have_feas && ub <= rcost) {
@@ -3461,6 +3526,35 @@ primal:
                      "no alignment found within the disruption budget %.6g", c->budget);
         status = TQ_INFEASIBLE;
         goto done;
+    }
+    if (getenv("TQ_ALIGN_DEBUG") && repaired) {
+        /* where the gap is, at the best prices: cost - g(pi) = the accounts' regrets
+         * (priced cost of their slot over their cheapest candidate; this rank's rows) +
+         * the priced windows' slack (pi+ (hi - L) + pi- (L - lo)) + what non-candidates
+         * would save (the full bound's share) */
+        double A = 0.0, Bs = 0.0, Bw[3] = {0, 0, 0};
+        int64_t nreg = 0;
+        for (int64_t i = 0; i < c->nl; i++) {
+            double rr[c->C], best, second;
+            int bs;
+            priced_slots(c, i, pibest, pibest[nq], rr, &bs, &best, &second);
+            double d = rr[c->slot[i]] - best;
+            A += d;
+            nreg += d > 0;
+        }
+        status = slot_pass(c);
+        if (status != TQ_OK) goto done;
+        for (int k = 0; k < K; k++)
+            for (int m = 0; m < 3; m++) {
+                if (!c->use[m]) continue;
+                double q = pibest[3 * k + m], L = c->sum[3 * k + m];
+                double t = q > 0 ? q * (c->whi[3 * k + m] - L) : -q * (L - c->wlo[3 * k + m]);
+                Bs += t;
+                Bw[m] += t;
+            }
+        fprintf(stderr, "gap parts: regrets %.6g (%lld accounts), window slack %.6g (workload "
+                "%.4g, potential %.4g, count %.4g), cost %.10g bound %.10g\n", A,
+                (long long)nreg, Bs, Bw[0], Bw[1], Bw[2], c->sum[3 * K + S_COST], res->bound);
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
     if (c->p->write_lp) {
