@@ -1425,9 +1425,8 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                          * the candidate minimum are kept, cheapest first */
                         int nk = 0, kk[CG_ADD];
                         double rk[CG_ADD];
-                        double thr = cbest;
 #define CG_CUT(L) ((L) + 1e-9 * (fabs(L) + 1.0))
-                        double cut = CG_CUT(add ? thr : best);
+                        double cut = CG_CUT(best);  /* best = cbest here */
                         for (int k = 0; k < K; k++) {
                             if (lbk[k] > cut) continue;
                             const double *pk = pi + 3 * k;
@@ -1437,7 +1436,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                                 best = r;
                                 if (!add) cut = CG_CUT(best);
                             }
-                            if (!add || !(r < thr) || (nk == CG_ADD && !(r < rk[nk - 1])))
+                            if (!add || !(r < cbest) || (nk == CG_ADD && !(r < rk[nk - 1])))
                                 continue;
                             int has = 0;
                             for (int s = 0; s < C && ci[s] >= 0; s++) has |= ci[s] == k;
@@ -2143,6 +2142,15 @@ done:
     return status;
 }
 
+/* Window q (3k + m) shrunk by the relative margin WIN_MARGIN, which the repair meets so
+ * that the final loads, re-summed in block order, cannot step out by rounding. */
+static void shrunk_window(const ctx *c, int q, double *lo, double *hi)
+{
+    double w = WIN_MARGIN * fabs(c->whi[q]);
+    *lo = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0);
+    *hi = c->whi[q] - w;
+}
+
 /* Settle the boundary set so that every window holds. On success the local slots of
  * boundary accounts are updated and *method is 1 (greedy) or 2 (MIP). Identical on
  * every rank: rank 0 decides, the slots are broadcast. Returns TQ_OK, TQ_INFEASIBLE
@@ -2175,11 +2183,7 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *
         memcpy(L, c->sum, (size_t)K * 3 * sizeof *L);
         double mv = c->sum[3 * K + S_MOVV];
         for (int64_t j = 0; j < B.nb; j++) res_slot[j] = (int32_t)B.rec[j * W + 4];
-        for (int q = 0; q < 3 * K; q++) {
-            double w = WIN_MARGIN * fabs(c->whi[q]);
-            lo[q] = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0);
-            hi[q] = c->whi[q] - w;
-        }
+        for (int q = 0; q < 3 * K; q++) shrunk_window(c, q, lo + q, hi + q);
         double bud = c->budget - WIN_MARGIN * c->budget;
         vio v = {c, lo, hi, bud};
         double V0 = total_viol(&v, L, mv);
@@ -3483,10 +3487,9 @@ primal:
                 for (int k = 0; k < K; k++) {
                     focus[k] = 0;
                     for (int m = 0; m < 3; m++) {
-                        double w = WIN_MARGIN * fabs(c->whi[3 * k + m]);
-                        double l = c->sum[3 * k + m];
-                        focus[k] |= c->use[m] && (l > c->whi[3 * k + m] - w ||
-                                                  l < c->wlo[3 * k + m] + (c->wlo[3 * k + m] > 0 ? w : 0.0));
+                        double lo, hi, l = c->sum[3 * k + m];
+                        shrunk_window(c, 3 * k + m, &lo, &hi);
+                        focus[k] |= c->use[m] && (l > hi || l < lo);
                     }
                     nout += focus[k];
                 }
@@ -3562,9 +3565,7 @@ primal:
             A += d;
             nreg += d > 0;
         }
-        status = slot_pass(c);
-        if (status != TQ_OK) goto done;
-        for (int k = 0; k < K; k++)
+        for (int k = 0; k < K; k++)  /* c->sum holds the final slots' loads */
             for (int m = 0; m < 3; m++) {
                 if (!c->use[m]) continue;
                 double q = pibest[3 * k + m], L = c->sum[3 * k + m];
