@@ -1348,7 +1348,7 @@ static int loads_feasible(const ctx *c, const double *load, double moved)
 /* column generation adds up to this many non-candidates an account per round, the
  * cheapest first (measured on 200,000 x 500 seeds 1, 3-5 and 1e6 x 500 seeds 1-2: 1 a
  * round took 6 rounds on all rows at 1e6 x 500 and 466 passes, 3 took 4 rounds and 368;
- * 12-31% less time, bench/RESULTS.md; 4 was no better) */
+ * 21-30% less time at 200,000 x 500, bench/RESULTS.md; 4 was no better) */
 #define CG_ADD 3
 static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks,
                       int add, int64_t *added)
