@@ -1365,6 +1365,30 @@ static int loads_feasible(const ctx *c, const double *load, double moved)
  * round took 6 rounds on all rows at 1e6 x 500 and 466 passes, 3 took 4 rounds and 368;
  * 21-30% less time at 200,000 x 500, bench/RESULTS.md; 4 was no better) */
 #define CG_ADD 3
+/* Bit k of low (K bits) set where !(x[k] > cut), as the scalar test skips. */
+static inline void low_bits(const double *x, int K, double cut, uint64_t *low)
+{
+    memset(low, 0, (size_t)(K + 63) / 64 * sizeof *low);
+    int k = 0;
+#ifdef TQ_ALIGN_AVX512
+    const __m512d vc = _mm512_set1_pd(cut);
+    for (; k + 8 <= K; k += 8)
+        low[k >> 6] |= (uint64_t)_mm512_cmp_pd_mask(_mm512_loadu_pd(x + k), vc, _CMP_NGT_UQ)
+                       << (k & 63);
+#endif
+    for (; k < K; k++)
+        if (!(x[k] > cut)) low[k >> 6] |= (uint64_t)1 << (k & 63);
+}
+/* The first set bit of low at or after k, else K. */
+static inline int next_bit(const uint64_t *low, int K, int k)
+{
+    while (k < K) {
+        uint64_t w = low[k >> 6] >> (k & 63);
+        if (w) return k + __builtin_ctzll(w);
+        k = (k | 63) + 1;
+    }
+    return K;
+}
 static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks,
                       int add, int64_t *added)
 {
@@ -1389,8 +1413,10 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
     const int km2 = c->p->distance == TQ_DIST_KM2;
 #pragma omp parallel if (c->b1 - c->b0 > 1) reduction(+ : nchk, nadd)
     {
-        double *lbk = malloc((size_t)K * sizeof *lbk);  /* per thread: lower bounds by k */
-        if (!lbk) {
+        /* per thread: lower bounds by k, and the k whose bound is not above the cut */
+        double *lbk = malloc((size_t)K * sizeof *lbk);
+        uint64_t *low = malloc((size_t)(K + 63) / 64 * sizeof *low);
+        if (!lbk || !low) {
 #pragma omp atomic write
             nomem = 1;
         }
@@ -1398,7 +1424,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
         for (int64_t b = c->b0; b < c->b1; b++) {
             double *pt = c->part + (b - c->b0) * pw;
             pt[0] = pt[1] = 0.0;
-            if (!lbk) continue;
+            if (!lbk || !low) continue;
             int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
             for (int64_t i = r0; i < r1; i++) {
                 int32_t *ci = c->cand + i * C;
@@ -1442,7 +1468,11 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                         double rk[CG_ADD];
 #define CG_CUT(L) ((L) + 1e-9 * (fabs(L) + 1.0))
                         double cut = CG_CUT(best);  /* best = cbest here */
-                        for (int k = 0; k < K; k++) {
+                        /* the cut only falls: the territories under the first one, by a
+                         * vector compare (the scalar test of all K had held most of the
+                         * bound's time), then each in increasing k against the cut */
+                        low_bits(lbk, K, cut, low);
+                        for (int k = next_bit(low, K, 0); k < K; k = next_bit(low, K, k + 1)) {
                             if (lbk[k] > cut) continue;
                             const double *pk = pi + 3 * k;
                             double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
@@ -1509,6 +1539,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
             }
         }
         free(lbk);
+        free(low);
     }
     free(soa);
     if (nomem) return TQ_ENOMEM;
