@@ -143,6 +143,7 @@ typedef struct {
     int32_t *keep_cand;   /* nl x keep_C, or NULL: the lists before a widening, whose
                              territories the widened lists keep (keep_old_lists) */
     int keep_C;
+    double lbound;        /* the bound over all K once known (repair's stop), else 0 */
 } ctx;
 
 /* First local row of block b (global block index; b1 gives the end of the last). */
@@ -990,65 +991,49 @@ static inline double dot8(const double *a, const double *b, int n)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
 }
 
-/* dot8 of rows a[r] and b[q] for a 4 x 4 tile at once: per entry the operations of dot8
- * (8 lanes of multiply-adds, then the same sum of the lanes and the tail), 16
- * accumulators sharing the loads. */
-static inline void dot8_tile(const double *const a[4], const double *const b[4], int n,
-                             double out[4][4])
-{
-#ifdef TQ_ALIGN_AVX512
-    __m512d acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_pd();
-    int p8 = 0;
-    for (; p8 + 8 <= n; p8 += 8) {
-        __m512d va[4], vb[4];
-        for (int r = 0; r < 4; r++) va[r] = _mm512_loadu_pd(a[r] + p8);
-        for (int q = 0; q < 4; q++) vb[q] = _mm512_loadu_pd(b[q] + p8);
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_pd(va[r], vb[q], acc[r][q]);
-    }
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) {
-            double v[8], t = 0.0;
-            _mm512_storeu_pd(v, acc[r][q]);
-            for (int p = p8; p < n; p++) t = fma(a[r][p], b[q][p], t);
-            out[r][q] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) + t;
-        }
-#else
-    double s[4][4][8], t[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) {
-            t[r][q] = 0.0;
-            for (int u = 0; u < 8; u++) s[r][q][u] = 0.0;
-        }
-    int p = 0;
-    for (; p + 8 <= n; p += 8)
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < 4; q++)
-                for (int u = 0; u < 8; u++) s[r][q][u] += a[r][p + u] * b[q][p + u];
-    for (; p < n; p++)
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < 4; q++) t[r][q] += a[r][p] * b[q][p];
-    for (int r = 0; r < 4; r++)
-        for (int q = 0; q < 4; q++) {
-            const double *v = s[r][q];
-            out[r][q] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) +
-                        t[r][q];
-        }
-#endif
-}
-
 /* Cholesky factor L (lower, row-major) of the n x n matrix M + diag(dadd) (lower
  * triangle of M read); returns 0, or -1 when M is not numerically positive definite.
  * Right-looking in panels of CH_NB columns: one thread factors the panel's diagonal
  * block, the rows below it are solved in parallel, then the trailing lower triangle
- * takes off the panel's products in 4 x 4 tiles (dot8_tile). Every entry sees the same
+ * takes off the panel's products in tiles of CH_TR rows x CH_TC columns (panel_tile,
+ * from the panel transposed: no sums across vector lanes). Every entry sees the same
  * operations in the same order whatever the thread count (the panels are fixed, and a
  * tile's entries do not depend on which thread computes it). Three barriers a panel
  * instead of one a column; at 1,000 prices, factor and solves took 63 ms by rows with a
- * barrier a column, 31 ms so (1 thread). O(n^3/3). */
+ * barrier a column, 15.6 ms with 4 x 4 tiles of dot products (1 thread), 12.0 ms so
+ * (2,000 prices, 2 threads: 131 -> 62 ms). O(n^3/3). Returns -1 also when out of
+ * memory (the caller then goes on without the preconditioner). */
 #define CH_NB 64
+#define CH_TR 4   /* trailing update tile: rows */
+#define CH_TC 16  /* and columns (two vectors of 8) */
+/* o[r][q] = sum over p < nb in order of a[r][p] * pt[p * ldp + q], each by fma. */
+static inline void panel_tile(const double *const a[CH_TR], const double *pt, size_t ldp,
+                              int nb, double o[CH_TR][CH_TC])
+{
+#ifdef TQ_ALIGN_AVX512
+    __m512d acc[CH_TR][2];
+    for (int r = 0; r < CH_TR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_pd();
+    for (int p = 0; p < nb; p++) {
+        __m512d b0 = _mm512_loadu_pd(pt + (size_t)p * ldp);
+        __m512d b1 = _mm512_loadu_pd(pt + (size_t)p * ldp + 8);
+        for (int r = 0; r < CH_TR; r++) {
+            __m512d va = _mm512_set1_pd(a[r][p]);
+            acc[r][0] = _mm512_fmadd_pd(va, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_pd(va, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < CH_TR; r++) {
+        _mm512_storeu_pd(o[r], acc[r][0]);
+        _mm512_storeu_pd(o[r] + 8, acc[r][1]);
+    }
+#else
+    for (int r = 0; r < CH_TR; r++)
+        for (int q = 0; q < CH_TC; q++) o[r][q] = 0.0;
+    for (int p = 0; p < nb; p++)
+        for (int r = 0; r < CH_TR; r++)
+            for (int q = 0; q < CH_TC; q++) o[r][q] = fma(a[r][p], pt[(size_t)p * ldp + q], o[r][q]);
+#endif
+}
 /* entry (i, j) of panel [j0, ...) once the columns left of it are final */
 static inline void chol_entry(double *L, int n, int i, int j, int j0)
 {
@@ -1059,6 +1044,9 @@ static inline void chol_entry(double *L, int n, int i, int j, int j0)
 static int cholesky(int n, const double *M, const double *dadd, double *L)
 {
     int bad = 0;
+    size_t ldp = (size_t)n + CH_TC;
+    double *Pt = malloc((size_t)CH_NB * ldp * sizeof *Pt);
+    if (!Pt) return -1;
 #pragma omp parallel if (n > 256)
     {
 #pragma omp for schedule(static)
@@ -1085,29 +1073,35 @@ static int cholesky(int n, const double *M, const double *dadd, double *L)
 #pragma omp for schedule(static)
             for (int i = j1; i < n; i++)
                 for (int j = j0; j < j1; j++) chol_entry(L, n, i, j, j0);
-            /* trailing update: row tiles from j1 in steps of 4 (rows past n repeat the
-             * last one and are not written) */
-            int nt = (n - j1 + 3) / 4;
+            /* trailing update: the panel's columns transposed (Pt row p = column j0 + p
+             * of the rows from j1, zero past n), then tiles of 4 rows x 16 columns of
+             * the lower triangle take off sum_p L_ip L_cp, p in panel order */
+            int nb = j1 - j0;
+#pragma omp for schedule(static)
+            for (int p = 0; p < nb; p++) {
+                double *pp = Pt + (size_t)p * ldp;
+                for (int cc = j1; cc < n; cc++) pp[cc - j1] = L[(size_t)cc * n + j0 + p];
+                for (int cc = n; cc < n + CH_TC; cc++) pp[cc - j1] = 0.0;
+            }
+            int nt = (n - j1 + CH_TR - 1) / CH_TR;
 #pragma omp for schedule(dynamic, 1)
             for (int ti = 0; ti < nt; ti++) {
-                int i0 = j1 + 4 * ti;
-                const double *a[4];
-                for (int r = 0; r < 4; r++)
+                int i0 = j1 + CH_TR * ti;
+                const double *a[CH_TR];
+                for (int r = 0; r < CH_TR; r++)
                     a[r] = L + (size_t)(i0 + r < n ? i0 + r : n - 1) * n + j0;
-                for (int c0 = j1; c0 <= i0 + 3 && c0 < n; c0 += 4) {
-                    const double *b[4];
-                    double o[4][4];
-                    for (int q = 0; q < 4; q++)
-                        b[q] = L + (size_t)(c0 + q < n ? c0 + q : n - 1) * n + j0;
-                    dot8_tile(a, b, j1 - j0, o);
-                    for (int r = 0; r < 4 && i0 + r < n; r++) {
+                for (int c0 = j1; c0 <= i0 + CH_TR - 1 && c0 < n; c0 += CH_TC) {
+                    double o[CH_TR][CH_TC];
+                    panel_tile(a, Pt + (c0 - j1), ldp, nb, o);
+                    for (int r = 0; r < CH_TR && i0 + r < n; r++) {
                         double *li = L + (size_t)(i0 + r) * n;
-                        for (int q = 0; q < 4 && c0 + q <= i0 + r; q++) li[c0 + q] -= o[r][q];
+                        for (int q = 0; q < CH_TC && c0 + q <= i0 + r; q++) li[c0 + q] -= o[r][q];
                     }
                 }
             }
         }
     }
+    free(Pt);
     return bad ? -1 : 0;
 }
 
@@ -1990,8 +1984,23 @@ nomem:
  * moves that keep every window. L, mv: loads with the boundary at its current slots;
  * early: a larger set may follow (rounds stop once one removes under 1%). Returns 1
  * when feasible. Cost O(moves * nb * C). */
+/* cost of the set's current slots */
+static double boundary_cost(const bset *B)
+{
+    int C = B->C, W = rec_w(C);
+    double s = 0.0;
+    for (int64_t j = 0; j < B->nb; j++) {
+        const double *r = B->rec + j * W;
+        s += r[5 + C + (int)r[4]];
+    }
+    return s;
+}
+/* measured at 1e6 x 500 (bench/RESULTS.md): the fourth pass took 0.4-1.1 s for 0.003 points
+ * of gap */
+#define SWAP_GAIN 0.1
 static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv, int early)
 {
+    double cost0 = c->sum[3 * c->K + S_COST] - boundary_cost(B);  /* the rows outside B */
     int C = B->C, W = rec_w(C);
     double V = total_viol(v, L, *mv);
     /* out[k]: territory k is out of its windows. A move between two territories inside
@@ -2105,13 +2114,19 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         }
         if (!changed) break;
     }
-    /* improvement: swaps that lower cost and keep feasibility (cost_swaps) */
+    /* improvement: swaps that lower cost and keep feasibility (cost_swaps), while a
+     * pass takes at least SWAP_GAIN of the gap left off (the total cost is the one at
+     * entry plus the set's change; c->lbound is the bound, 0 when not known) */
+    double bc = boundary_cost(B);
     for (int pass = 0; pass < 4; pass++) {
         int64_t made = cost_swaps(c, B, v, L, mv);
+        double bn = boundary_cost(B), gain = bc - bn;
+        bc = bn;
         if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "cost swaps: pass %d made %lld at %.2f s\n", pass, (long long)made,
-                    tq_now());
+            fprintf(stderr, "cost swaps: pass %d made %lld saved %.6g, cost %.10g (at %.2f s)\n",
+                    pass, (long long)made, gain, cost0 + bc, tq_now());
         if (made <= 0) break;
+        if (c->lbound > 0 && gain < SWAP_GAIN * (cost0 + bc - c->lbound)) break;
     }
     return total_viol(v, L, *mv) == 0.0;
 }
@@ -3391,6 +3406,7 @@ cg_again:
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
     res->bound = fb;
+    c->lbound = fb;
     res->bound_checks = checks;
     res->candidates = c->C;
     res->columns_added += added;
