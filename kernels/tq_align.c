@@ -146,6 +146,13 @@ typedef struct {
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
 } ctx;
 
+/* Blocks a thread takes at a time in the passes over the accounts (results do not
+ * depend on it): the coarse level's blocks hold about 200 rows, and taken one at a
+ * time their scheduling cost 15% of a coarse pass (1e6 x 500, 8 at a time). */
+static inline int blk_chunk(const ctx *c)
+{
+    return c->stride > 1 ? 8 : 1;
+}
 /* First local row of block b (global block index; b1 gives the end of the last). */
 static inline int64_t blk_r0(const ctx *c, int64_t b)
 {
@@ -523,12 +530,14 @@ static inline void swap_slots(ctx *c, int64_t i, double *rr, int s, int t)
     rr[t] = x;
 }
 
-/* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 below exp(-40), under 1
- * ulp of their sum); returns their sum z: slot s is added into lane s mod 8, then the
+/* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 at or below
+ * exp(-SOFT_CUT) = 9.4e-14 of the largest: 30 instead of 40 leaves fewer accounts with
+ * more than one weight, 5-8% off a pass at 1e6 x 500; the loads this drops are under
+ * 1e-12 of a target); returns their sum z: slot s is added into lane s mod 8, then the
  * lanes in a fixed tree ((0+4)+(2+6))+((1+5)+(3+7)), which the vector form sums in
  * registers (summed from memory after the masked stores, slot by slot, z had held 12%
  * of a pass's samples: bench/RESULTS.md). Both forms give the same bits. */
-#define SOFT_CUT 40.0
+#define SOFT_CUT 30.0
 static inline double lanes_sum8(const double *a)
 {
     double t0 = a[0] + a[4], t1 = a[1] + a[5], t2 = a[2] + a[6], t3 = a[3] + a[7];
@@ -602,8 +611,8 @@ static inline void tally(const ctx *c, double *pt, int64_t i, int s)
  * above NW_QMIN (the only ones the Newton Hessian needs). Cost O(nl * C). */
 static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
 {
-    int K = c->K, C = c->C, pw = eps > 0 ? 6 * K + 6 : c->pw;
-#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    int K = c->K, C = c->C, pw = eps > 0 ? 6 * K + 6 : c->pw, ch = blk_chunk(c);
+#pragma omp parallel for schedule(dynamic, ch) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
         memset(pt, 0, (size_t)pw * sizeof *pt);
@@ -891,7 +900,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
     double sc = nw->scale; /* E / eps is stored as E scale, in units of 1 / (scale eps) */
     size_t nn = (size_t)n * n;
     memset(nw->acc, 0, (size_t)nw->nt * nn * sizeof *nw->acc);
-    const int nq = 3 * K, LM = 3 * C + 1;
+    const int nq = 3 * K, LM = 3 * C + 1, ch = blk_chunk(c);
     int nomem = 0;
 #pragma omp parallel if (c->b1 - c->b0 > 1)
     {
@@ -904,7 +913,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
 #pragma omp atomic write
             nomem = 1;
         }
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, ch)
         for (int64_t b = c->b0; b < c->b1; b++) {
             if (!rr || !cf || !E || !jv || !sl) continue;
             int64_t r0 = blk_r0(c, b), na = c->acnt[b - c->b0];
@@ -1414,7 +1423,7 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
 #pragma omp atomic write
             nomem = 1;
         }
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, blk_chunk(c))
         for (int64_t b = c->b0; b < c->b1; b++) {
             double *pt = c->part + (b - c->b0) * pw;
             pt[0] = pt[1] = 0.0;
