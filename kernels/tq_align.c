@@ -1988,11 +1988,6 @@ nomem:
     return -1;
 }
 
-/* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
- * the violation, cheapest cost per unit of violation removed first; then cost-reducing
- * moves that keep every window. L, mv: loads with the boundary at its current slots;
- * early: a larger set may follow (rounds stop once one removes under 1%). Returns 1
- * when feasible. Cost O(moves * nb * C). */
 /* cost of the set's current slots */
 static double boundary_cost(const bset *B)
 {
@@ -2004,9 +1999,15 @@ static double boundary_cost(const bset *B)
     }
     return s;
 }
-/* measured at 1e6 x 500 (bench/RESULTS.md): the fourth pass took 0.4-1.1 s for 0.003 points
- * of gap */
+/* cost swaps stop once a pass saves less than this share of the gap left (greedy_repair;
+ * measured at 1e6 x 500, bench/RESULTS.md: the fourth pass took 0.4-1.1 s for 0.003
+ * points of gap) */
 #define SWAP_GAIN 0.1
+/* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
+ * the violation, cheapest cost per unit of violation removed first; then cost-reducing
+ * moves that keep every window. L, mv: loads with the boundary at its current slots;
+ * early: a larger set may follow (rounds stop once one removes under 1%). Returns 1
+ * when feasible. Cost O(moves * nb * C). */
 static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv, int early)
 {
     double cost0 = c->sum[3 * c->K + S_COST] - boundary_cost(B);  /* the rows outside B */
@@ -2263,12 +2264,8 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *
                     (long long)B.nb, V0, total_viol(&v, L, mv), ok, tq_now());
         /* the greedy's slots, also when it failed: its moves only lowered the violation,
          * and the next, larger set (a superset) starts from them */
-        double gcost = 0.0;
-        for (int64_t j = 0; j < B.nb; j++) {
-            double *r = B.rec + j * W;
-            res_slot[j] = (int32_t)r[4];
-            gcost += r[5 + C + (int)r[4]];
-        }
+        for (int64_t j = 0; j < B.nb; j++) res_slot[j] = (int32_t)B.rec[j * W + 4];
+        double gcost = boundary_cost(&B);
         if (ok) how = 1;
         int64_t ncols = 0;
         for (int64_t j = 0; j < B.nb; j++)
