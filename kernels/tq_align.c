@@ -178,6 +178,13 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* loose price rounds (solve_fixed): measured on 1e6 x 500 seeds 1-2 and 200,000 x 500
  * seeds 1, 3-5 (bench/RESULTS.md) */
 #define LOOSE_ADDED 0.1
+/* The first round from zero prices climbs through coarser eps first (times cbar), at most
+ * PRE_ITERS iterations each: at eps = 3e-2 the prices travel a few eps a step, and the
+ * coarse level's first round took 390-460 iterations to leave loads within a target unit;
+ * from eps = 1, 0.3, 0.1 it took 150-230 (1e6 x 500: 1,762 -> 1,337 passes; six instances
+ * 15,289 -> 9,910 passes, bench/RESULTS.md) */
+static const double eps_pre[] = {1.0, 0.3, 0.1};
+#define PRE_ITERS 60
 #define LOOSE_STALL 10.0
 
 #define S_BEST 0
@@ -3204,10 +3211,16 @@ cg_again:
             int loose = cg > 0 && !polish && !use_nw &&
                         (double)prev_added > LOOSE_ADDED * (double)(c->pb->n / c->stride);
             if (loose) ph1 = ph0 + 1;
-            for (int ph = ph0; ph < ph1 && !stop && status == TQ_OK; ph++) {
+            /* phases below ph0: the coarser eps of eps_pre (first round, L-BFGS) */
+            const int npre = cg == 0 && !use_nw ? (int)(sizeof eps_pre / sizeof *eps_pre) : 0;
+            for (int ph = ph0 - npre; ph < ph1 && !stop && status == TQ_OK; ph++) {
                 double gb_hist[20];
                 int nh = 0;
-                double eps = (use_nw ? eps_nw[ph] : eps_seq[ph]) * c->cbar, dl = eps;
+                double eps = (ph < ph0    ? eps_pre[ph - ph0 + npre]
+                              : use_nw ? eps_nw[ph]
+                                       : eps_seq[ph]) *
+                             c->cbar,
+                       dl = eps;
                 int m = 0, head = 0;
                 double f = 0, fn = 0, nu = 1e-6;
                 /* evaluate f = -G and its gradient at y (into f, gr), tracking g and UB */
@@ -3245,7 +3258,7 @@ cg_again:
                 c->eps_last = eps;
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
-                int cap = use_nw ? NW_ITERS : ph_iters[ph];
+                int cap = ph < ph0 ? PRE_ITERS : use_nw ? NW_ITERS : ph_iters[ph];
                 for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* prices running off (see div0 below): stop, the caller widens */
