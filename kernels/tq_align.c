@@ -2072,6 +2072,16 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
                 while (pass + 1 < 60 && scale * ldexp(1.0, pass + 1 - 40) < minrej) pass++;
         }
         double tsw = tq_now(), Vm = V;
+        /* early, after the first round: moves that removed under 1% of the violation
+         * hand over to the next set without the swap passes (at 1e7 x 1000 a 134,738-
+         * account set's second round of swaps took 4.9 s for 0.2% of its violation; the
+         * next set's moves took it from 0.82 to 0.07 target units) */
+        if (early && round > 0 && V > 0.99 * Vr) {
+            if (getenv("TQ_ALIGN_DEBUG"))
+                fprintf(stderr, "greedy round %d: violation %.6g, after moves %.6g, no swaps\n",
+                        round, Vr, Vm);
+            break;
+        }
         int64_t nsw = V > 0.0 ? swap_passes(c, B, v, L, mv) : -1;
         V = total_viol(v, L, *mv);
         if (getenv("TQ_ALIGN_DEBUG"))
