@@ -178,6 +178,7 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* loose price rounds (solve_fixed): measured on 1e6 x 500 seeds 1-2 and 200,000 x 500
  * seeds 1, 3-5 (bench/RESULTS.md) */
 #define LOOSE_ADDED 0.1
+#define LOOSE_STALL 10.0
 /* The first round from zero prices climbs through coarser eps first (times cbar), at most
  * PRE_ITERS iterations each: at eps = 3e-2 the prices travel a few eps a step, and the
  * coarse level's first round took 390-460 iterations to leave loads within a target unit;
@@ -185,7 +186,6 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
  * 15,289 -> 9,910 passes, bench/RESULTS.md) */
 static const double eps_pre[] = {1.0, 0.3, 0.1};
 #define PRE_ITERS 60
-#define LOOSE_STALL 10.0
 
 #define S_BEST 0
 #define S_COST 1
