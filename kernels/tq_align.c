@@ -619,10 +619,15 @@ static inline void tally(const ctx *c, double *pt, int64_t i, int s)
 static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
 {
     int K = c->K, C = c->C, pw = eps > 0 ? 6 * K + 6 : c->pw, ch = blk_chunk(c);
+    /* the coarse level's smoothed passes leave out the argmin's loads, cost and moved
+     * value (c->sum[0 .. 3K) and the tail but its sum of minima are 0): they serve only
+     * the feasible-argmin check, which the coarse level skips. Its blocks hold about 200
+     * rows each, so zeroing and summing the block partials is a good part of its pass. */
+    const int soft_only = eps > 0 && c->sub_pi, off = soft_only ? 3 * K : 0;
 #pragma omp parallel for schedule(dynamic, ch) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
-        memset(pt, 0, (size_t)pw * sizeof *pt);
+        memset(pt + off, 0, (size_t)(pw - off) * sizeof *pt);
         double rr[C];
         int64_t r0 = blk_r0(c, b), r1 = blk_r0(c, b + 1);
         int64_t na = 0;
@@ -645,7 +650,7 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             c->slot[i] = bs;
             c->regret[i] = second - best;
             pt[3 * K + S_BEST] += best;
-            tally(c, pt, i, bs);
+            if (!soft_only) tally(c, pt, i, bs);
             if (eps > 0 && second - best > SOFT_CUT * eps * (1.0 + 1e-9)) {
                 /* every other slot's weight is 0 (below exp(-SOFT_CUT)): the soft-min is
                  * the cheapest slot's, the same bits as the weights would give (z = 1) */
@@ -680,7 +685,8 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
         }
         if (c->alist && eps > 0) c->acnt[b - c->b0] = na;
     }
-    int st = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, c->sum);
+    int st = tq_comm_sum_blocks_from(c->comm, &c->blk, c->part, pw, off, c->sum);
+    if (soft_only) memset(c->sum, 0, (size_t)off * sizeof *c->sum);
     if (c->stride > 1)
         for (int e = 0; e < pw; e++) c->sum[e] *= (double)c->stride;
     return st;

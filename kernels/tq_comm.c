@@ -110,6 +110,12 @@ void *tq_comm_mpi(const tq_comm *comm)
 int tq_comm_sum_blocks(const tq_comm *comm, const tq_blocks *b, const double *local,
                        int64_t m, double *out)
 {
+    return tq_comm_sum_blocks_from(comm, b, local, m, 0, out);
+}
+
+int tq_comm_sum_blocks_from(const tq_comm *comm, const tq_blocks *b, const double *local,
+                            int64_t m, int64_t off, double *out)
+{
     const double *all = local;
     double *buf = NULL;
     int status = TQ_OK;
@@ -125,8 +131,8 @@ int tq_comm_sum_blocks(const tq_comm *comm, const tq_blocks *b, const double *lo
     /* each entry summed over the blocks in block order; threads take disjoint ranges
      * of entries, so the bits do not depend on their number */
     int64_t nbk = b->nblocks;
-#pragma omp parallel for schedule(static) if (m * nbk > (1 << 16))
-    for (int64_t j0 = 0; j0 < m; j0 += 512) {
+#pragma omp parallel for schedule(static) if ((m - off) * nbk > (1 << 16))
+    for (int64_t j0 = off; j0 < m; j0 += 512) {
         int64_t j1 = j0 + 512 < m ? j0 + 512 : m;
         for (int64_t j = j0; j < j1; j++) out[j] = 0.0;
         for (int64_t i = 0; i < nbk; i++) {

@@ -38,6 +38,9 @@ int tq_comm_size(const tq_comm *comm);
  * Cost: nblocks*m doubles gathered and added. Returns TQ_OK or TQ_EMPI/TQ_ENOMEM. */
 int tq_comm_sum_blocks(const tq_comm *comm, const tq_blocks *b, const double *local,
                        int64_t m, double *out);
+/* The same for entries [off, m) of each row only (into out[off .. m)). */
+int tq_comm_sum_blocks_from(const tq_comm *comm, const tq_blocks *b, const double *local,
+                            int64_t m, int64_t off, double *out);
 
 /* In-place allreduce, order-independent (exact for integers, max, min). */
 int tq_comm_sum_i64(const tq_comm *comm, int64_t *v, int64_t m);
