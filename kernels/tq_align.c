@@ -999,7 +999,7 @@ static int hess_pass(ctx *c, const double *pi, double mu, double eps, newton_t *
     }
     int64_t *A0 = nw->acc;
     if (used > 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (np > 65536)
         for (size_t e = 0; e < np; e++)
             for (int t = 1; t < used; t++) A0[e] += nw->acc[(size_t)t * np + e];
     }
