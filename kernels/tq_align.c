@@ -609,6 +609,19 @@ static inline void tally(const ctx *c, double *pt, int64_t i, int s)
     }
 }
 
+/* Adds the soft-min weight q of an account's slot at territory k (metrics a0, a1, value
+ * val, last year's territory pv) to the soft part sp of a block partial: loads, count,
+ * and the moved value when k moves the account. (q = 1 gives the same bits as adding
+ * the metrics themselves.) */
+static inline void soft_add(double *sp, int K, int k, double q, double a0, double a1,
+                            double val, int32_t pv)
+{
+    sp[3 * k] += q * a0;
+    sp[3 * k + 1] += q * a1;
+    sp[3 * k + 2] += q;
+    if (pv >= 0 && k != pv) sp[3 * K + 1] += q * val;
+}
+
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
  * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
  * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
@@ -655,11 +668,7 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                 /* every other slot's weight is 0 (below exp(-SOFT_CUT)): the soft-min is
                  * the cheapest slot's, the same bits as the weights would give (z = 1) */
                 double *sp = pt + 3 * K + 4;
-                int kk = ci[0];
-                sp[3 * kk] += a0;
-                sp[3 * kk + 1] += a1;
-                sp[3 * kk + 2] += 1.0;
-                if (pv >= 0 && kk != pv) sp[3 * K + 1] += val;
+                soft_add(sp, K, ci[0], 1.0, a0, a1, val, pv);
                 sp[3 * K] += best;
             } else if (eps > 0) {
                 double *sp = pt + 3 * K + 4;
@@ -673,11 +682,7 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                     if (rr[s] == 0.0) continue;
                     double q = rr[s] * iz;
                     nz += q > NW_QMIN;
-                    int kk = ci[s];
-                    sp[3 * kk] += q * a0;
-                    sp[3 * kk + 1] += q * a1;
-                    sp[3 * kk + 2] += q;
-                    if (pv >= 0 && kk != pv) sp[3 * K + 1] += q * val;
+                    soft_add(sp, K, ci[s], q, a0, a1, val, pv);
                 }
                 sp[3 * K] += best - eps * (z == 1.0 ? 0.0 : log(z));  /* log(1) = 0 */
                 if (c->alist && nz > 1) c->alist[r0 + na++] = (int32_t)i;
@@ -1715,7 +1720,8 @@ static int swap_ent_cmp(const void *a, const void *b)
 
 
 /* Territory pairs (key kt * K + k) numbered 0, 1, ... in order of insertion: an open
- * addressing hash table (linear probing, at most half full), doubled as it fills. It
+ * addressing hash table (linear probing, at most half full; cap a power of two, from
+ * PAIRMAP_CAP0), doubled as it fills. It
  * starts small: sized for every wanted move, it had 2 million slots (24 MB to clear and
  * probe) at 1e6 x 500 for about 12,000 distinct pairs. */
 typedef struct {
