@@ -144,6 +144,7 @@ typedef struct {
                              territories the widened lists keep (keep_old_lists) */
     int keep_C;
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
+    int chains;           /* the repair looks for cost-reducing chains (cost_chains) */
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -2070,6 +2071,353 @@ static double boundary_cost(const bset *B)
  * measured at 1e6 x 500, bench/RESULTS.md: the fourth pass took 0.4-1.1 s for 0.003
  * points of gap) */
 #define SWAP_GAIN 0.1
+/* ---- cost-reducing chains ---------------------------------------------------------- */
+
+/* A move of set row j from its territory to slot u (territory kt) at cost change dc,
+ * with its metrics a and the change of moved value dmv (cost_chains). */
+typedef struct {
+    double dc;
+    float a[3], dmv;
+    int32_t j, u, kt;
+} chain_ent;
+static int chain_ent_cmp(const void *a, const void *b)
+{
+    const chain_ent *x = a, *y = b;
+    if (x->kt != y->kt) return x->kt < y->kt ? -1 : 1;
+    if (x->dc != y->dc) return x->dc < y->dc ? -1 : 1;
+    if (x->j != y->j) return x->j < y->j ? -1 : 1;
+    return (x->u > y->u) - (x->u < y->u);
+}
+/* a chain found: its cost, its last move into territory kt from k at depth d - 1 */
+typedef struct {
+    double dc;
+    int d, k, kt;
+} chain_end;
+static int chain_end_cmp(const void *a, const void *b)
+{
+    const chain_end *x = a, *y = b;
+    if (x->dc != y->dc) return x->dc < y->dc ? -1 : 1;
+    if (x->d != y->d) return x->d < y->d ? -1 : 1;
+    if (x->kt != y->kt) return x->kt < y->kt ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+/* The moves of the chain search: every set row's moves, by source territory, then
+ * target (an arc), cheapest first. */
+typedef struct {
+    chain_ent *e;
+    int64_t *off;  /* K + 1: territory k's moves e[off[k] .. off[k + 1]) */
+    int64_t *aoff; /* K + 1: territory k's arcs arc[aoff[k] .. aoff[k + 1]) */
+    int64_t *arc;  /* where each arc's moves start */
+    uint8_t *moved;
+} chain_g;
+/* The moves of arc (k, kt): [*q0, *q1); 0 when there is no such arc. */
+static int chain_arc(const chain_g *g, int k, int kt, int64_t *q0, int64_t *q1)
+{
+    int64_t lo = g->aoff[k], hi = g->aoff[k + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (g->e[g->arc[mid]].kt < kt) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo >= g->aoff[k + 1] || g->e[g->arc[lo]].kt != kt) return 0;
+    *q0 = g->arc[lo];
+    *q1 = lo + 1 < g->aoff[k + 1] ? g->arc[lo + 1] : g->off[k + 1];
+    return 1;
+}
+/* Does territory k keep its windows with load a added? */
+static int chain_fits(const vio *v, int k, const double *L, const float *a)
+{
+    for (int m = 0; m < TQ_ALIGN_NM; m++) {
+        if (!v->c->use[m]) continue;
+        double l = L[3 * k + m] + a[m];
+        if (l > v->hi[3 * k + m] || l < v->lo[3 * k + m]) return 0;
+    }
+    return 1;
+}
+/* The cheapest move of moves [q0, q1) (not moved yet, cost below cmax) that territory k,
+ * receiving ain, can give while keeping its windows, and (kt >= 0) that territory kt can
+ * take while keeping its own; -1 if none, or if `scan` moves did not fit. */
+static int64_t chain_take(const chain_g *g, const vio *v, const double *L, int k,
+                          const double *ain, int64_t q0, int64_t q1, double cmax, int kt,
+                          int scan)
+{
+    double lo[3], hi[3];  /* the move's metrics a must be within [lo, hi] */
+    for (int m = 0; m < 3; m++) {
+        lo[m] = L[3 * k + m] + ain[m] - v->hi[3 * k + m];
+        hi[m] = L[3 * k + m] + ain[m] - v->lo[3 * k + m];
+        if (kt >= 0) {
+            lo[m] = fmax(lo[m], v->lo[3 * kt + m] - L[3 * kt + m]);
+            hi[m] = fmin(hi[m], v->hi[3 * kt + m] - L[3 * kt + m]);
+        }
+    }
+    int tried = 0;
+    for (int64_t q = q0; q < q1 && tried < scan; q++) {
+        const chain_ent *x = g->e + q;
+        if (!(x->dc < cmax)) break;
+        if (g->moved[x->j]) continue;
+        int ok = 1;
+        for (int m = 0; m < 3; m++)
+            if (v->c->use[m] && (x->a[m] < lo[m] || x->a[m] > hi[m])) ok = 0;
+        if (ok) return q;
+        tried++;
+    }
+    return -1;
+}
+
+/* chains of at most CHAIN_DEPTH moves, CHAIN_PASSES passes at most (1e6 x 500 seed 2:
+ * depth 8 saved 88% of what depth 32 saved, in a third of the time; bench/RESULTS.md) */
+#define CHAIN_DEPTH 8
+#define CHAIN_PASSES 4
+#define CHAIN_SCAN 64 /* moves tried at most that do not fit */
+/* the repair looks for chains when the start's window slack at the best prices is above
+ * this share of the bound (1e6 x 500 seed 2: 0.38%, where chains took the gap from 0.705%
+ * to 0.520% in 0.7 s; seed 1: 0.012%, where they took 2.6 s for 0.022 points) */
+#define CHAIN_SLACK 1e-3
+
+/* Cost-reducing chains of moves (ejection chains, Glover 1996): a_1 leaves territory k_0
+ * for k_1, a_2 leaves k_1 for k_2, ..., a_r enters k_r; every territory keeps its windows
+ * once all the moves are made, and the cost falls. Where the prices have not settled the
+ * balance between regions (1e6 x 500 seed 2: 250 territories short of accounts at the
+ * lower end of their workload windows, 246 crowded at the upper end), the start leaves
+ * territories of the short region hundreds of workload units above their lower ends, and
+ * no single move or swap can shift that load: every neighbour that could take it sits at
+ * an end of its own window. A chain passes it on, one account a territory.
+ * The paths come from a Bellman-Ford search in layers over the territory graph: the label
+ * of (d, k) is the cheapest chain of d moves whose last move enters k (its territories
+ * distinct; each move the cheapest that lets the territory it leaves keep its windows
+ * with what it receives), from every territory that can give an account (d = 0). A label
+ * whose last account fits its territory gives a path; the paths are taken cheapest first,
+ * and each is filled with the cheapest moves that fit the loads now, again and again while
+ * that lowers the cost. Then the search runs again, until it finds nothing; a pass
+ * rebuilds the moves from the rows' new territories, while a pass saves SWAP_GAIN of the
+ * gap left. Serial and deterministic. cost0: the cost of the rows outside the set.
+ * Returns the chains made. */
+static int64_t cost_chains(const ctx *c, bset *B, const vio *v, double *L, double *mv,
+                           double cost0)
+{
+    int C = B->C, W = rec_w(C), K = c->K, D = CHAIN_DEPTH;
+    size_t KL = (size_t)K * (D + 1);
+    int64_t made = 0, *cur = malloc((size_t)K * sizeof *cur);
+    chain_g g = {NULL, calloc((size_t)K + 1, sizeof(int64_t)),
+                 calloc((size_t)K + 1, sizeof(int64_t)), NULL,
+                 calloc((size_t)(B->nb > 0 ? B->nb : 1), 1)};
+    double *lc = malloc(KL * sizeof *lc);
+    int64_t *lin = malloc(KL * sizeof *lin);
+    int *lpv = malloc(KL * sizeof *lpv), *stamp = calloc((size_t)K, sizeof *stamp);
+    int tcap = 1024;
+    chain_end *term = malloc((size_t)tcap * sizeof *term);
+    double tol = 1e-6 * (c->cbar > 0 ? c->cbar : 1.0);
+    int st = 0;
+    if (!cur || !g.off || !g.aoff || !g.moved || !lc || !lin || !lpv || !stamp || !term)
+        goto out;
+    double bc = boundary_cost(B);
+    for (int pass = 0; pass < CHAIN_PASSES; pass++) {
+        int64_t *off = g.off;
+        memset(off, 0, ((size_t)K + 1) * sizeof *off);
+        for (int64_t j = 0; j < B->nb; j++) {
+            const double *r = B->rec + j * W;
+            int s = (int)r[4], k = (int)r[5 + s];
+            for (int t = 0; t < C; t++)
+                if (t != s && r[5 + t] >= 0) off[k + 1]++;
+        }
+        for (int k = 0; k < K; k++) off[k + 1] += off[k];
+        free(g.e);
+        g.e = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g.e);
+        free(g.arc);
+        g.arc = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g.arc);
+        if (!g.e || !g.arc) goto out;
+        chain_ent *e = g.e;
+        memcpy(cur, off, (size_t)K * sizeof *cur);
+        for (int64_t j = 0; j < B->nb; j++) {
+            const double *r = B->rec + j * W;
+            int s = (int)r[4], k = (int)r[5 + s];
+            g.moved[j] = 0;
+            for (int t = 0; t < C; t++) {
+                if (t == s || r[5 + t] < 0) continue;
+                chain_ent *x = e + cur[k]++;
+                x->dc = r[5 + C + t] - r[5 + C + s];
+                for (int m = 0; m < 3; m++) x->a[m] = (float)r[1 + m];
+                x->dmv = (float)(r[5 + 2 * C + t] - r[5 + 2 * C + s]);
+                x->j = (int32_t)j;
+                x->u = t;
+                x->kt = (int32_t)r[5 + t];
+            }
+        }
+        int64_t na = 0;
+        for (int k = 0; k < K; k++) {
+            qsort(e + off[k], (size_t)(off[k + 1] - off[k]), sizeof *e, chain_ent_cmp);
+            g.aoff[k] = na;
+            for (int64_t q = off[k]; q < off[k + 1]; q++)
+                if (q == off[k] || e[q].kt != e[q - 1].kt) g.arc[na++] = q;
+        }
+        g.aoff[K] = na;
+        int64_t pass_made = 0;
+        for (int round = 0; round < 1000; round++) {
+            /* depth 0: the territories that can give one of their accounts */
+            for (size_t q = 0; q < KL; q++) {
+                lc[q] = INFINITY;
+                lin[q] = -1;
+                lpv[q] = -1;
+            }
+            static const double zero[3] = {0, 0, 0};
+            for (int k = 0; k < K; k++)
+                if (chain_take(&g, v, L, k, zero, off[k], off[k + 1], INFINITY, -1, CHAIN_SCAN) >= 0)
+                    lc[k] = 0.0;
+            int nt = 0;
+            for (int d = 1; d <= D; d++) {
+                int any = 0;
+                double *lp = lc + (size_t)(d - 1) * K, *ln = lc + (size_t)d * K;
+                int64_t *ip = lin + (size_t)(d - 1) * K, *in = lin + (size_t)d * K;
+                int *pn = lpv + (size_t)d * K;
+                for (int k = 0; k < K; k++) {
+                    if (!(lp[k] < INFINITY)) continue;
+                    /* the territories on the chain into (d - 1, k), and what k receives */
+                    st++;
+                    for (int p = k, dd = d - 1; dd >= 0; p = lpv[(size_t)dd * K + p], dd--)
+                        stamp[p] = st;
+                    double ain[3] = {0, 0, 0};
+                    if (ip[k] >= 0)
+                        for (int m = 0; m < 3; m++) ain[m] = e[ip[k]].a[m];
+                    for (int64_t ai = g.aoff[k]; ai < g.aoff[k + 1]; ai++) {
+                        int64_t q0 = g.arc[ai];
+                        int64_t q1 = ai + 1 < g.aoff[k + 1] ? g.arc[ai + 1] : off[k + 1];
+                        int kt = e[q0].kt;
+                        if (stamp[kt] == st) continue;
+                        /* the cheapest move that k can give, and whether kt can take it
+                         * (a chain that ends in kt); single moves: the cheapest that kt
+                         * can take */
+                        int64_t q = chain_take(&g, v, L, k, ain, q0, q1, ln[kt] - lp[k], -1,
+                                               CHAIN_SCAN);
+                        int64_t qe = q;
+                        if (q >= 0 && !chain_fits(v, kt, L, e[q].a)) qe = -1;
+                        if (qe < 0 && d == 1)
+                            qe = chain_take(&g, v, L, k, ain, q0, q1, -tol, kt, CHAIN_SCAN);
+                        if (qe >= 0 && lp[k] + e[qe].dc < -tol) {
+                            if (nt == tcap) {
+                                chain_end *nt2 = realloc(term, 2 * (size_t)tcap * sizeof *term);
+                                if (!nt2) goto out;
+                                term = nt2;
+                                tcap *= 2;
+                            }
+                            term[nt++] = (chain_end){lp[k] + e[qe].dc, d, k, kt};
+                        }
+                        if (q < 0 || d == D) continue;
+                        ln[kt] = lp[k] + e[q].dc;
+                        in[kt] = q;
+                        pn[kt] = k;
+                        any = 1;
+                    }
+                }
+                if (!any) break;
+            }
+            if (nt == 0) break;
+            qsort(term, (size_t)nt, sizeof *term, chain_end_cmp);
+            int64_t round_made = 0;
+            for (int z = 0; z < nt; z++) {
+                /* the path's territories, tp[0] gives first, tp[dz] receives last */
+                int tp[CHAIN_DEPTH + 1], dz = term[z].d;
+                tp[dz] = term[z].kt;
+                for (int h = dz - 1, p = term[z].k; h >= 0; p = lpv[(size_t)h * K + p], h--)
+                    tp[h] = p;
+                /* fill it with the cheapest moves that fit, while that pays */
+                for (int rep = 0; rep < 1 << 16; rep++) {
+                    int64_t qs[CHAIN_DEPTH];
+                    double ain[3] = {0, 0, 0}, dc = 0.0, dmv = 0.0;
+                    int okp = 1;
+                    for (int h = 0; h < dz && okp; h++) {
+                        int64_t q0, q1;
+                        okp = chain_arc(&g, tp[h], tp[h + 1], &q0, &q1);
+                        if (!okp) break;
+                        qs[h] = chain_take(&g, v, L, tp[h], ain, q0, q1, INFINITY,
+                                           h == dz - 1 ? tp[dz] : -1, CHAIN_SCAN);
+                        okp = qs[h] >= 0;
+                        if (!okp) break;
+                        dc += e[qs[h]].dc;
+                        dmv += e[qs[h]].dmv;
+                        for (int m = 0; m < 3; m++) ain[m] = e[qs[h]].a[m];
+                    }
+                    if (!okp || !(dc < -tol)) break;
+                    if (c->use_budget && *mv + dmv > v->budget) break;
+                    for (int h = 0; h < dz; h++) {
+                        move_apply(L, mv, B->rec + (int64_t)e[qs[h]].j * W, C, e[qs[h]].u);
+                        g.moved[e[qs[h]].j] = 1;
+                    }
+                    round_made++;
+                }
+            }
+            pass_made += round_made;
+            if (round_made == 0) break;
+        }
+        made += pass_made;
+        double bn = boundary_cost(B), gain = bc - bn;
+        bc = bn;
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "cost chains: pass %d made %lld saved %.6g, cost %.10g (at %.2f s)\n",
+                    pass, (long long)pass_made, gain, cost0 + bc, tq_now());
+        if (pass_made == 0) break;
+        if (c->lbound > 0 && gain < SWAP_GAIN * (cost0 + bc - c->lbound)) break;
+    }
+out:
+    free(cur);
+    free(g.e);
+    free(g.off);
+    free(g.aoff);
+    free(g.arc);
+    free(g.moved);
+    free(lc);
+    free(lin);
+    free(lpv);
+    free(stamp);
+    free(term);
+    return made;
+}
+
+int64_t tq_align_chains(int K, int64_t n, int C, int nm, const int32_t *cand,
+                        const double *cost, const double *a, const double *lo,
+                        const double *hi, int32_t *slot)
+{
+    if (K < 1 || n < 0 || C < 1 || nm < 1 || nm > TQ_ALIGN_NM) return -1;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.K = K;
+    c.C = C;
+    for (int m = 0; m < TQ_ALIGN_NM; m++) {
+        c.use[m] = m < nm;
+        c.unit[m] = 1.0;
+    }
+    int W = rec_w(C);
+    bset B = {C, n, malloc((size_t)(n > 0 ? n : 1) * W * sizeof(double))};
+    double *L = calloc((size_t)K * 3, sizeof *L), mv = 0.0, csum = 0.0;
+    int64_t made = -1;
+    if (!B.rec || !L) goto out;
+    for (int64_t i = 0; i < n; i++) {
+        double *r = B.rec + i * W;
+        int s = slot[i], k = s >= 0 && s < C ? cand[i * C + s] : -1;
+        if (k < 0 || k >= K) goto out;
+        r[0] = (double)i;
+        for (int m = 0; m < 3; m++) r[1 + m] = m < nm ? a[i * 3 + m] : 0.0;
+        r[4] = s;
+        for (int t = 0; t < C; t++) {
+            int kt = cand[i * C + t];
+            if (kt >= K) goto out;
+            r[5 + t] = kt;
+            r[5 + C + t] = kt >= 0 ? cost[i * C + t] : 0.0;
+            r[5 + 2 * C + t] = 0.0;
+        }
+        for (int m = 0; m < 3; m++) L[3 * k + m] += r[1 + m];
+        csum += fabs(cost[i * C + s]);
+    }
+    c.cbar = n > 0 && csum > 0 ? csum / (double)n : 1.0;
+    vio v = {&c, lo, hi, 0.0};
+    if (total_viol(&v, L, mv) > 0.0) goto out;
+    made = cost_chains(&c, &B, &v, L, &mv, 0.0);
+    for (int64_t i = 0; i < n; i++) slot[i] = (int32_t)B.rec[i * W + 4];
+out:
+    free(B.rec);
+    free(L);
+    return made;
+}
+
 /* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
  * the violation, cheapest cost per unit of violation removed first; then cost-reducing
  * moves that keep every window. L, mv: loads with the boundary at its current slots;
@@ -2215,6 +2563,7 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         if (made <= 0) break;
         if (c->lbound > 0 && gain < SWAP_GAIN * (cost0 + bc - c->lbound)) break;
     }
+    if (c->chains) cost_chains(c, B, v, L, mv, cost0);
     return total_viol(v, L, *mv) == 0.0;
 }
 
@@ -2998,6 +3347,20 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
 }
 
 /* Solve with the centers in c->cx fixed. territory[] gets the alignment. */
+/* The slack of metric m's windows that prices pi see in the loads c->sum:
+ * sum_k pi+ (hi - L) + pi- (L - lo) (0 for an unused metric). cost - g(pi) is this summed
+ * over the metrics, plus the accounts' priced regrets, plus what non-candidates save. */
+static double priced_slack(const ctx *c, const double *pi, int m)
+{
+    double s = 0.0;
+    if (!c->use[m]) return 0.0;
+    for (int k = 0; k < c->K; k++) {
+        double q = pi[3 * k + m], L = c->sum[3 * k + m];
+        s += q > 0 ? q * (c->whi[3 * k + m] - L) : -q * (L - c->wlo[3 * k + m]);
+    }
+    return s;
+}
+
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status, K = c->K;
@@ -3582,6 +3945,10 @@ primal:
         if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
         else if (start == 1) status = price_pass(c, pilast, pilast[nq]);
         if (status != TQ_OK) goto done;
+        /* chains when the prices leave much window slack in the start (CHAIN_SLACK) */
+        double slack = 0.0;
+        for (int m = 0; m < 3; m++) slack += priced_slack(c, pibest, m);
+        c->chains = slack > CHAIN_SLACK * fabs(gbest);
         /* the set grows x4 a failed attempt (x2 after one that removed 90% of its
          * violation, x1.25 after one that stalled a hair out), up to a quarter of the
          * accounts (at least 2^18 of them). A larger
@@ -3726,14 +4093,10 @@ primal:
             A += d;
             nreg += d > 0;
         }
-        for (int k = 0; k < K; k++)  /* c->sum holds the final slots' loads */
-            for (int m = 0; m < 3; m++) {
-                if (!c->use[m]) continue;
-                double q = pibest[3 * k + m], L = c->sum[3 * k + m];
-                double t = q > 0 ? q * (c->whi[3 * k + m] - L) : -q * (L - c->wlo[3 * k + m]);
-                Bs += t;
-                Bw[m] += t;
-            }
+        for (int m = 0; m < 3; m++) {  /* c->sum holds the final slots' loads */
+            Bw[m] = priced_slack(c, pibest, m);
+            Bs += Bw[m];
+        }
         fprintf(stderr, "gap parts: regrets %.6g (%lld accounts), window slack %.6g (workload "
                 "%.4g, potential %.4g, count %.4g), cost %.10g bound %.10g\n", A,
                 (long long)nreg, Bs, Bw[0], Bw[1], Bw[2], c->sum[3 * K + S_COST], res->bound);

@@ -160,6 +160,16 @@ int tq_align_spd_solve(int n, const double *A, const double *b, double *x, doubl
  * the vector form (vec = 1; the scalar one otherwise). Both give the same bits. */
 void tq_align_exp_neg(const double *x, double *y, int n, int vec);
 
+/* The repair's cost-reducing chains of moves, exported for tests: n accounts, account i
+ * may take territories cand[i*C .. i*C+C) (-1 pads) at cost cost[i*C+..], metrics
+ * a[i*3+m] (metric m balanced for m < nm), windows lo[k*3+m] .. hi[k*3+m] of K
+ * territories; slot[i] (into i's candidates) is the start, whose loads must keep every
+ * window, and is updated. Each chain keeps every window and lowers the cost. Returns the
+ * chains made, or -1 (bad input, or a start out of a window). */
+int64_t tq_align_chains(int K, int64_t n, int C, int nm, const int32_t *cand,
+                        const double *cost, const double *a, const double *lo,
+                        const double *hi, int32_t *slot);
+
 /* ---- internal, shared with tq_align_mip.c ----------------------------------------------
  * A MIP over nb accounts: account j may take territories cand[j*w .. j*w+w) (-1 pads)
  * at cost cost[j*w+..]; a[j*3+m] metrics; mv[j*w+..] = value counted as moved when
