@@ -2178,6 +2178,163 @@ static int64_t chain_take(const chain_g *g, const vio *v, const double *L, int k
  * chains after it 1.1e5; with 0.02, 200,000 x 500 seed 3 took 3 s more for 0.03 points) */
 #define CHAIN_GAIN 0.05
 
+/* The chain search's state: labels by depth (d, k) at [d * K + k], and the chains
+ * found. */
+typedef struct {
+    int K, D, st, nt, tcap;
+    double tol;
+    double *lc;    /* the label's cost (INFINITY: none) */
+    int64_t *lin;  /* the move into k (-1 at depth 0) */
+    int *lpv;      /* the territory it leaves (depth d - 1) */
+    int *stamp;    /* K: territories on the chain being extended */
+    chain_end *term;
+} chain_lab;
+
+/* Every set row's moves, by source territory, then target, cheapest first (g->e, off,
+ * arc, aoff); none moved. cur: K scratch. */
+static int chain_build(const bset *B, int K, chain_g *g, int64_t *cur)
+{
+    int C = B->C, W = rec_w(C);
+    int64_t *off = g->off;
+    memset(off, 0, ((size_t)K + 1) * sizeof *off);
+    for (int64_t j = 0; j < B->nb; j++) {
+        const double *r = B->rec + j * W;
+        int s = (int)r[4], k = (int)r[5 + s];
+        for (int t = 0; t < C; t++)
+            if (t != s && r[5 + t] >= 0) off[k + 1]++;
+    }
+    for (int k = 0; k < K; k++) off[k + 1] += off[k];
+    free(g->e);
+    g->e = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g->e);
+    free(g->arc);
+    g->arc = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g->arc);
+    if (!g->e || !g->arc) return TQ_ENOMEM;
+    chain_ent *e = g->e;
+    memcpy(cur, off, (size_t)K * sizeof *cur);
+    for (int64_t j = 0; j < B->nb; j++) {
+        const double *r = B->rec + j * W;
+        int s = (int)r[4], k = (int)r[5 + s];
+        g->moved[j] = 0;
+        for (int t = 0; t < C; t++) {
+            if (t == s || r[5 + t] < 0) continue;
+            chain_ent *x = e + cur[k]++;
+            x->dc = r[5 + C + t] - r[5 + C + s];
+            for (int m = 0; m < 3; m++) x->a[m] = (float)r[1 + m];
+            x->dmv = (float)(r[5 + 2 * C + t] - r[5 + 2 * C + s]);
+            x->j = (int32_t)j;
+            x->u = t;
+            x->kt = (int32_t)r[5 + t];
+        }
+    }
+    int64_t na = 0;
+    for (int k = 0; k < K; k++) {
+        qsort(e + off[k], (size_t)(off[k + 1] - off[k]), sizeof *e, chain_ent_cmp);
+        g->aoff[k] = na;
+        for (int64_t q = off[k]; q < off[k + 1]; q++)
+            if (q == off[k] || e[q].kt != e[q - 1].kt) g->arc[na++] = q;
+    }
+    g->aoff[K] = na;
+    return TQ_OK;
+}
+
+/* The layered search: labels (d, k) for d = 0 .. D and the chains below zero that end
+ * somewhere (lb->term[0 .. lb->nt), cheapest first). */
+static int chain_search(const chain_g *g, const vio *v, const double *L, chain_lab *lb)
+{
+    int K = lb->K, D = lb->D;
+    size_t KL = (size_t)K * (D + 1);
+    const chain_ent *e = g->e;
+    const int64_t *off = g->off;
+    double *lc = lb->lc, tol = lb->tol;
+    int *lpv = lb->lpv, *stamp = lb->stamp;
+    for (size_t q = 0; q < KL; q++) {
+        lc[q] = INFINITY;
+        lb->lin[q] = -1;
+        lpv[q] = -1;
+    }
+    /* depth 0: the territories that can give one of their accounts */
+    static const double zero[3] = {0, 0, 0};
+    for (int k = 0; k < K; k++)
+        if (chain_take(g, v, L, k, zero, off[k], off[k + 1], INFINITY, -1, CHAIN_SCAN) >= 0)
+            lc[k] = 0.0;
+    lb->nt = 0;
+    for (int d = 1; d <= D; d++) {
+        int any = 0;
+        double *lp = lc + (size_t)(d - 1) * K, *ln = lc + (size_t)d * K;
+        int64_t *ip = lb->lin + (size_t)(d - 1) * K, *in = lb->lin + (size_t)d * K;
+        int *pn = lpv + (size_t)d * K;
+        for (int k = 0; k < K; k++) {
+            if (!(lp[k] < INFINITY)) continue;
+            /* the territories on the chain into (d - 1, k), and what k receives */
+            int st = ++lb->st;
+            for (int p = k, dd = d - 1; dd >= 0; p = lpv[(size_t)dd * K + p], dd--) stamp[p] = st;
+            double ain[3] = {0, 0, 0};
+            if (ip[k] >= 0)
+                for (int m = 0; m < 3; m++) ain[m] = e[ip[k]].a[m];
+            for (int64_t ai = g->aoff[k]; ai < g->aoff[k + 1]; ai++) {
+                int64_t q0 = g->arc[ai];
+                int64_t q1 = ai + 1 < g->aoff[k + 1] ? g->arc[ai + 1] : off[k + 1];
+                int kt = e[q0].kt;
+                if (stamp[kt] == st) continue;
+                /* the cheapest move that k can give, and whether kt can take it (a chain
+                 * that ends in kt); single moves: the cheapest that kt can take */
+                int64_t q = chain_take(g, v, L, k, ain, q0, q1, ln[kt] - lp[k], -1, CHAIN_SCAN);
+                int64_t qe = q;
+                if (q >= 0 && !chain_fits(v, kt, L, e[q].a)) qe = -1;
+                if (qe < 0 && d == 1) qe = chain_take(g, v, L, k, ain, q0, q1, -tol, kt, CHAIN_SCAN);
+                if (qe >= 0 && lp[k] + e[qe].dc < -tol) {
+                    if (lb->nt == lb->tcap) {
+                        chain_end *t2 = realloc(lb->term, 2 * (size_t)lb->tcap * sizeof *t2);
+                        if (!t2) return TQ_ENOMEM;
+                        lb->term = t2;
+                        lb->tcap *= 2;
+                    }
+                    lb->term[lb->nt++] = (chain_end){lp[k] + e[qe].dc, d, k, kt};
+                }
+                if (q < 0 || d == D) continue;
+                ln[kt] = lp[k] + e[q].dc;
+                in[kt] = q;
+                pn[kt] = k;
+                any = 1;
+            }
+        }
+        if (!any) break;
+    }
+    qsort(lb->term, (size_t)lb->nt, sizeof *lb->term, chain_end_cmp);
+    return TQ_OK;
+}
+
+/* Fills the path tp[0] -> ... -> tp[dz] with the cheapest moves that fit the loads now,
+ * and makes them, again and again while that lowers the cost. Returns the chains made. */
+static int64_t chain_fill(const ctx *c, chain_g *g, bset *B, const vio *v, double *L,
+                          double *mv, const int *tp, int dz, double tol)
+{
+    const chain_ent *e = g->e;
+    int C = B->C, W = rec_w(C);
+    int64_t made = 0;
+    for (int rep = 0; rep < 1 << 16; rep++) {
+        int64_t qs[CHAIN_DEPTH];
+        double ain[3] = {0, 0, 0}, dc = 0.0, dmv = 0.0;
+        for (int h = 0; h < dz; h++) {
+            int64_t q0, q1;
+            if (!chain_arc(g, tp[h], tp[h + 1], &q0, &q1)) return made;
+            qs[h] = chain_take(g, v, L, tp[h], ain, q0, q1, INFINITY, h == dz - 1 ? tp[dz] : -1,
+                               CHAIN_SCAN);
+            if (qs[h] < 0) return made;
+            dc += e[qs[h]].dc;
+            dmv += e[qs[h]].dmv;
+            for (int m = 0; m < 3; m++) ain[m] = e[qs[h]].a[m];
+        }
+        if (!(dc < -tol) || (c->use_budget && *mv + dmv > v->budget)) return made;
+        for (int h = 0; h < dz; h++) {
+            move_apply(L, mv, B->rec + (int64_t)e[qs[h]].j * W, C, e[qs[h]].u);
+            g->moved[e[qs[h]].j] = 1;
+        }
+        made++;
+    }
+    return made;
+}
+
 /* Cost-reducing chains of moves (ejection chains, Glover 1996): a_1 leaves territory k_0
  * for k_1, a_2 leaves k_1 for k_2, ..., a_r enters k_r; every territory keeps its windows
  * once all the moves are made, and the cost falls. Where the prices have not settled the
@@ -2199,155 +2356,33 @@ static int64_t chain_take(const chain_g *g, const vio *v, const double *L, int k
 static int64_t cost_chains(const ctx *c, bset *B, const vio *v, double *L, double *mv,
                            double cost0)
 {
-    int C = B->C, W = rec_w(C), K = c->K, D = CHAIN_DEPTH;
+    int K = c->K, D = CHAIN_DEPTH;
     size_t KL = (size_t)K * (D + 1);
     int64_t made = 0, *cur = malloc((size_t)K * sizeof *cur);
     chain_g g = {NULL, calloc((size_t)K + 1, sizeof(int64_t)),
                  calloc((size_t)K + 1, sizeof(int64_t)), NULL,
                  calloc((size_t)(B->nb > 0 ? B->nb : 1), 1)};
-    double *lc = malloc(KL * sizeof *lc);
-    int64_t *lin = malloc(KL * sizeof *lin);
-    int *lpv = malloc(KL * sizeof *lpv), *stamp = calloc((size_t)K, sizeof *stamp);
-    int tcap = 1024;
-    chain_end *term = malloc((size_t)tcap * sizeof *term);
-    double tol = 1e-6 * (c->cbar > 0 ? c->cbar : 1.0);
-    int st = 0;
-    if (!cur || !g.off || !g.aoff || !g.moved || !lc || !lin || !lpv || !stamp || !term)
+    chain_lab lb = {K, D, 0, 0, 1024, 1e-6 * (c->cbar > 0 ? c->cbar : 1.0),
+                    malloc(KL * sizeof(double)), malloc(KL * sizeof(int64_t)),
+                    malloc(KL * sizeof(int)), calloc((size_t)K, sizeof(int)),
+                    malloc(1024 * sizeof(chain_end))};
+    if (!cur || !g.off || !g.aoff || !g.moved || !lb.lc || !lb.lin || !lb.lpv || !lb.stamp ||
+        !lb.term)
         goto out;
     double bc = boundary_cost(B);
     for (int pass = 0; pass < CHAIN_PASSES; pass++) {
-        int64_t *off = g.off;
-        memset(off, 0, ((size_t)K + 1) * sizeof *off);
-        for (int64_t j = 0; j < B->nb; j++) {
-            const double *r = B->rec + j * W;
-            int s = (int)r[4], k = (int)r[5 + s];
-            for (int t = 0; t < C; t++)
-                if (t != s && r[5 + t] >= 0) off[k + 1]++;
-        }
-        for (int k = 0; k < K; k++) off[k + 1] += off[k];
-        free(g.e);
-        g.e = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g.e);
-        free(g.arc);
-        g.arc = malloc((size_t)(off[K] > 0 ? off[K] : 1) * sizeof *g.arc);
-        if (!g.e || !g.arc) goto out;
-        chain_ent *e = g.e;
-        memcpy(cur, off, (size_t)K * sizeof *cur);
-        for (int64_t j = 0; j < B->nb; j++) {
-            const double *r = B->rec + j * W;
-            int s = (int)r[4], k = (int)r[5 + s];
-            g.moved[j] = 0;
-            for (int t = 0; t < C; t++) {
-                if (t == s || r[5 + t] < 0) continue;
-                chain_ent *x = e + cur[k]++;
-                x->dc = r[5 + C + t] - r[5 + C + s];
-                for (int m = 0; m < 3; m++) x->a[m] = (float)r[1 + m];
-                x->dmv = (float)(r[5 + 2 * C + t] - r[5 + 2 * C + s]);
-                x->j = (int32_t)j;
-                x->u = t;
-                x->kt = (int32_t)r[5 + t];
-            }
-        }
-        int64_t na = 0;
-        for (int k = 0; k < K; k++) {
-            qsort(e + off[k], (size_t)(off[k + 1] - off[k]), sizeof *e, chain_ent_cmp);
-            g.aoff[k] = na;
-            for (int64_t q = off[k]; q < off[k + 1]; q++)
-                if (q == off[k] || e[q].kt != e[q - 1].kt) g.arc[na++] = q;
-        }
-        g.aoff[K] = na;
+        if (chain_build(B, K, &g, cur) != TQ_OK) goto out;
         int64_t pass_made = 0;
         for (int round = 0; round < 1000; round++) {
-            /* depth 0: the territories that can give one of their accounts */
-            for (size_t q = 0; q < KL; q++) {
-                lc[q] = INFINITY;
-                lin[q] = -1;
-                lpv[q] = -1;
-            }
-            static const double zero[3] = {0, 0, 0};
-            for (int k = 0; k < K; k++)
-                if (chain_take(&g, v, L, k, zero, off[k], off[k + 1], INFINITY, -1, CHAIN_SCAN) >= 0)
-                    lc[k] = 0.0;
-            int nt = 0;
-            for (int d = 1; d <= D; d++) {
-                int any = 0;
-                double *lp = lc + (size_t)(d - 1) * K, *ln = lc + (size_t)d * K;
-                int64_t *ip = lin + (size_t)(d - 1) * K, *in = lin + (size_t)d * K;
-                int *pn = lpv + (size_t)d * K;
-                for (int k = 0; k < K; k++) {
-                    if (!(lp[k] < INFINITY)) continue;
-                    /* the territories on the chain into (d - 1, k), and what k receives */
-                    st++;
-                    for (int p = k, dd = d - 1; dd >= 0; p = lpv[(size_t)dd * K + p], dd--)
-                        stamp[p] = st;
-                    double ain[3] = {0, 0, 0};
-                    if (ip[k] >= 0)
-                        for (int m = 0; m < 3; m++) ain[m] = e[ip[k]].a[m];
-                    for (int64_t ai = g.aoff[k]; ai < g.aoff[k + 1]; ai++) {
-                        int64_t q0 = g.arc[ai];
-                        int64_t q1 = ai + 1 < g.aoff[k + 1] ? g.arc[ai + 1] : off[k + 1];
-                        int kt = e[q0].kt;
-                        if (stamp[kt] == st) continue;
-                        /* the cheapest move that k can give, and whether kt can take it
-                         * (a chain that ends in kt); single moves: the cheapest that kt
-                         * can take */
-                        int64_t q = chain_take(&g, v, L, k, ain, q0, q1, ln[kt] - lp[k], -1,
-                                               CHAIN_SCAN);
-                        int64_t qe = q;
-                        if (q >= 0 && !chain_fits(v, kt, L, e[q].a)) qe = -1;
-                        if (qe < 0 && d == 1)
-                            qe = chain_take(&g, v, L, k, ain, q0, q1, -tol, kt, CHAIN_SCAN);
-                        if (qe >= 0 && lp[k] + e[qe].dc < -tol) {
-                            if (nt == tcap) {
-                                chain_end *nt2 = realloc(term, 2 * (size_t)tcap * sizeof *term);
-                                if (!nt2) goto out;
-                                term = nt2;
-                                tcap *= 2;
-                            }
-                            term[nt++] = (chain_end){lp[k] + e[qe].dc, d, k, kt};
-                        }
-                        if (q < 0 || d == D) continue;
-                        ln[kt] = lp[k] + e[q].dc;
-                        in[kt] = q;
-                        pn[kt] = k;
-                        any = 1;
-                    }
-                }
-                if (!any) break;
-            }
-            if (nt == 0) break;
-            qsort(term, (size_t)nt, sizeof *term, chain_end_cmp);
+            if (chain_search(&g, v, L, &lb) != TQ_OK) goto out;
             int64_t round_made = 0;
-            for (int z = 0; z < nt; z++) {
-                /* the path's territories, tp[0] gives first, tp[dz] receives last */
-                int tp[CHAIN_DEPTH + 1], dz = term[z].d;
-                tp[dz] = term[z].kt;
-                for (int h = dz - 1, p = term[z].k; h >= 0; p = lpv[(size_t)h * K + p], h--)
+            for (int z = 0; z < lb.nt; z++) {
+                /* the path's territories: tp[0] gives first, tp[dz] receives last */
+                int tp[CHAIN_DEPTH + 1], dz = lb.term[z].d;
+                tp[dz] = lb.term[z].kt;
+                for (int h = dz - 1, p = lb.term[z].k; h >= 0; p = lb.lpv[(size_t)h * K + p], h--)
                     tp[h] = p;
-                /* fill it with the cheapest moves that fit, while that pays */
-                for (int rep = 0; rep < 1 << 16; rep++) {
-                    int64_t qs[CHAIN_DEPTH];
-                    double ain[3] = {0, 0, 0}, dc = 0.0, dmv = 0.0;
-                    int okp = 1;
-                    for (int h = 0; h < dz && okp; h++) {
-                        int64_t q0, q1;
-                        okp = chain_arc(&g, tp[h], tp[h + 1], &q0, &q1);
-                        if (!okp) break;
-                        qs[h] = chain_take(&g, v, L, tp[h], ain, q0, q1, INFINITY,
-                                           h == dz - 1 ? tp[dz] : -1, CHAIN_SCAN);
-                        okp = qs[h] >= 0;
-                        if (!okp) break;
-                        dc += e[qs[h]].dc;
-                        dmv += e[qs[h]].dmv;
-                        for (int m = 0; m < 3; m++) ain[m] = e[qs[h]].a[m];
-                    }
-                    if (!okp || !(dc < -tol)) break;
-                    if (c->use_budget && *mv + dmv > v->budget) break;
-                    for (int h = 0; h < dz; h++) {
-                        move_apply(L, mv, B->rec + (int64_t)e[qs[h]].j * W, C, e[qs[h]].u);
-                        g.moved[e[qs[h]].j] = 1;
-                    }
-                    round_made++;
-                }
+                round_made += chain_fill(c, &g, B, v, L, mv, tp, dz, lb.tol);
             }
             pass_made += round_made;
             if (round_made == 0) break;
@@ -2368,11 +2403,11 @@ out:
     free(g.aoff);
     free(g.arc);
     free(g.moved);
-    free(lc);
-    free(lin);
-    free(lpv);
-    free(stamp);
-    free(term);
+    free(lb.lc);
+    free(lb.lin);
+    free(lb.lpv);
+    free(lb.stamp);
+    free(lb.term);
     return made;
 }
 
