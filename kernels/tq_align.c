@@ -2067,6 +2067,14 @@ static double boundary_cost(const bset *B)
     }
     return s;
 }
+/* Did a pass that saved `gain`, leaving the cost at `cost`, save less than `share` of the
+ * gap left over the bound? (Never when the bound is not known: c->lbound 0.) The stop rule
+ * of the cost swaps, the chains' passes, and chains and swaps together. */
+static int saved_little(const ctx *c, double gain, double cost, double share)
+{
+    return c->lbound > 0 && gain < share * (cost - c->lbound);
+}
+
 /* cost swaps stop once a pass saves less than this share of the gap left (greedy_repair;
  * measured at 1e6 x 500, bench/RESULTS.md: the fourth pass took 0.4-1.1 s for 0.003
  * points of gap) */
@@ -2399,8 +2407,7 @@ static int64_t cost_chains(const ctx *c, bset *B, const vio *v, double *L, doubl
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "cost chains: pass %d made %lld saved %.6g, cost %.10g (at %.2f s)\n",
                     pass, (long long)pass_made, gain, cost0 + bc, tq_now());
-        if (pass_made == 0) break;
-        if (c->lbound > 0 && gain < SWAP_GAIN * (cost0 + bc - c->lbound)) break;
+        if (pass_made == 0 || saved_little(c, gain, cost0 + bc, SWAP_GAIN)) break;
     }
 out:
     free(cur);
@@ -2605,21 +2612,19 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "cost swaps: pass %d made %lld saved %.6g, cost %.10g (at %.2f s)\n",
                     pass, (long long)made, gain, cost0 + bc, tq_now());
-        if (made <= 0) break;
-        if (c->lbound > 0 && gain < SWAP_GAIN * (cost0 + bc - c->lbound)) break;
+        if (made <= 0 || saved_little(c, gain, cost0 + bc, SWAP_GAIN)) break;
     }
     /* chains, then a swap pass (the chains' moves open swaps), again while that saves
      * CHAIN_GAIN of the gap left (a small set: until they find nothing) */
     for (int it = 0; c->chains && it < 8; it++) {
-        double b0 = boundary_cost(B);
         if (cost_chains(c, B, v, L, mv, cost0) <= 0) break;
         int64_t made = cost_swaps(c, B, v, L, mv);
-        double b1 = boundary_cost(B);
+        double bn = boundary_cost(B), gain = bc - bn;
+        bc = bn;
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "chains and swaps: %lld swaps, saved %.6g, cost %.10g (at %.2f s)\n",
-                    (long long)made, b0 - b1, cost0 + b1, tq_now());
-        if (made < 0 || (B->nb > CHAIN_SMALL && c->lbound > 0 &&
-                         b0 - b1 < CHAIN_GAIN * (cost0 + b1 - c->lbound)))
+                    (long long)made, gain, cost0 + bc, tq_now());
+        if (made < 0 || (B->nb > CHAIN_SMALL && saved_little(c, gain, cost0 + bc, CHAIN_GAIN)))
             break;
     }
     return total_viol(v, L, *mv) == 0.0;
