@@ -234,14 +234,22 @@ static int build_candidates(ctx *c, tq_align_result *res)
 {
     int64_t bad = INT64_MAX;
     int K = c->K, C = c->C0, W = c->C, nomem = 0;
+    /* the centers by coordinate, so that the K dot products of a row vectorise */
+    double *soa = malloc((size_t)3 * K * sizeof *soa);
+    if (!soa) return TQ_ENOMEM;
+    for (int k = 0; k < K; k++)
+        for (int d = 0; d < 3; d++) soa[d * K + k] = c->cx[3 * k + d];
+    const double *sx = soa, *sy = soa + K, *sz = soa + 2 * K;
 #pragma omp parallel if (c->nl > 4096)
     {
         int32_t *tk = malloc((size_t)C * sizeof *tk);
         double *td = malloc((size_t)C * sizeof *td);
+        double *dk = malloc((size_t)K * sizeof *dk);
         int64_t mybad = INT64_MAX;
-#pragma omp for schedule(static)
+        /* rows cost alike, but a static split had left one thread 0.2 s alone at 1e6 */
+#pragma omp for schedule(dynamic, 4096)
         for (int64_t i = 0; i < c->nl; i++) {
-            if (!tk || !td) { nomem = 1; continue; }
+            if (!tk || !td || !dk) { nomem = 1; continue; }
             int32_t pv = acc_prev(c, i);
             int32_t *ci = c->cand + i * W;
             double *co = c->cost + i * W;
@@ -257,20 +265,37 @@ static int build_candidates(ctx *c, tq_align_result *res)
                 c->dfar[i] = INFINITY;
                 continue;
             }
-            int cnt = 0;
-            for (int k = 0; k < K; k++) {
-                const double *ck = c->cx + 3 * k;
-                double d = v[0] * ck[0] + v[1] * ck[1] + v[2] * ck[2];
-                if (cnt == C && d <= td[C - 1]) continue;
-                int s = cnt < C ? cnt++ : C - 1;
-                while (s > 0 && td[s - 1] < d) {  /* strict: ties keep the lower k first */
-                    td[s] = td[s - 1];
-                    tk[s] = tk[s - 1];
-                    s--;
+            double v0 = v[0], v1 = v[1], v2 = v[2];
+            for (int k = 0; k < K; k++) dk[k] = v0 * sx[k] + v1 * sy[k] + v2 * sz[k];
+            /* the C largest dot products (nearest centers) by insertion; past the first C
+             * only those above the C-th are looked at, 8 at a time by a vector compare */
+            int cnt = 0, k = 0;
+#define CAND_PUT(K_, D_)                                                                   \
+    do {                                                                                   \
+        int s_ = cnt < C ? cnt++ : C - 1;                                                  \
+        while (s_ > 0 && td[s_ - 1] < (D_)) { /* strict: ties keep the lower k first */    \
+            td[s_] = td[s_ - 1];                                                           \
+            tk[s_] = tk[s_ - 1];                                                           \
+            s_--;                                                                          \
+        }                                                                                  \
+        td[s_] = (D_);                                                                     \
+        tk[s_] = (K_);                                                                     \
+    } while (0)
+            for (; k < K && cnt < C; k++) CAND_PUT(k, dk[k]);
+#ifdef TQ_ALIGN_AVX512
+            if (c->simd)
+                for (; k + 8 <= K; k += 8) {
+                    __mmask8 up = _mm512_cmp_pd_mask(_mm512_loadu_pd(dk + k),
+                                                     _mm512_set1_pd(td[C - 1]), _CMP_NLE_UQ);
+                    for (; up; up &= (__mmask8)(up - 1)) {
+                        int j = k + __builtin_ctz(up);
+                        if (!(dk[j] <= td[C - 1])) CAND_PUT(j, dk[j]);
+                    }
                 }
-                td[s] = d;
-                tk[s] = k;
-            }
+#endif
+            for (; k < K; k++)
+                if (!(dk[k] <= td[C - 1])) CAND_PUT(k, dk[k]);
+#undef CAND_PUT
             c->dfar[i] = cnt < K ? acc_weight(c, i) * dist_cost(td[C - 1], c->p->distance)
                                  : INFINITY;
             if (pv >= 0) {
@@ -289,7 +314,9 @@ static int build_candidates(ctx *c, tq_align_result *res)
         }
         free(tk);
         free(td);
+        free(dk);
     }
+    free(soa);
     if (nomem) return TQ_ENOMEM;
     if (bad != INT64_MAX) {
         int32_t pv = acc_prev(c, bad);
@@ -1425,6 +1452,71 @@ static inline int next_bit(const uint64_t *low, int K, int k)
     }
     return K;
 }
+/* A lower bound on an account's priced cost at territory k, without branches: the
+ * chord is never longer than the arc. The account's part: */
+typedef struct {
+    const double *sx, *sy, *sz, *q0, *q1, *q2;  /* centers and prices by coordinate */
+    double a0, a1, mva, v0, v1, v2, wg;         /* metrics, moved price, unit vector, weight */
+    int pv, km2;
+} lb_row;
+static inline double lb_k(const lb_row *r, int k)
+{
+    double pr = r->q0[k] * r->a0 + r->q1[k] * r->a1 + r->q2[k] + (k != r->pv ? r->mva : 0.0);
+    double h2 = 2.0 - 2.0 * (r->v0 * r->sx[k] + r->v1 * r->sy[k] + r->v2 * r->sz[k]);
+    h2 = h2 > 0.0 ? h2 : 0.0;
+    return pr + r->wg * (r->km2 ? TQ_EARTH_KM * TQ_EARTH_KM * h2 : TQ_EARTH_KM * sqrt(h2));
+}
+/* The bits of the territories whose lower bound is not above cut, or a superset: with
+ * distances in km the vector form compares squares, wg^2 R^2 h2 <= (cut - pr)^2, with
+ * a margin of 1e-12 of the terms' magnitudes (far above their rounding), instead of
+ * taking the square root (vsqrtpd and its multiply had held a third of the bound's
+ * samples). The caller tests each set bit with lb_k. lbk is scratch (K). */
+static inline void lb_low_bits(const ctx *c, const lb_row *r, int K, double cut, double *lbk,
+                               uint64_t *low)
+{
+#ifdef TQ_ALIGN_AVX512
+    if (c->simd && !r->km2) {
+        memset(low, 0, (size_t)(K + 63) / 64 * sizeof *low);
+        const double R = TQ_EARTH_KM;
+        const __m512d va0 = _mm512_set1_pd(r->a0), va1 = _mm512_set1_pd(r->a1),
+                      vmva = _mm512_set1_pd(r->mva), vv0 = _mm512_set1_pd(r->v0),
+                      vv1 = _mm512_set1_pd(r->v1), vv2 = _mm512_set1_pd(r->v2),
+                      vcut = _mm512_set1_pd(cut), vacut = _mm512_set1_pd(fabs(cut)),
+                      wr2 = _mm512_set1_pd(r->wg * r->wg * R * R),
+                      two = _mm512_set1_pd(2.0), zero = _mm512_setzero_pd(),
+                      mrg = _mm512_set1_pd(1e-12), one = _mm512_set1_pd(1.0 + 1e-12);
+        const __m512i vpv = _mm512_set1_epi64(r->pv), step = _mm512_set1_epi64(8);
+        __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        int k = 0;
+        for (; k + 8 <= K; k += 8, idx = _mm512_add_epi64(idx, step)) {
+            __m512d t0 = _mm512_mul_pd(_mm512_loadu_pd(r->q0 + k), va0);
+            __m512d t1 = _mm512_mul_pd(_mm512_loadu_pd(r->q1 + k), va1);
+            __m512d t2 = _mm512_loadu_pd(r->q2 + k);
+            __mmask8 mv = _mm512_cmpneq_epi64_mask(idx, vpv);
+            __m512d t3 = _mm512_maskz_mov_pd(mv, vmva);
+            __m512d pr = _mm512_add_pd(_mm512_add_pd(t0, t1), _mm512_add_pd(t2, t3));
+            __m512d mag = _mm512_add_pd(
+                _mm512_add_pd(_mm512_abs_pd(t0), _mm512_abs_pd(t1)),
+                _mm512_add_pd(_mm512_add_pd(_mm512_abs_pd(t2), _mm512_abs_pd(t3)), vacut));
+            __m512d t = _mm512_fmadd_pd(mrg, mag, _mm512_sub_pd(vcut, pr));
+            __m512d dot = _mm512_mul_pd(vv0, _mm512_loadu_pd(r->sx + k));
+            dot = _mm512_fmadd_pd(vv1, _mm512_loadu_pd(r->sy + k), dot);
+            dot = _mm512_fmadd_pd(vv2, _mm512_loadu_pd(r->sz + k), dot);
+            __m512d h2 = _mm512_max_pd(_mm512_fnmadd_pd(two, dot, two), zero);
+            __mmask8 on = _mm512_cmp_pd_mask(t, zero, _CMP_NLT_UQ);
+            on = _mm512_mask_cmp_pd_mask(on, _mm512_mul_pd(wr2, h2),
+                                         _mm512_mul_pd(_mm512_mul_pd(t, t), one), _CMP_NGT_UQ);
+            low[k >> 6] |= (uint64_t)on << (k & 63);
+        }
+        for (; k < K; k++)
+            if (!(lb_k(r, k) > cut)) low[k >> 6] |= (uint64_t)1 << (k & 63);
+        return;
+    }
+#endif
+    for (int k = 0; k < K; k++) lbk[k] = lb_k(r, k);
+    low_bits(lbk, K, cut, low);
+}
+
 static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_t *checks,
                       int add, int64_t *added)
 {
@@ -1488,15 +1580,8 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                         double cbest = best, wg = acc_weight(c, i);
                         double mva = pv >= 0 ? c->p->alpha * (double)c->pb->value[i] + mv : 0.0;
                         double v0 = v[0], v1 = v[1], v2 = v[2];
-                        /* a lower bound on every territory's priced cost, without branches
-                         * (vectorised): the chord is never longer than the arc */
-                        for (int k = 0; k < K; k++) {
-                            double pr = q0[k] * a0 + q1[k] * a1 + q2[k] + (k != pv ? mva : 0.0);
-                            double h2 = 2.0 - 2.0 * (v0 * sx[k] + v1 * sy[k] + v2 * sz[k]);
-                            h2 = h2 > 0.0 ? h2 : 0.0;
-                            lbk[k] = pr + wg * (km2 ? TQ_EARTH_KM * TQ_EARTH_KM * h2
-                                                    : TQ_EARTH_KM * sqrt(h2));
-                        }
+                        const lb_row lr = {sx, sy, sz, q0, q1, q2, a0, a1, mva,
+                                           v0, v1, v2, wg, pv, km2};
                         /* the exact cost only where the bound cannot rule a territory out
                          * (margin for rounding); the CG_ADD cheapest non-candidates below
                          * the candidate minimum are kept, cheapest first */
@@ -1507,9 +1592,9 @@ static int full_bound(ctx *c, const double *pi, double mu, double *bound, int64_
                         /* the cut only falls: the territories under the first one, by a
                          * vector compare (the scalar test of all K had held most of the
                          * bound's time), then each in increasing k against the cut */
-                        low_bits(lbk, K, cut, low);
+                        lb_low_bits(c, &lr, K, cut, lbk, low);
                         for (int k = next_bit(low, K, 0); k < K; k = next_bit(low, K, k + 1)) {
-                            if (lbk[k] > cut) continue;
+                            if (lb_k(&lr, k) > cut) continue;
                             const double *pk = pi + 3 * k;
                             double r = full_cost(c, i, v, k) + pk[0] * a0 + pk[1] * a1 + pk[2] +
                                        (pv >= 0 && k != pv ? mv : 0.0);
