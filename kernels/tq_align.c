@@ -3307,29 +3307,71 @@ static int extras_apply(ctx *c, const xlist *xl)
     for (int e = 0; e < S; e++)
         for (int d = 0; d < 3; d++) soa[d * S + e] = c->cx[3 * xl->k[e] + d];
     const double *sx = soa, *sy = soa + S, *sz = soa + 2 * S;
+    /* dist_bin <= thr is sqrt(h) XB < thr + 1, i.e. h XB^2 < (thr + 1)^2: squares
+     * clearly below (above) the square are in (out) without a square root, those within
+     * 1e-9 of it are binned as dist_bin does */
+    double *tlo = malloc((size_t)2 * S * sizeof *tlo), *thi = tlo ? tlo + S : NULL;
+    if (!tlo) {
+        free(soa);
+        return TQ_ENOMEM;
+    }
+    for (int e = 0; e < S; e++) {
+        double t1 = (double)xl->thr[e] + 1.0;
+        tlo[e] = xl->thr[e] >= XB - 1 ? INFINITY : t1 * t1 * (1.0 - 1e-9);
+        thi[e] = xl->thr[e] >= XB - 1 ? INFINITY : t1 * t1 * (1.0 + 1e-9);
+    }
 #pragma omp parallel if (c->nl > 4096)
     {
-        int32_t *bins = malloc((size_t)S * sizeof *bins);
-        if (!bins) {
+        double *hs = malloc((size_t)S * sizeof *hs);
+        if (!hs) {
 #pragma omp atomic write
             nomem = 1;
         }
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < c->nl; i++) {
             int32_t *ci = c->cand + i * C;
-            if (!bins || acc_locked(c, i) || ci[C - 1] >= 0) continue;
+            if (!hs || acc_locked(c, i) || ci[C - 1] >= 0) continue;
             const double *v = c->ux + 3 * i;
             double v0 = v[0], v1 = v[1], v2 = v[2];
-            for (int e = 0; e < S; e++) {  /* dist_bin, vectorised over e */
-                double h = 0.5 * (1.0 - (v0 * sx[e] + v1 * sy[e] + v2 * sz[e]));
-                double x = sqrt(h > 0.0 ? h : 0.0) * XB;
-                bins[e] = x < XB ? (int32_t)x : XB - 1;
+#ifdef TQ_ALIGN_AVX512
+            if (c->simd) {  /* 8 at a time; most rows are far from every listed territory */
+                const __m512d w0 = _mm512_set1_pd(v0), w1 = _mm512_set1_pd(v1),
+                              w2 = _mm512_set1_pd(v2), half = _mm512_set1_pd(0.5),
+                              one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd(),
+                              xb2 = _mm512_set1_pd((double)(XB * XB));
+                int full = 0;
+                for (int e0 = 0; e0 < S && !full; e0 += 8) {
+                    __mmask8 lane = (__mmask8)(S - e0 >= 8 ? 0xff : (1u << (S - e0)) - 1);
+                    __m512d d = _mm512_mul_pd(w0, _mm512_maskz_loadu_pd(lane, sx + e0));
+                    d = _mm512_fmadd_pd(w1, _mm512_maskz_loadu_pd(lane, sy + e0), d);
+                    d = _mm512_fmadd_pd(w2, _mm512_maskz_loadu_pd(lane, sz + e0), d);
+                    __m512d h = _mm512_max_pd(_mm512_mul_pd(half, _mm512_sub_pd(one, d)), zero);
+                    __mmask8 near = _mm512_mask_cmp_pd_mask(
+                        lane, _mm512_mul_pd(h, xb2), _mm512_maskz_loadu_pd(lane, thi + e0),
+                        _CMP_NGT_UQ);
+                    for (; near && !full; near &= (__mmask8)(near - 1)) {
+                        int e = e0 + __builtin_ctz(near);
+                        if (dist_bin(v, c->cx + 3 * xl->k[e]) > xl->thr[e]) continue;
+                        full = put_extra(c, i, xl->k[e]) < 0;
+                    }
+                }
+                continue;
             }
-            for (int e = 0; e < S; e++)
-                if (bins[e] <= xl->thr[e] && put_extra(c, i, xl->k[e]) < 0) break;
+#endif
+            for (int e = 0; e < S; e++) {  /* h XB^2, vectorised over e */
+                double h = 0.5 * (1.0 - (v0 * sx[e] + v1 * sy[e] + v2 * sz[e]));
+                hs[e] = (h > 0.0 ? h : 0.0) * (double)(XB * XB);
+            }
+            for (int e = 0; e < S; e++) {
+                if (!(hs[e] < tlo[e]) &&
+                    (hs[e] > thi[e] || dist_bin(v, c->cx + 3 * xl->k[e]) > xl->thr[e]))
+                    continue;
+                if (put_extra(c, i, xl->k[e]) < 0) break;
+            }
         }
-        free(bins);
+        free(hs);
     }
+    free(tlo);
     free(soa);
     return nomem ? TQ_ENOMEM : TQ_OK;
 }
