@@ -519,24 +519,33 @@ static inline int priced_slots_2(const ctx *c, int64_t i, const double *pi, doub
     int32_t pv = acc_prev(c, i);
     double b = INFINITY, s2 = INFINITY;
     int ns = 0, at = 0, at2 = -1;
-    for (int s = 0; s < c->C; s++) {
-        int k = ci[s];
-        if (k < 0) break;
-        const double *pk = pi + 3 * k;
-        double r = fma(pk[1], a1, fma(pk[0], a0, co[s])) + pk[2];
-        r += pv >= 0 && k != pv ? mv : 0.0;
-        rr[s] = r;
-        ns++;
-        if (r < b) {
-            s2 = b;
-            at2 = at;
-            b = r;
-            at = s;
-        } else if (r < s2) {
-            s2 = r;
-            at2 = s;
-        }
+#define SLOT_LOOP(MOVED)                                                                   \
+    for (int s = 0; s < c->C; s++) {                                                       \
+        int k = ci[s];                                                                     \
+        if (k < 0) break;                                                                  \
+        const double *pk = pi + 3 * k;                                                     \
+        double r = fma(pk[1], a1, fma(pk[0], a0, co[s])) + pk[2];                          \
+        MOVED;                                                                             \
+        rr[s] = r;                                                                         \
+        ns++;                                                                              \
+        if (r < b) {                                                                       \
+            s2 = b;                                                                        \
+            at2 = at;                                                                      \
+            b = r;                                                                         \
+            at = s;                                                                        \
+        } else if (r < s2) {                                                               \
+            s2 = r;                                                                        \
+            at2 = s;                                                                       \
+        }                                                                                  \
     }
+    /* without a moved price (no budget, or no last-year territory) the loop skips the
+     * test; r + 0.0 differs from r only for r = -0.0 */
+    if (pv >= 0 && mv != 0.0) {
+        SLOT_LOOP(r += k != pv ? mv : 0.0)
+    } else {
+        SLOT_LOOP((void)0)
+    }
+#undef SLOT_LOOP
     *bs = at;
     *best = b;
     *second = s2;
