@@ -2114,6 +2114,8 @@ static int64_t cost_swaps(const ctx *c, bset *B, const vio *v, double *L, double
             if (!(e = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *e))) goto nomem;
         }
     }
+    /* the order is total (ties by row, slot): the ranges sort alike on any thread */
+#pragma omp parallel for schedule(dynamic, 64) if (ne > 65536)
     for (int64_t w = 0; w < nu; w++)
         qsort(e + rs[w], (size_t)(rs[w + 1] - rs[w]), sizeof *e, swap_ent_cmp);
     for (int64_t j = 0; j < B->nb; j++) {
@@ -2354,8 +2356,11 @@ static int chain_build(const bset *B, int K, chain_g *g, int64_t *cur)
         }
     }
     int64_t na = 0;
-    for (int k = 0; k < K; k++) {
+    /* the order is total (ties by row, slot): the ranges sort alike on any thread */
+#pragma omp parallel for schedule(dynamic, 8) if (off[K] > 65536)
+    for (int k = 0; k < K; k++)
         qsort(e + off[k], (size_t)(off[k + 1] - off[k]), sizeof *e, chain_ent_cmp);
+    for (int k = 0; k < K; k++) {
         g->aoff[k] = na;
         for (int64_t q = off[k]; q < off[k + 1]; q++)
             if (q == off[k] || e[q].kt != e[q - 1].kt) g->arc[na++] = q;
