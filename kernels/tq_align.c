@@ -1497,8 +1497,8 @@ static inline double lb_k(const lb_row *r, int k)
 /* The bits of the territories whose lower bound is not above cut, or a superset: with
  * distances in km the vector form compares squares, wg^2 R^2 h2 <= (cut - pr)^2, with
  * a margin of 1e-12 of the terms' magnitudes (far above their rounding), instead of
- * taking the square root (vsqrtpd and its multiply had held a third of the bound's
- * samples). The caller tests each set bit with lb_k. lbk is scratch (K). */
+ * taking the square root (4% off the bound in concurrent one-thread pairs at 1e6 x 500;
+ * bench/RESULTS.md). The caller tests each set bit with lb_k. lbk is scratch (K). */
 static inline void lb_low_bits(const ctx *c, const lb_row *r, int K, double cut, double *lbk,
                                uint64_t *low)
 {
@@ -3340,17 +3340,16 @@ static int extras_apply(ctx *c, const xlist *xl)
     for (int e = 0; e < S; e++)
         for (int d = 0; d < 3; d++) soa[d * S + e] = c->cx[3 * xl->k[e] + d];
     const double *sx = soa, *sy = soa + S, *sz = soa + 2 * S;
-    /* dist_bin <= thr is sqrt(h) XB < thr + 1, i.e. h XB^2 < (thr + 1)^2: squares
-     * clearly below (above) the square are in (out) without a square root, those within
-     * 1e-9 of it are binned as dist_bin does */
-    double *tlo = malloc((size_t)2 * S * sizeof *tlo), *thi = tlo ? tlo + S : NULL;
-    if (!tlo) {
+    /* dist_bin <= thr is sqrt(h) XB < thr + 1, i.e. h XB^2 < (thr + 1)^2: rows whose
+     * square is clearly above (by 1e-9) are out without a square root, the others are
+     * binned as dist_bin does */
+    double *thi = malloc((size_t)S * sizeof *thi);
+    if (!thi) {
         free(soa);
         return TQ_ENOMEM;
     }
     for (int e = 0; e < S; e++) {
         double t1 = (double)xl->thr[e] + 1.0;
-        tlo[e] = xl->thr[e] >= XB - 1 ? INFINITY : t1 * t1 * (1.0 - 1e-9);
         thi[e] = xl->thr[e] >= XB - 1 ? INFINITY : t1 * t1 * (1.0 + 1e-9);
     }
 #pragma omp parallel if (c->nl > 4096)
@@ -3396,15 +3395,13 @@ static int extras_apply(ctx *c, const xlist *xl)
                 hs[e] = (h > 0.0 ? h : 0.0) * (double)(XB * XB);
             }
             for (int e = 0; e < S; e++) {
-                if (!(hs[e] < tlo[e]) &&
-                    (hs[e] > thi[e] || dist_bin(v, c->cx + 3 * xl->k[e]) > xl->thr[e]))
-                    continue;
+                if (hs[e] > thi[e] || dist_bin(v, c->cx + 3 * xl->k[e]) > xl->thr[e]) continue;
                 if (put_extra(c, i, xl->k[e]) < 0) break;
             }
         }
         free(hs);
     }
-    free(tlo);
+    free(thi);
     free(soa);
     return nomem ? TQ_ENOMEM : TQ_OK;
 }
