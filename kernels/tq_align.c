@@ -42,6 +42,7 @@ void tq_align_defaults(tq_align_params *p)
     p->progress_ctx = NULL;
     p->coarse = TQ_COARSE_AUTO;
     p->gap_stop = 1e-4;
+    p->gap_goal = 0.005;
     p->boundary = 2000;
     p->mip_nodes = 200;
     p->mip_max_cols = 5000;
@@ -66,6 +67,7 @@ const char *tq_align_check(const tq_align_params *p)
         return "prices must be auto, newton, lbfgs or lbfgs-plain";
     if (p->coarse < 0 && p->coarse != TQ_COARSE_AUTO) return "coarse must be >= 0 or auto";
     if (!(p->gap_stop >= 0.0)) return "gap_stop must be >= 0";
+    if (!(p->gap_goal >= 0.0)) return "gap_goal must be >= 0";
     if (p->boundary < 1) return "boundary must be >= 1";
     if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
     if (p->mip_max_cols < 0) return "mip_max_cols must be >= 0";
@@ -175,6 +177,8 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* L-BFGS preconditioned by the Hessian: refreshed every PC_EVERY iterations (measured
  * at 200,000 x 500: every 20, 40, 60 iterations gave 3,935-4,166 passes against 7,219
  * plain), damped by PC_NU times its mean diagonal */
+#define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
+#define REPOLISH_CAP 4       /* and its iteration cap (x the finest phase's) */
 #define PC_EVERY 40
 #define PC_NU 1e-3
 #define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
@@ -3583,9 +3587,9 @@ static double priced_slack(const ctx *c, const double *pi, int m)
 
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
-    int status, K = c->K;
+    int status = TQ_OK, K = c->K;
     double *pi = NULL, *pibest = NULL, *pifeas = NULL, *pilast = NULL;
-    int32_t *override = NULL;
+    int32_t *override = NULL, *kept = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
     pi = calloc((size_t)nq + 1, sizeof *pi);
@@ -3598,9 +3602,12 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
         goto done;
     }
     int cg = 0, xrounds = 0, div0 = 0, polish = 0;
+    /* the second polish (p->gap_goal): the alignment before it and its cost */
+    int repolish = 0;
+    double kept_cost = INFINITY, best_fb = -INFINITY;
     int64_t prev_added = 0;
     double gbest, ub;
-    int have_feas, r;
+    int have_feas, r = 0;
     if (c->sub_pi) goto cg_again;  /* the coarse level: candidates come from the caller */
 retry:
     t0 = tq_now();
@@ -3917,12 +3924,14 @@ cg_again:
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 int cap = ph < ph0 ? PRE_ITERS : use_nw ? NW_ITERS : ph_iters[ph];
+                if (repolish) cap *= REPOLISH_CAP;
                 for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* prices running off (see div0 below): stop, the caller widens */
                     if (cg == 0 && prices_ran_off(c, gbest)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
-                    double stall = (loose ? LOOSE_STALL : 1.0) * 2e-6 * fabs(gbest);
+                    double stall = (loose ? LOOSE_STALL : repolish ? REPOLISH_STALL : 1.0) *
+                                   2e-6 * fabs(gbest);
                     if (nh >= win && gbest - gb_hist[nh % win] <= stall) break;
                     gb_hist[nh++ % win] = gbest;
                     if (have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest)) {
@@ -4083,6 +4092,9 @@ cg_again:
     div0 = prices_ran_off(c, gbest);
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
+    /* the bound: the best over the rounds (a second polish may end lower) */
+    if (fb > best_fb) best_fb = fb;
+    fb = best_fb;
     res->bound = fb;
     c->lbound = fb;
     res->bound_checks = checks;
@@ -4264,6 +4276,32 @@ primal:
         repaired = 1;
     }
     res->t_repair += tq_now() - t0;
+    /* A gap above the goal is mostly prices that are not yet balanced: in a crowded
+     * region the smoothed loads still sit off the window edges the prices push towards
+     * (1e6 x 500 seed 4: the smoothed assignment's priced slack was 1.4% of the bound),
+     * while the dual gains only 1e-6 in 20 iterations, so the stall test ends the
+     * polish. Measured (bench/RESULTS.md): the finest eps run on with a 100x tighter
+     * stall test took seed 4 from 1.03% to 0.37%. So: once, keep this alignment, polish
+     * again, repair again, keep the cheaper one. */
+    if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->exact && !c->p->write_lp &&
+        !div0 && fb > 0 && c->sum[3 * K + S_COST] - fb > c->p->gap_goal * fb &&
+        r < c->p->max_rounds) {
+        kept = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *kept);
+        if (!kept) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < c->nl; i++) kept[i] = c->cand[i * c->C + c->slot[i]];
+        kept_cost = c->sum[3 * K + S_COST];
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "gap %.4g%% above the goal: polish again\n",
+                    100 * (kept_cost - fb) / fb);
+        repolish = 1;
+        goto cg_again;
+    }
+    /* the second polish's repair failed or cost more: the alignment before it */
+    int use_kept = kept && (!repaired || !(c->sum[3 * K + S_COST] < kept_cost));
+    if (use_kept) repaired = 1;
     if (!repaired && c->C0 < K) {
         /* the candidate-restricted problem may be infeasible (or its prices diverged):
          * widen the candidate lists and solve again */
@@ -4328,6 +4366,7 @@ primal:
                 (long long)nreg, Bs, Bw[0], Bw[1], Bw[2], c->sum[3 * K + S_COST], res->bound);
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+    if (use_kept) memcpy(territory, kept, (size_t)c->nl * sizeof *territory);
     if (c->p->write_lp) {
         /* the model the solution lives in: final candidate lists (after widening,
          * reverse candidates and column generation) */
@@ -4349,6 +4388,7 @@ done:
     free(pifeas);
     free(pilast);
     free(override);
+    free(kept);
     return status;
 }
 

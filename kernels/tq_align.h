@@ -70,6 +70,11 @@ typedef struct {
                                 than 200 prices (the L-BFGS regime), else off */
     double gap_stop;         /* stop the rounds once a feasible priced assignment is
                                 within this relative gap of the bound, >= 0 */
+    double gap_goal;         /* when the repaired alignment's gap is above this, the
+                                prices run once more at the finest eps with a 100x
+                                tighter stall test, and the repair starts again from
+                                them; the cheaper alignment is kept; 0 = off (default
+                                0.005) */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
     int mip_nodes;           /* GLPK branch-and-bound node limit for the boundary MIP
                                 (deterministic); 0 = no MIP, greedy repair only */

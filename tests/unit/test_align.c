@@ -620,6 +620,45 @@ static void test_centers_iterate(void **state)
     inst_free(&s);
 }
 
+/* the second polish (gap_goal): forced on with a tiny goal, it keeps the cheaper of the
+ * two alignments and the better bound, so neither gets worse than without it; the same
+ * bits for 1 and 2 threads; windows met */
+static void test_gap_goal(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 20000, 16, 45);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.gap_goal = 0;
+    int32_t *t0 = malloc(s.n * sizeof(int32_t)), *t1 = malloc(s.n * sizeof(int32_t)),
+            *t2 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r0, r1, r2;
+    omp_set_num_threads(2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t0, &r0), TQ_OK);
+    p.gap_goal = 1e-9;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+    omp_set_num_threads(1);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    omp_set_num_threads(2);
+    assert_true(r1.rounds > r0.rounds);  /* it ran */
+    assert_true(r1.cost <= r0.cost);
+    assert_true(r1.bound >= r0.bound);
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    check_windows(&s, &p, t1);
+    print_message("20000x16 gap goal: cost %.8g -> %.8g, bound %.8g -> %.8g, rounds %d -> %d\n",
+                  r0.cost, r1.cost, r0.bound, r1.bound, r0.rounds, r1.rounds);
+    tq_align_result_free(&r0);
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    free(t0);
+    free(t1);
+    free(t2);
+    inst_free(&s);
+}
+
 static void test_bad_params(void **state)
 {
     (void)state;
@@ -636,6 +675,9 @@ static void test_bad_params(void **state)
     assert_non_null(tq_align_check(&p));
     tq_align_defaults(&p);
     p.prices = 4;
+    assert_non_null(tq_align_check(&p));
+    tq_align_defaults(&p);
+    p.gap_goal = -0.1;
     assert_non_null(tq_align_check(&p));
     /* prev out of range is named with its row */
     inst s;
@@ -667,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_exp_neg),
         cmocka_unit_test(test_centers_iterate),
         cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_gap_goal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
