@@ -149,6 +149,16 @@ typedef struct {
     int keep_C;
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
     int chains;           /* the repair looks for cost-reducing chains (cost_chains) */
+    double soft_cost;     /* round_pass: cost of the smoothed assignment it rounded */
+    /* rows frozen within a price phase (price_pass_eps): fz_mode 1 records each row's
+     * regret (fz_reg, -1 when it had more than one weight) and the prices (fz_pi);
+     * fz_mode 2 then passes a row with one weight at the recorded prices without pricing
+     * its slots while its regret minus how far the prices moved since (at most) stays
+     * above the weight cut: its cheapest slot and single weight cannot have changed */
+    double *fz_reg, *fz_pi;
+    double *fz_c;         /* nl: the recorded cheapest slot's cost and territory, so that a */
+    int32_t *fz_k;        /* frozen row reads neither its slot lists nor its costs */
+    int fz_mode;
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -179,6 +189,7 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
  * plain), damped by PC_NU times its mean diagonal */
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
 #define REPOLISH_CAP 4       /* and its iteration cap (x the finest phase's) */
+#define FZ_EVERY 3  /* price iterations between recordings of the frozen rows */
 #define PC_EVERY 40
 #define PC_NU 1e-3
 #define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
@@ -665,6 +676,17 @@ static inline void soft_add(double *sp, int K, int k, double q, double a0, doubl
     if (pv >= 0 && k != pv) sp[3 * K + 1] += q * val;
 }
 
+static void fz_free(ctx *c)
+{
+    free(c->fz_reg);
+    free(c->fz_pi);
+    free(c->fz_c);
+    free(c->fz_k);
+    c->fz_reg = c->fz_pi = c->fz_c = NULL;
+    c->fz_k = NULL;
+    c->fz_mode = 0;
+}
+
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
  * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
  * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
@@ -682,6 +704,20 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
      * zeroing and summing the block partials is a good part of its pass; on all rows
      * the argmin's sums were 7% of a pass. */
     const int soft_only = eps > 0 && (c->sub_pi || c->argmin_off), off = soft_only ? 3 * K : 0;
+    /* frozen rows (fz_mode 2): how far any price moved since the recording, per metric,
+     * and the moved-value price; a row's priced slot differences moved by at most twice
+     * its metrics times these */
+    const int fz = eps > 0 && c->fz_reg ? c->fz_mode : 0;
+    double fzd[4] = {0, 0, 0, 0}, fzcut = SOFT_CUT * eps * (1.0 + 1e-6);
+    if (fz == 2) {
+        for (int k = 0; k < K; k++)
+            for (int m = 0; m < 3; m++)
+                fzd[m] = fmax(fzd[m], fabs(pi[3 * k + m] - c->fz_pi[3 * k + m]));
+        fzd[3] = fabs(mu - c->fz_pi[3 * K]);
+    } else if (fz == 1) {
+        memcpy(c->fz_pi, pi, (size_t)3 * K * sizeof *pi);
+        c->fz_pi[3 * K] = mu;
+    }
 #pragma omp parallel for schedule(dynamic, ch) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
@@ -695,6 +731,23 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             double val = (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
             double best, second;
+            if (fz == 2 && c->fz_reg[i] > 0.0 &&
+                c->fz_reg[i] - 2.0 * (fzd[0] * a0 + fzd[1] * a1 + fzd[2] +
+                                      (pv >= 0 ? fzd[3] * val : 0.0)) >
+                    fzcut * (1.0 + 1e-9) + 1e-12 * c->fz_reg[i]) {
+                /* slot 0 is still the cheapest and the only weight: its priced cost as
+                 * priced_slots_2 computes it, and what the single-weight branch below adds */
+                const int k0 = c->fz_k[i];
+                const double *pk = pi + 3 * k0;
+                best = fma(pk[1], a1, fma(pk[0], a0, c->fz_c[i])) + pk[2];
+                if (pv >= 0 && mu != 0.0) best += k0 != pv ? mu * val : 0.0;
+                pt[3 * K + S_BEST] += best;  /* c->slot[i] is 0 since the recording */
+                if (!soft_only) tally(c, pt, i, 0);
+                double *sp = pt + 3 * K + 4;
+                soft_add(sp, K, k0, 1.0, a0, a1, val, pv);
+                sp[3 * K] += best;
+                continue;
+            }
             int bs, bs2;
             int ns = priced_slots_2(c, i, pi, mu, rr, &bs, &best, &second, &bs2);
             /* the cheapest slot first and the second-cheapest next: the next pass's
@@ -707,6 +760,12 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             if (bs2 > 1) swap_slots(c, i, rr, 1, bs2);
             c->slot[i] = bs;
             c->regret[i] = second - best;
+            if (fz == 1) {  /* slot 0 is the cheapest now (swapped above) */
+                c->fz_reg[i] = second - best > fzcut * (1.0 + 1e-9) ? second - best : -1.0;
+                c->fz_k[i] = ci[0];
+                c->fz_c[i] = c->cost[i * C];
+            }
+            else if (fz == 2) c->fz_reg[i] = -1.0;  /* priced again: not frozen until recorded */
             pt[3 * K + S_BEST] += best;
             if (!soft_only) tally(c, pt, i, bs);
             if (eps > 0 && second - best > SOFT_CUT * eps * (1.0 + 1e-9)) {
@@ -868,6 +927,10 @@ static int round_pass(ctx *c, const double *pi, double mu, double eps)
             D[e] = c->use[m] ? soft - fmin(c->whi[e], fmax(c->wlo[e], soft)) : 0.0;
         }
     double *tail = c->sum + 3 * K;
+    /* the smoothed assignment's cost: the hard rows' plus the fractional rows' weighted */
+    c->soft_cost = tail[S_COST];
+    for (int64_t j = 0; j < ntot; j++)
+        for (int s = 0; s < C; s++) c->soft_cost += all[j * W + 5 + C + s] * all[j * W + 5 + 2 * C + s];
     for (int64_t j = 0; j < ntot; j++) {
         const double *r = all + j * W;
         double am[3] = {r[1], r[2], 1.0};
@@ -3449,6 +3512,9 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     cc->stride = s;
     cc->alist = NULL;
     cc->acnt = NULL;
+    cc->fz_reg = cc->fz_pi = cc->fz_c = NULL;
+    cc->fz_k = NULL;
+    cc->fz_mode = 0;
     cc->ux = NULL;
     cc->cand = NULL;
     cc->cost = NULL;
@@ -3604,7 +3670,7 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     int cg = 0, xrounds = 0, div0 = 0, polish = 0;
     /* the second polish (p->gap_goal): the alignment before it and its cost */
     int repolish = 0;
-    double kept_cost = INFINITY, best_fb = -INFINITY;
+    double kept_cost = INFINITY, best_fb = -INFINITY, soft_gap = 0.0;
     int64_t prev_added = 0;
     double gbest, ub;
     int have_feas, r = 0;
@@ -3793,6 +3859,15 @@ cg_again:
     {
         const int LM = 8;
         int nv = nq + 1;
+        /* frozen rows on all rows (not the coarse sample's compact arrays) */
+        int fz_it0 = 0;
+        if (!c->sub_pi && c->stride == 1) {
+            c->fz_reg = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_reg);
+            c->fz_pi = malloc((size_t)(nq + 1) * sizeof *c->fz_pi);
+            c->fz_c = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_c);
+            c->fz_k = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_k);
+            if (!c->fz_reg || !c->fz_pi || !c->fz_c || !c->fz_k) fz_free(c);
+        }
         double *x = calloc((size_t)nv, sizeof *x), *gr = calloc((size_t)nv, sizeof *gr);
         double *xn = calloc((size_t)nv, sizeof *xn), *gn = calloc((size_t)nv, sizeof *gn);
         double *d = calloc((size_t)nv, sizeof *d), *S = calloc((size_t)LM * nv, sizeof *S);
@@ -3888,6 +3963,7 @@ cg_again:
     do {                                                                                    \
         for (int q = 0; q < nv; q++) pi[q] = act[q] ? (Y_)[q] / un[q] : 0.0;                \
         status = price_pass_eps(c, pi, pi[nq], eps);                                        \
+        if (c->fz_mode == 1) c->fz_mode = 2;                                                \
         r++;                                                                                \
         if (status != TQ_OK) break;                                                         \
         double gx = dual_value(c, pi, pi[nq]);                                              \
@@ -3921,12 +3997,18 @@ cg_again:
                  * for in a round's last phase only: before it the loads are still off
                  * (1e6 x 500: 227 of 284 all-row passes skip it) */
                 c->argmin_off = loose || ph != ph1 - 1;
+                c->fz_mode = 1;  /* a new eps: record the rows again */
+                fz_it0 = 0;
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 int cap = ph < ph0 ? PRE_ITERS : use_nw ? NW_ITERS : ph_iters[ph];
                 if (repolish) cap *= REPOLISH_CAP;
                 for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
+                    if (it - fz_it0 >= FZ_EVERY) {
+                        c->fz_mode = 1;
+                        fz_it0 = it;
+                    }
                     /* prices running off (see div0 below): stop, the caller widens */
                     if (cg == 0 && prices_ran_off(c, gbest)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
@@ -4078,6 +4160,7 @@ cg_again:
         c->alist = NULL;
         c->acnt = NULL;
         c->argmin_off = 0;
+        fz_free(c);
         if (status != TQ_OK) goto done;
     }
     res->rounds += r;
@@ -4175,9 +4258,11 @@ primal:
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
         double vb = load_viol(c), cb = c->sum[3 * K + S_COST];
+        soft_gap = (c->soft_cost - fb) / fb;
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "repair start: violation (cost) at best dual %g (%.10g), at last "
-                    "iterate %g (%.10g), rounded %g (%.10g)\n", vb, cb, vl, cl, vr, cr);
+                    "iterate %g (%.10g), rounded %g (%.10g); smoothed %.10g (%.4g%% over the "
+                    "bound)\n", vb, cb, vl, cl, vr, cr, c->soft_cost, 100 * soft_gap);
         if (vr < vb && vr <= vl) start = 2;
         else if (vl < vb) start = 1;
         if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
@@ -4294,8 +4379,8 @@ primal:
         for (int64_t i = 0; i < c->nl; i++) kept[i] = c->cand[i * c->C + c->slot[i]];
         kept_cost = c->sum[3 * K + S_COST];
         if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "gap %.4g%% above the goal: polish again\n",
-                    100 * (kept_cost - fb) / fb);
+            fprintf(stderr, "gap %.4g%% above the goal (smoothed %.4g%%): polish again\n",
+                    100 * (kept_cost - fb) / fb, 100 * soft_gap);
         repolish = 1;
         goto cg_again;
     }
