@@ -4175,11 +4175,9 @@ cg_again:
     div0 = prices_ran_off(c, gbest);
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
-    /* the bound: the best over the rounds (a second polish may end lower) */
     if (fb > best_fb) best_fb = fb;
-    fb = best_fb;
-    res->bound = fb;
-    c->lbound = fb;
+    res->bound = best_fb;  /* every round's full bound is one; the cg rules use this one's */
+    c->lbound = best_fb;
     res->bound_checks = checks;
     res->candidates = c->C;
     res->columns_added += added;
@@ -4258,7 +4256,7 @@ primal:
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
         double vb = load_viol(c), cb = c->sum[3 * K + S_COST];
-        soft_gap = (c->soft_cost - fb) / fb;
+        soft_gap = (c->soft_cost - best_fb) / best_fb;
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "repair start: violation (cost) at best dual %g (%.10g), at last "
                     "iterate %g (%.10g), rounded %g (%.10g); smoothed %.10g (%.4g%% over the "
@@ -4369,7 +4367,7 @@ primal:
      * stall test took seed 4 from 1.03% to 0.37%. So: once, keep this alignment, polish
      * again, repair again, keep the cheaper one. */
     if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->exact && !c->p->write_lp &&
-        !div0 && fb > 0 && c->sum[3 * K + S_COST] - fb > c->p->gap_goal * fb &&
+        !div0 && best_fb > 0 && c->sum[3 * K + S_COST] - best_fb > c->p->gap_goal * best_fb &&
         r < c->p->max_rounds) {
         kept = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *kept);
         if (!kept) {
@@ -4380,7 +4378,7 @@ primal:
         kept_cost = c->sum[3 * K + S_COST];
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "gap %.4g%% above the goal (smoothed %.4g%%): polish again\n",
-                    100 * (kept_cost - fb) / fb, 100 * soft_gap);
+                    100 * (kept_cost - best_fb) / best_fb, 100 * soft_gap);
         repolish = 1;
         goto cg_again;
     }
