@@ -156,8 +156,6 @@ typedef struct {
      * its slots while its regret minus how far the prices moved since (at most) stays
      * above the weight cut: its cheapest slot and single weight cannot have changed */
     double *fz_reg, *fz_pi;
-    double *fz_c;         /* nl: the recorded cheapest slot's cost and territory, so that a */
-    int32_t *fz_k;        /* frozen row reads neither its slot lists nor its costs */
     int fz_mode;
 } ctx;
 
@@ -680,10 +678,7 @@ static void fz_free(ctx *c)
 {
     free(c->fz_reg);
     free(c->fz_pi);
-    free(c->fz_c);
-    free(c->fz_k);
-    c->fz_reg = c->fz_pi = c->fz_c = NULL;
-    c->fz_k = NULL;
+    c->fz_reg = c->fz_pi = NULL;
     c->fz_mode = 0;
 }
 
@@ -737,9 +732,9 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
                     fzcut * (1.0 + 1e-9) + 1e-12 * c->fz_reg[i]) {
                 /* slot 0 is still the cheapest and the only weight: its priced cost as
                  * priced_slots_2 computes it, and what the single-weight branch below adds */
-                const int k0 = c->fz_k[i];
+                const int k0 = ci[0];
                 const double *pk = pi + 3 * k0;
-                best = fma(pk[1], a1, fma(pk[0], a0, c->fz_c[i])) + pk[2];
+                best = fma(pk[1], a1, fma(pk[0], a0, c->cost[i * C])) + pk[2];
                 if (pv >= 0 && mu != 0.0) best += k0 != pv ? mu * val : 0.0;
                 pt[3 * K + S_BEST] += best;  /* c->slot[i] is 0 since the recording */
                 if (!soft_only) tally(c, pt, i, 0);
@@ -760,11 +755,8 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             if (bs2 > 1) swap_slots(c, i, rr, 1, bs2);
             c->slot[i] = bs;
             c->regret[i] = second - best;
-            if (fz == 1) {  /* slot 0 is the cheapest now (swapped above) */
-                c->fz_reg[i] = second - best > fzcut * (1.0 + 1e-9) ? second - best : -1.0;
-                c->fz_k[i] = ci[0];
-                c->fz_c[i] = c->cost[i * C];
-            }
+            /* slot 0 is the cheapest now (swapped above) */
+            if (fz == 1) c->fz_reg[i] = second - best > fzcut * (1.0 + 1e-9) ? second - best : -1.0;
             else if (fz == 2) c->fz_reg[i] = -1.0;  /* priced again: not frozen until recorded */
             pt[3 * K + S_BEST] += best;
             if (!soft_only) tally(c, pt, i, bs);
@@ -3512,8 +3504,7 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     cc->stride = s;
     cc->alist = NULL;
     cc->acnt = NULL;
-    cc->fz_reg = cc->fz_pi = cc->fz_c = NULL;
-    cc->fz_k = NULL;
+    cc->fz_reg = cc->fz_pi = NULL;
     cc->fz_mode = 0;
     cc->ux = NULL;
     cc->cand = NULL;
@@ -3864,9 +3855,7 @@ cg_again:
         if (!c->sub_pi && c->stride == 1) {
             c->fz_reg = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_reg);
             c->fz_pi = malloc((size_t)(nq + 1) * sizeof *c->fz_pi);
-            c->fz_c = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_c);
-            c->fz_k = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_k);
-            if (!c->fz_reg || !c->fz_pi || !c->fz_c || !c->fz_k) fz_free(c);
+            if (!c->fz_reg || !c->fz_pi) fz_free(c);
         }
         double *x = calloc((size_t)nv, sizeof *x), *gr = calloc((size_t)nv, sizeof *gr);
         double *xn = calloc((size_t)nv, sizeof *xn), *gn = calloc((size_t)nv, sizeof *gn);
