@@ -186,7 +186,9 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
  * at 200,000 x 500: every 20, 40, 60 iterations gave 3,935-4,166 passes against 7,219
  * plain), damped by PC_NU times its mean diagonal */
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
-#define REPOLISH_CAP 4       /* and its iteration cap (x the finest phase's) */
+#define REPOLISH_CAP 2       /* its iteration cap (x the finest phase's) */
+#define REPOLISH_EPS 3e-3    /* and its eps (x the price scale): the middle phase's; at the
+                                finest eps (3e-4) it took 4x the cap for a gap no smaller */
 #define FZ_EVERY 3  /* price iterations between recordings of the frozen rows */
 #define PC_EVERY 40
 #define PC_NU 1e-3
@@ -3942,7 +3944,7 @@ cg_again:
                 int nh = 0;
                 double eps = (ph < ph0    ? eps_pre[ph - ph0 + npre]
                               : use_nw ? eps_nw[ph]
-                                       : eps_seq[ph]) *
+                                       : repolish ? REPOLISH_EPS : eps_seq[ph]) *
                              c->cbar,
                        dl = eps;
                 int m = 0, head = 0;
@@ -4352,9 +4354,9 @@ primal:
      * region the smoothed loads still sit off the window edges the prices push towards
      * (1e6 x 500 seed 4: the smoothed assignment's priced slack was 1.4% of the bound),
      * while the dual gains only 1e-6 in 20 iterations, so the stall test ends the
-     * polish. Measured (bench/RESULTS.md): the finest eps run on with a 100x tighter
-     * stall test took seed 4 from 1.03% to 0.37%. So: once, keep this alignment, polish
-     * again, repair again, keep the cheaper one. */
+     * polish. Measured (bench/RESULTS.md): the prices run on at eps 3e-3 with a 100x
+     * tighter stall test took seed 4 from 1.03% to 0.32%. So: once, keep this
+     * alignment, polish again, repair again, keep the cheaper one. */
     if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->exact && !c->p->write_lp &&
         !div0 && best_fb > 0 && c->sum[3 * K + S_COST] - best_fb > c->p->gap_goal * best_fb &&
         r < c->p->max_rounds) {
