@@ -150,13 +150,6 @@ typedef struct {
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
     int chains;           /* the repair looks for cost-reducing chains (cost_chains) */
     double soft_cost;     /* round_pass: cost of the smoothed assignment it rounded */
-    /* rows frozen within a price phase (price_pass_eps): fz_mode 1 records each row's
-     * regret (fz_reg, -1 when it had more than one weight) and the prices (fz_pi);
-     * fz_mode 2 then passes a row with one weight at the recorded prices without pricing
-     * its slots while its regret minus how far the prices moved since (at most) stays
-     * above the weight cut: its cheapest slot and single weight cannot have changed */
-    double *fz_reg, *fz_pi;
-    int fz_mode;
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -189,7 +182,6 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 #define REPOLISH_CAP 2       /* its iteration cap (x the finest phase's) */
 #define REPOLISH_EPS 3e-3    /* and its eps (x the price scale): the middle phase's; at the
                                 finest eps (3e-4) it took 4x the cap for a gap no smaller */
-#define FZ_EVERY 3  /* price iterations between recordings of the frozen rows */
 #define PC_EVERY 40
 #define PC_NU 1e-3
 #define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
@@ -676,14 +668,6 @@ static inline void soft_add(double *sp, int K, int k, double q, double a0, doubl
     if (pv >= 0 && k != pv) sp[3 * K + 1] += q * val;
 }
 
-static void fz_free(ctx *c)
-{
-    free(c->fz_reg);
-    free(c->fz_pi);
-    c->fz_reg = c->fz_pi = NULL;
-    c->fz_mode = 0;
-}
-
 /* One pricing pass: every account takes its cheapest slot under prices pi (K x 3) and
  * budget price mu; per-block partials (loads, sum of priced minima, cost, moved value
  * and count) are summed in block order into c->sum[0 .. 3K+4). With eps > 0 the same
@@ -701,20 +685,6 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
      * zeroing and summing the block partials is a good part of its pass; on all rows
      * the argmin's sums were 7% of a pass. */
     const int soft_only = eps > 0 && (c->sub_pi || c->argmin_off), off = soft_only ? 3 * K : 0;
-    /* frozen rows (fz_mode 2): how far any price moved since the recording, per metric,
-     * and the moved-value price; a row's priced slot differences moved by at most twice
-     * its metrics times these */
-    const int fz = eps > 0 && c->fz_reg ? c->fz_mode : 0;
-    double fzd[4] = {0, 0, 0, 0}, fzcut = SOFT_CUT * eps * (1.0 + 1e-6);
-    if (fz == 2) {
-        for (int k = 0; k < K; k++)
-            for (int m = 0; m < 3; m++)
-                fzd[m] = fmax(fzd[m], fabs(pi[3 * k + m] - c->fz_pi[3 * k + m]));
-        fzd[3] = fabs(mu - c->fz_pi[3 * K]);
-    } else if (fz == 1) {
-        memcpy(c->fz_pi, pi, (size_t)3 * K * sizeof *pi);
-        c->fz_pi[3 * K] = mu;
-    }
 #pragma omp parallel for schedule(dynamic, ch) if (c->b1 - c->b0 > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
         double *pt = c->part + (b - c->b0) * pw;
@@ -728,23 +698,6 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             double val = (double)c->pb->value[i];
             int32_t pv = acc_prev(c, i);
             double best, second;
-            if (fz == 2 && c->fz_reg[i] > 0.0 &&
-                c->fz_reg[i] - 2.0 * (fzd[0] * a0 + fzd[1] * a1 + fzd[2] +
-                                      (pv >= 0 ? fzd[3] * val : 0.0)) >
-                    fzcut * (1.0 + 1e-9) + 1e-12 * c->fz_reg[i]) {
-                /* slot 0 is still the cheapest and the only weight: its priced cost as
-                 * priced_slots_2 computes it, and what the single-weight branch below adds */
-                const int k0 = ci[0];
-                const double *pk = pi + 3 * k0;
-                best = fma(pk[1], a1, fma(pk[0], a0, c->cost[i * C])) + pk[2];
-                if (pv >= 0 && mu != 0.0) best += k0 != pv ? mu * val : 0.0;
-                pt[3 * K + S_BEST] += best;  /* c->slot[i] is 0 since the recording */
-                if (!soft_only) tally(c, pt, i, 0);
-                double *sp = pt + 3 * K + 4;
-                soft_add(sp, K, k0, 1.0, a0, a1, val, pv);
-                sp[3 * K] += best;
-                continue;
-            }
             int bs, bs2;
             int ns = priced_slots_2(c, i, pi, mu, rr, &bs, &best, &second, &bs2);
             /* the cheapest slot first and the second-cheapest next: the next pass's
@@ -757,9 +710,6 @@ static int price_pass_eps(ctx *c, const double *pi, double mu, double eps)
             if (bs2 > 1) swap_slots(c, i, rr, 1, bs2);
             c->slot[i] = bs;
             c->regret[i] = second - best;
-            /* slot 0 is the cheapest now (swapped above) */
-            if (fz == 1) c->fz_reg[i] = second - best > fzcut * (1.0 + 1e-9) ? second - best : -1.0;
-            else if (fz == 2) c->fz_reg[i] = -1.0;  /* priced again: not frozen until recorded */
             pt[3 * K + S_BEST] += best;
             if (!soft_only) tally(c, pt, i, bs);
             if (eps > 0 && second - best > SOFT_CUT * eps * (1.0 + 1e-9)) {
@@ -3506,8 +3456,6 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     cc->stride = s;
     cc->alist = NULL;
     cc->acnt = NULL;
-    cc->fz_reg = cc->fz_pi = NULL;
-    cc->fz_mode = 0;
     cc->ux = NULL;
     cc->cand = NULL;
     cc->cost = NULL;
@@ -3852,13 +3800,6 @@ cg_again:
     {
         const int LM = 8;
         int nv = nq + 1;
-        /* frozen rows on all rows (not the coarse sample's compact arrays) */
-        int fz_it0 = 0;
-        if (!c->sub_pi && c->stride == 1) {
-            c->fz_reg = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *c->fz_reg);
-            c->fz_pi = malloc((size_t)(nq + 1) * sizeof *c->fz_pi);
-            if (!c->fz_reg || !c->fz_pi) fz_free(c);
-        }
         double *x = calloc((size_t)nv, sizeof *x), *gr = calloc((size_t)nv, sizeof *gr);
         double *xn = calloc((size_t)nv, sizeof *xn), *gn = calloc((size_t)nv, sizeof *gn);
         double *d = calloc((size_t)nv, sizeof *d), *S = calloc((size_t)LM * nv, sizeof *S);
@@ -3954,7 +3895,6 @@ cg_again:
     do {                                                                                    \
         for (int q = 0; q < nv; q++) pi[q] = act[q] ? (Y_)[q] / un[q] : 0.0;                \
         status = price_pass_eps(c, pi, pi[nq], eps);                                        \
-        if (c->fz_mode == 1) c->fz_mode = 2;                                                \
         r++;                                                                                \
         if (status != TQ_OK) break;                                                         \
         double gx = dual_value(c, pi, pi[nq]);                                              \
@@ -3988,18 +3928,12 @@ cg_again:
                  * for in a round's last phase only: before it the loads are still off
                  * (1e6 x 500: 227 of 284 all-row passes skip it) */
                 c->argmin_off = loose || ph != ph1 - 1;
-                c->fz_mode = 1;  /* a new eps: record the rows again */
-                fz_it0 = 0;
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 int cap = ph < ph0 ? PRE_ITERS : use_nw ? NW_ITERS : ph_iters[ph];
                 if (repolish) cap *= REPOLISH_CAP;
                 for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
-                    if (it - fz_it0 >= FZ_EVERY) {
-                        c->fz_mode = 1;
-                        fz_it0 = it;
-                    }
                     /* prices running off (see div0 below): stop, the caller widens */
                     if (cg == 0 && prices_ran_off(c, gbest)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
@@ -4151,7 +4085,6 @@ cg_again:
         c->alist = NULL;
         c->acnt = NULL;
         c->argmin_off = 0;
-        fz_free(c);
         if (status != TQ_OK) goto done;
     }
     res->rounds += r;
