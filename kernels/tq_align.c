@@ -4288,7 +4288,7 @@ primal:
      * (1e6 x 500 seed 4: the smoothed assignment's priced slack was 1.4% of the bound),
      * while the dual gains only 1e-6 in 20 iterations, so the stall test ends the
      * polish. Measured (bench/RESULTS.md): the prices run on at eps 3e-3 with a 100x
-     * tighter stall test took seed 4 from 1.03% to 0.32%. So: once, keep this
+     * tighter stall test took seed 4 from 1.03% to 0.39%. So: once, keep this
      * alignment, polish again, repair again, keep the cheaper one. */
     if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->exact && !c->p->write_lp &&
         !div0 && best_fb > 0 && c->sum[3 * K + S_COST] - best_fb > c->p->gap_goal * best_fb &&
