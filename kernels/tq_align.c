@@ -3611,7 +3611,7 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     int cg = 0, xrounds = 0, div0 = 0, polish = 0;
     /* the second polish (p->gap_goal): the alignment before it and its cost */
     int repolish = 0;
-    double kept_cost = INFINITY, best_fb = -INFINITY, soft_gap = 0.0;
+    double kept_cost = INFINITY, best_fb = -INFINITY;
     int64_t prev_added = 0;
     double gbest, ub;
     int have_feas, r = 0;
@@ -4180,11 +4180,11 @@ primal:
         status = price_pass(c, pibest, pibest[nq]);
         if (status != TQ_OK) goto done;
         double vb = load_viol(c), cb = c->sum[3 * K + S_COST];
-        soft_gap = (c->soft_cost - best_fb) / best_fb;
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "repair start: violation (cost) at best dual %g (%.10g), at last "
                     "iterate %g (%.10g), rounded %g (%.10g); smoothed %.10g (%.4g%% over the "
-                    "bound)\n", vb, cb, vl, cl, vr, cr, c->soft_cost, 100 * soft_gap);
+                    "bound)\n", vb, cb, vl, cl, vr, cr, c->soft_cost,
+                    100 * (c->soft_cost - best_fb) / best_fb);
         if (vr < vb && vr <= vl) start = 2;
         else if (vl < vb) start = 1;
         if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
@@ -4301,8 +4301,8 @@ primal:
         for (int64_t i = 0; i < c->nl; i++) kept[i] = c->cand[i * c->C + c->slot[i]];
         kept_cost = c->sum[3 * K + S_COST];
         if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "gap %.4g%% above the goal (smoothed %.4g%%): polish again\n",
-                    100 * (kept_cost - best_fb) / best_fb, 100 * soft_gap);
+            fprintf(stderr, "gap %.4g%% above the goal: polish again\n",
+                    100 * (kept_cost - best_fb) / best_fb);
         repolish = 1;
         goto cg_again;
     }
