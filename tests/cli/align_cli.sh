@@ -113,4 +113,28 @@ $PY -c "
 import json,sys; j=json.load(open(sys.argv[1]))
 assert j['exact_optimal'] and j['gap']==0 and j['lp_value']<=j['cost']*(1+1e-9), j
 " "$W/ex.json" || fail "exact result"
+
+# --write-lp: the model the alignment lives in, with named rows and columns; glpsol's LP
+# optimum lies between tqplan's bound and its cost, and every account's territory is
+# one of its columns
+"$T" generate -n 300 -k 6 --features 2 --seed 2 -o "$W/lp.h5" -q
+cp "$W/lp.h5" "$W/lps.h5"
+"$T" align "$W/lps.h5" --json >"$W/lps.json" || fail "align (for --write-lp)"
+"$T" align "$W/lp.h5" --write-lp "$W/m.lp" -q || fail "--write-lp"
+$PY -c "import h5py,sys; assert 'alignment' not in h5py.File(sys.argv[1],'r')" "$W/lp.h5" \
+  || fail "--write-lp wrote /alignment"
+glpsol --lp "$W/m.lp" --nomip -o "$W/m.txt" >/dev/null || fail "glpsol on the written model"
+$PY - "$W" <<'PY' || fail "written model"
+import json, re, sys, h5py
+w = sys.argv[1]
+lp = open(f"{w}/m.lp").read()
+for row in ("assign_0:", "assign_299:", "workload_0:", "potential_5:"):
+    assert row in lp, row
+cols = set(re.findall(r"\bx_(\d+)_(\d+)\b", lp))
+t = h5py.File(f"{w}/lps.h5", "r")["alignment/territory"][:]
+assert all((str(i), str(k)) in cols for i, k in enumerate(t)), "an alignment column is missing"
+v = float(re.search(r"Objective:\s+\S+\s+=\s+([-+0-9.eE]+)", open(f"{w}/m.txt").read()).group(1))
+j = json.load(open(f"{w}/lps.json"))
+assert j["bound"] <= v * (1 + 1e-6) and v <= j["cost"] * (1 + 1e-9), (j["bound"], v, j["cost"])
+PY
 echo "align CLI ok"
