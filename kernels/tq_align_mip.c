@@ -133,20 +133,20 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
         /* names that say what each row and column is: x_<row>_<territory> (0-based
          * account row and territory index), assign_<row>, <metric>_<territory>, moved */
         static const char *mname[3] = {"workload", "potential", "count"};
-        char nm_[64];
+        char name[64];
         for (int cc = 1; cc <= c; cc++) {
-            snprintf(nm_, sizeof nm_, "x_%d_%d", colj[cc], m->cand[(int64_t)colj[cc] * m->w + cols[cc]]);
-            glp_set_col_name(lp, cc, nm_);
+            snprintf(name, sizeof name, "x_%d_%d", colj[cc], m->cand[(int64_t)colj[cc] * m->w + cols[cc]]);
+            glp_set_col_name(lp, cc, name);
         }
         for (int64_t j = 0; j < m->nb; j++) {
-            snprintf(nm_, sizeof nm_, "assign_%lld", (long long)j);
-            glp_set_row_name(lp, (int)j + 1, nm_);
+            snprintf(name, sizeof name, "assign_%lld", (long long)j);
+            glp_set_row_name(lp, (int)j + 1, name);
         }
         for (int k = 0; k < m->k; k++)
             for (int q = 0; q < TQ_ALIGN_NM; q++)
                 if (winrow[k * 3 + q]) {
-                    snprintf(nm_, sizeof nm_, "%s_%d", mname[q], k);
-                    glp_set_row_name(lp, winrow[k * 3 + q], nm_);
+                    snprintf(name, sizeof name, "%s_%d", mname[q], k);
+                    glp_set_row_name(lp, winrow[k * 3 + q], name);
                 }
         if (brow) glp_set_row_name(lp, brow, "moved");
         status = glp_write_lp(lp, NULL, m->write_lp) == 0 ? TQ_OK : TQ_EIO;
