@@ -178,6 +178,9 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* L-BFGS preconditioned by the Hessian: refreshed every PC_EVERY iterations (measured
  * at 200,000 x 500: every 20, 40, 60 iterations gave 3,935-4,166 passes against 7,219
  * plain), damped by PC_NU times its mean diagonal */
+/* instances of at most this many accounts repair every start (a start's repair there
+ * takes 0.01-0.4 s) */
+#define MULTI_START_N 20000
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
 #define REPOLISH_CAP 2       /* its iteration cap (x the finest phase's) */
 #define REPOLISH_EPS 3e-3    /* and its eps (x the price scale): the middle phase's; at the
@@ -4193,8 +4196,31 @@ primal:
                     100 * (c->soft_cost - best_fb) / best_fb);
         if (vr < vb && vr <= vl) start = 2;
         else if (vl < vb) start = 1;
+        /* small instances (MULTI_START_N) repair every distinct start and keep the
+         * cheapest alignment: the start nearest the windows is not always the one that
+         * repairs cheapest (bench/RESULTS.md). Not where the repair's MIP would run on
+         * all rows (at most mip_max_cols columns): it takes most of a start's time there
+         * (500 x 10: 0.8 s a start). */
+        int starts[3] = {start, -1, -1}, nst = 1;
+        const double sv[3] = {vb, vl, vr}, sc[3] = {cb, cl, cr};
+        int multi = c->pb->n <= MULTI_START_N &&
+                    !(c->p->mip_nodes > 0 && c->pb->n * c->C <= c->p->mip_max_cols);
+        for (int q = 0; q < 3 && multi; q++) {
+            int dup = 0;
+            for (int u = 0; u < nst; u++)
+                dup |= sv[q] == sv[starts[u]] && sc[q] == sc[starts[u]];
+            if (!dup) starts[nst++] = q;
+        }
+        int32_t *sbest = NULL;  /* the cheapest repaired start's territories */
+        double sbest_cost = INFINITY;
+        int sbest_method = 0;
+        int64_t sbest_nb = 0;
+        for (int si = 0; si < nst; si++) {
+        start = starts[si];
+        repaired = 0;
         if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
-        else if (start == 1) status = price_pass(c, pilast, pilast[nq]);
+        else if (start == 1 || si > 0)
+            status = price_pass(c, start == 1 ? pilast : pibest, start == 1 ? pilast[nq] : pibest[nq]);
         if (status != TQ_OK) goto done;
         /* chains when the prices leave much window slack in the start (CHAIN_SLACK) */
         double slack = 0.0;
@@ -4280,7 +4306,39 @@ primal:
         free(slot0);
         free(sum0);
         free(focus);
-        if (status != TQ_OK && status != TQ_INFEASIBLE) goto done;
+        if (status != TQ_OK && status != TQ_INFEASIBLE) {
+            free(sbest);
+            goto done;
+        }
+        if (nst > 1 && repaired && rcost < sbest_cost) {
+            if (!sbest) sbest = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *sbest);
+            if (!sbest) {
+                status = TQ_ENOMEM;
+                goto done;
+            }
+            for (int64_t i = 0; i < c->nl; i++) sbest[i] = c->cand[i * c->C + c->slot[i]];
+            sbest_cost = rcost;
+            sbest_method = res->repair;
+            sbest_nb = res->boundary_size;
+        }
+        if (getenv("TQ_ALIGN_DEBUG") && nst > 1)
+            fprintf(stderr, "start %d: %s, cost %.10g\n", start, repaired ? "repaired" : "failed",
+                    repaired ? rcost : 0.0);
+        }
+        if (sbest) {  /* the slots of the cheapest start (the passes reorder the lists) */
+            for (int64_t i = 0; i < c->nl; i++) {
+                int s = 0;
+                while (c->cand[i * c->C + s] != sbest[i]) s++;
+                c->slot[i] = s;
+            }
+            free(sbest);
+            status = slot_pass(c);
+            if (status != TQ_OK) goto done;
+            repaired = 1;
+            rcost = sbest_cost;
+            res->repair = sbest_method;
+            res->boundary_size = sbest_nb;
+        }
     }
     if (have_feas && ub <= rcost) {
         status = price_pass(c, pifeas, pifeas[nq]);
