@@ -4216,114 +4216,117 @@ primal:
         int sbest_method = 0;
         int64_t sbest_nb = 0;
         for (int si = 0; si < nst; si++) {
-        start = starts[si];
-        repaired = 0;
-        if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
-        else if (start == 1 || si > 0)
-            status = price_pass(c, start == 1 ? pilast : pibest, start == 1 ? pilast[nq] : pibest[nq]);
-        if (status != TQ_OK) goto done;
-        /* chains when the prices leave much window slack in the start (CHAIN_SLACK) */
-        double slack = 0.0;
-        for (int m = 0; m < 3; m++) slack += priced_slack(c, pibest, m);
-        c->chains = slack > CHAIN_SLACK * fabs(gbest);
-        /* the set grows x4 a failed attempt (x2 after one that removed 90% of its
-         * violation, x1.25 after one that stalled a hair out), up to a quarter of the
-         * accounts (at least 2^18 of them). A larger
-         * set holds the smaller one (the regrets stay), and it starts where the failed
-         * greedy left the slots: nearer the windows, so its greedy has less to do (at
-         * 1e6 x 500 the attempts over 34,000 and 134,000 accounts had started from 0.9
-         * target units each, the last from 0.03). When the largest set fails that way
-         * too (a greedy can stall 1e-7 units out, from where the earlier sets left it),
-         * it is tried once more from the start. */
-        size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
-        int32_t *slot0 = malloc(nl1 * sizeof *slot0);
-        double *sum0 = malloc(sw * sizeof *sum0);
-        uint8_t *focus = calloc((size_t)K, 1);
-        if (slot0 && sum0) {
-            memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
-            memcpy(sum0, c->sum, sw * sizeof *sum0);
-        }
-        int64_t target = c->p->boundary, last_nb = -1;
-        int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
-        for (int attempt = 0; attempt < 7; attempt++) {
-            int method = 0, last = attempt == 6;
-            int64_t nb = 0;
-            if (last) {  /* the largest set again, from the start */
-                if (!slot0 || !sum0 || last_nb < 0) break;
-                memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
-                memcpy(c->sum, sum0, sw * sizeof *sum0);
-            }
-            double vbefore = load_viol(c);
-            status = repair(c, target, focus, !last && target < tmax, &method, &nb);
-            if (status == TQ_OK || status == TQ_INFEASIBLE) {
-                int st = slot_pass(c);
-                if (st != TQ_OK) {
-                    status = st;
-                    break;
-                }
-            }
-            if (status == TQ_OK) {
-                if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
-                    repaired = 1;
-                    res->repair = method;
-                    res->boundary_size = nb;
-                    rcost = c->sum[3 * K + S_COST];
-                    break;
-                }
-                status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
-            }
-            if (status != TQ_INFEASIBLE || last) break;
-            status = TQ_OK;
-            if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
-                attempt = 5;  /* no larger set: the last try */
-                continue;
-            }
-            last_nb = nb;
-            /* x2 when this set removed 90% of its violation (the next one has little
-             * left to do), else x4; x1.25 when it stalled less than 1e-3 target units
-             * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
-             * met every window, where 519,000 had taken 5 s more) */
-            double va = load_viol(c);
-            if (focus) {
-                /* the territories out of their windows, when few: their accounts join
-                 * the next set whatever their regret (a hair stall is often a territory
-                 * none of whose accounts was in the set: nothing could leave it) */
-                int nout = 0;
-                for (int k = 0; k < K; k++) {
-                    focus[k] = 0;
-                    for (int m = 0; m < 3; m++) {
-                        double lo, hi, l = c->sum[3 * k + m];
-                        shrunk_window(c, 3 * k + m, &lo, &hi);
-                        focus[k] |= c->use[m] && (l > hi || l < lo);
-                    }
-                    nout += focus[k];
-                }
-                if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
-            }
-            if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
-            else target *= va < 0.1 * vbefore ? 2 : 4;
-        }
-        free(slot0);
-        free(sum0);
-        free(focus);
-        if (status != TQ_OK && status != TQ_INFEASIBLE) {
-            free(sbest);
-            goto done;
-        }
-        if (nst > 1 && repaired && rcost < sbest_cost) {
-            if (!sbest) sbest = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *sbest);
-            if (!sbest) {
-                status = TQ_ENOMEM;
+            start = starts[si];
+            repaired = 0;
+            const double *pis = start == 1 ? pilast : pibest;
+            if (start == 2) status = round_pass(c, pilast, pilast[nq], c->eps_last);
+            else if (start == 1 || si > 0) status = price_pass(c, pis, pis[nq]);
+            if (status != TQ_OK) {
+                free(sbest);
                 goto done;
             }
-            for (int64_t i = 0; i < c->nl; i++) sbest[i] = c->cand[i * c->C + c->slot[i]];
-            sbest_cost = rcost;
-            sbest_method = res->repair;
-            sbest_nb = res->boundary_size;
-        }
-        if (getenv("TQ_ALIGN_DEBUG") && nst > 1)
-            fprintf(stderr, "start %d: %s, cost %.10g\n", start, repaired ? "repaired" : "failed",
-                    repaired ? rcost : 0.0);
+            /* chains when the prices leave much window slack in the start (CHAIN_SLACK) */
+            double slack = 0.0;
+            for (int m = 0; m < 3; m++) slack += priced_slack(c, pibest, m);
+            c->chains = slack > CHAIN_SLACK * fabs(gbest);
+            /* the set grows x4 a failed attempt (x2 after one that removed 90% of its
+             * violation, x1.25 after one that stalled a hair out), up to a quarter of the
+             * accounts (at least 2^18 of them). A larger
+             * set holds the smaller one (the regrets stay), and it starts where the failed
+             * greedy left the slots: nearer the windows, so its greedy has less to do (at
+             * 1e6 x 500 the attempts over 34,000 and 134,000 accounts had started from 0.9
+             * target units each, the last from 0.03). When the largest set fails that way
+             * too (a greedy can stall 1e-7 units out, from where the earlier sets left it),
+             * it is tried once more from the start. */
+            size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
+            int32_t *slot0 = malloc(nl1 * sizeof *slot0);
+            double *sum0 = malloc(sw * sizeof *sum0);
+            uint8_t *focus = calloc((size_t)K, 1);
+            if (slot0 && sum0) {
+                memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
+                memcpy(sum0, c->sum, sw * sizeof *sum0);
+            }
+            int64_t target = c->p->boundary, last_nb = -1;
+            int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
+            for (int attempt = 0; attempt < 7; attempt++) {
+                int method = 0, last = attempt == 6;
+                int64_t nb = 0;
+                if (last) {  /* the largest set again, from the start */
+                    if (!slot0 || !sum0 || last_nb < 0) break;
+                    memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
+                    memcpy(c->sum, sum0, sw * sizeof *sum0);
+                }
+                double vbefore = load_viol(c);
+                status = repair(c, target, focus, !last && target < tmax, &method, &nb);
+                if (status == TQ_OK || status == TQ_INFEASIBLE) {
+                    int st = slot_pass(c);
+                    if (st != TQ_OK) {
+                        status = st;
+                        break;
+                    }
+                }
+                if (status == TQ_OK) {
+                    if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
+                        repaired = 1;
+                        res->repair = method;
+                        res->boundary_size = nb;
+                        rcost = c->sum[3 * K + S_COST];
+                        break;
+                    }
+                    status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
+                }
+                if (status != TQ_INFEASIBLE || last) break;
+                status = TQ_OK;
+                if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
+                    attempt = 5;  /* no larger set: the last try */
+                    continue;
+                }
+                last_nb = nb;
+                /* x2 when this set removed 90% of its violation (the next one has little
+                 * left to do), else x4; x1.25 when it stalled less than 1e-3 target units
+                 * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
+                 * met every window, where 519,000 had taken 5 s more) */
+                double va = load_viol(c);
+                if (focus) {
+                    /* the territories out of their windows, when few: their accounts join
+                     * the next set whatever their regret (a hair stall is often a territory
+                     * none of whose accounts was in the set: nothing could leave it) */
+                    int nout = 0;
+                    for (int k = 0; k < K; k++) {
+                        focus[k] = 0;
+                        for (int m = 0; m < 3; m++) {
+                            double lo, hi, l = c->sum[3 * k + m];
+                            shrunk_window(c, 3 * k + m, &lo, &hi);
+                            focus[k] |= c->use[m] && (l > hi || l < lo);
+                        }
+                        nout += focus[k];
+                    }
+                    if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
+                }
+                if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
+                else target *= va < 0.1 * vbefore ? 2 : 4;
+            }
+            free(slot0);
+            free(sum0);
+            free(focus);
+            if (status != TQ_OK && status != TQ_INFEASIBLE) {
+                free(sbest);
+                goto done;
+            }
+            if (nst > 1 && repaired && rcost < sbest_cost) {
+                if (!sbest) sbest = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *sbest);
+                if (!sbest) {
+                    status = TQ_ENOMEM;
+                    goto done;
+                }
+                for (int64_t i = 0; i < c->nl; i++) sbest[i] = c->cand[i * c->C + c->slot[i]];
+                sbest_cost = rcost;
+                sbest_method = res->repair;
+                sbest_nb = res->boundary_size;
+            }
+            if (getenv("TQ_ALIGN_DEBUG") && nst > 1)
+                fprintf(stderr, "start %d: %s, cost %.10g\n", start,
+                        repaired ? "repaired" : "failed", repaired ? rcost : 0.0);
         }
         if (sbest) {  /* the slots of the cheapest start (the passes reorder the lists) */
             for (int64_t i = 0; i < c->nl; i++) {
