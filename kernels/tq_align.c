@@ -587,13 +587,16 @@ static inline void swap_slots(ctx *c, int64_t i, double *rr, int s, int t)
 }
 
 /* Soft-min weights exp((best - r_s)/eps) of the slots in place (0 at or below
- * exp(-SOFT_CUT) = 9.4e-14 of the largest: 30 instead of 40 leaves fewer accounts with
- * more than one weight, 5-8% off a pass at 1e6 x 500; the loads this drops are under
- * 1e-12 of a target); returns their sum z: slot s is added into lane s mod 8, then the
+ * exp(-SOFT_CUT) = 2.1e-9 of the largest; returns their sum z). Accounts with more than
+ * one weight cost most of a pass, and a smaller cut leaves fewer of them: 30 instead of
+ * 40 took 5-8% off a pass at 1e6 x 500, 20 instead of 30 another 4-18% (1e6 x 500 seeds
+ * 1-5; bench/RESULTS.md) with gaps as before on average, while 16 gave larger gaps over
+ * 200,000 x 500 seeds 1-8. A dropped weight moves a load by under 2.1e-9 of the
+ * account's metric. The weights' sum z: slot s is added into lane s mod 8, then the
  * lanes in a fixed tree ((0+4)+(2+6))+((1+5)+(3+7)), which the vector form sums in
  * registers (summed from memory after the masked stores, slot by slot, z had held 12%
  * of a pass's samples: bench/RESULTS.md). Both forms give the same bits. */
-#define SOFT_CUT 30.0
+#define SOFT_CUT 20.0
 static inline double lanes_sum8(const double *a)
 {
     double t0 = a[0] + a[4], t1 = a[1] + a[5], t2 = a[2] + a[6], t3 = a[3] + a[7];
