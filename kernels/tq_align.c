@@ -181,6 +181,8 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* instances of at most this many accounts repair every start (a start's repair there
  * takes 0.01-0.4 s) */
 #define MULTI_START_N 20000
+/* repair attempts from one start: growing sets, then the largest again from the start */
+#define REPAIR_TRIES 10
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
 #define REPOLISH_CAP 2       /* its iteration cap (x the finest phase's) */
 #define REPOLISH_EPS 3e-3    /* and its eps (x the price scale): the middle phase's; at the
@@ -4232,7 +4234,7 @@ primal:
             double slack = 0.0;
             for (int m = 0; m < 3; m++) slack += priced_slack(c, pibest, m);
             c->chains = slack > CHAIN_SLACK * fabs(gbest);
-            /* the set grows x4 a failed attempt (x2 after one that removed 90% of its
+            /* the set grows x4 a failed attempt (x2 after one that removed 80% of its
              * violation, x1.25 after one that stalled a hair out), up to a quarter of the
              * accounts (at least 2^18 of them). A larger
              * set holds the smaller one (the regrets stay), and it starts where the failed
@@ -4251,8 +4253,8 @@ primal:
             }
             int64_t target = c->p->boundary, last_nb = -1;
             int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
-            for (int attempt = 0; attempt < 7; attempt++) {
-                int method = 0, last = attempt == 6;
+            for (int attempt = 0; attempt < REPAIR_TRIES; attempt++) {
+                int method = 0, last = attempt == REPAIR_TRIES - 1;
                 int64_t nb = 0;
                 if (last) {  /* the largest set again, from the start */
                     if (!slot0 || !sum0 || last_nb < 0) break;
@@ -4281,14 +4283,17 @@ primal:
                 if (status != TQ_INFEASIBLE || last) break;
                 status = TQ_OK;
                 if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
-                    attempt = 5;  /* no larger set: the last try */
+                    attempt = REPAIR_TRIES - 2;  /* no larger set: the last try */
                     continue;
                 }
                 last_nb = nb;
-                /* x2 when this set removed 90% of its violation (the next one has little
+                /* x2 when this set removed 80% of its violation (the next one has little
                  * left to do), else x4; x1.25 when it stalled less than 1e-3 target units
                  * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
-                 * met every window, where 519,000 had taken 5 s more) */
+                 * met every window, where 519,000 had taken 5 s more). With 90% instead
+                 * of 80%, sets that removed 86-89% grew x4 (1e6 x 500 seed 5: 131,000 ->
+                 * 520,000 accounts, 8.1 s of repair against 4.7 s; 1e7 x 1000: 516,000 ->
+                 * 2,000,000, bench/RESULTS.md) */
                 double va = load_viol(c);
                 if (focus) {
                     /* the territories out of their windows, when few: their accounts join
@@ -4307,7 +4312,7 @@ primal:
                     if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
                 }
                 if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
-                else target *= va < 0.1 * vbefore ? 2 : 4;
+                else target *= va < 0.2 * vbefore ? 2 : 4;
             }
             free(slot0);
             free(sum0);
