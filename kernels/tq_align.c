@@ -3615,6 +3615,98 @@ static double priced_slack(const ctx *c, const double *pi, int m)
     return s;
 }
 
+/* Repairs the current slots (a start) with boundary sets that grow while they fail.
+ * Sets *repaired, *rcost, res->repair and res->boundary_size when one met every window;
+ * returns TQ_OK, TQ_INFEASIBLE (none did) or an error. */
+static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *rcost)
+{
+    int status = TQ_OK, K = c->K;
+    /* the set grows x4 a failed attempt (x2 after one that removed 80% of its
+     * violation, x1.25 after one that stalled a hair out), up to a quarter of the
+     * accounts (at least 2^18 of them). A larger
+     * set holds the smaller one (the regrets stay), and it starts where the failed
+     * greedy left the slots: nearer the windows, so its greedy has less to do (at
+     * 1e6 x 500 the attempts over 34,000 and 134,000 accounts had started from 0.9
+     * target units each, the last from 0.03). When the largest set fails that way
+     * too (a greedy can stall 1e-7 units out, from where the earlier sets left it),
+     * it is tried once more from the start. */
+    size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
+    int32_t *slot0 = malloc(nl1 * sizeof *slot0);
+    double *sum0 = malloc(sw * sizeof *sum0);
+    uint8_t *focus = calloc((size_t)K, 1);
+    if (slot0 && sum0) {
+        memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
+        memcpy(sum0, c->sum, sw * sizeof *sum0);
+    }
+    int64_t target = c->p->boundary, last_nb = -1;
+    int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
+    for (int attempt = 0; attempt < REPAIR_TRIES; attempt++) {
+        int method = 0, last = attempt == REPAIR_TRIES - 1;
+        int64_t nb = 0;
+        if (last) {  /* the largest set again, from the start */
+            if (!slot0 || !sum0 || last_nb < 0) break;
+            memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
+            memcpy(c->sum, sum0, sw * sizeof *sum0);
+        }
+        double vbefore = load_viol(c);
+        status = repair(c, target, focus, !last && target < tmax, &method, &nb);
+        if (status == TQ_OK || status == TQ_INFEASIBLE) {
+            int st = slot_pass(c);
+            if (st != TQ_OK) {
+                status = st;
+                break;
+            }
+        }
+        if (status == TQ_OK) {
+            if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
+                *repaired = 1;
+                res->repair = method;
+                res->boundary_size = nb;
+                *rcost = c->sum[3 * K + S_COST];
+                break;
+            }
+            status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
+        }
+        if (status != TQ_INFEASIBLE || last) break;
+        status = TQ_OK;
+        if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
+            attempt = REPAIR_TRIES - 2;  /* no larger set: the last try */
+            continue;
+        }
+        last_nb = nb;
+        /* x2 when this set removed 80% of its violation (the next one has little
+         * left to do), else x4; x1.25 when it stalled less than 1e-3 target units
+         * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
+         * met every window, where 519,000 had taken 5 s more). With 90% instead
+         * of 80%, sets that removed 86-89% grew x4 (1e6 x 500 seed 5: 131,000 ->
+         * 520,000 accounts, 8.1 s of repair against 4.7 s; 1e7 x 1000: 516,000 ->
+         * 2,000,000, bench/RESULTS.md) */
+        double va = load_viol(c);
+        if (focus) {
+            /* the territories out of their windows, when few: their accounts join
+             * the next set whatever their regret (a hair stall is often a territory
+             * none of whose accounts was in the set: nothing could leave it) */
+            int nout = 0;
+            for (int k = 0; k < K; k++) {
+                focus[k] = 0;
+                for (int m = 0; m < 3; m++) {
+                    double lo, hi, l = c->sum[3 * k + m];
+                    shrunk_window(c, 3 * k + m, &lo, &hi);
+                    focus[k] |= c->use[m] && (l > hi || l < lo);
+                }
+                nout += focus[k];
+            }
+            if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
+        }
+        if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
+        else target *= va < 0.2 * vbefore ? 2 : 4;
+    }
+    free(slot0);
+    free(sum0);
+    free(focus);
+    return status;
+}
+
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
@@ -4243,89 +4335,7 @@ primal:
             double slack = 0.0;
             for (int m = 0; m < 3; m++) slack += priced_slack(c, pibest, m);
             c->chains = slack > CHAIN_SLACK * fabs(gbest);
-            /* the set grows x4 a failed attempt (x2 after one that removed 80% of its
-             * violation, x1.25 after one that stalled a hair out), up to a quarter of the
-             * accounts (at least 2^18 of them). A larger
-             * set holds the smaller one (the regrets stay), and it starts where the failed
-             * greedy left the slots: nearer the windows, so its greedy has less to do (at
-             * 1e6 x 500 the attempts over 34,000 and 134,000 accounts had started from 0.9
-             * target units each, the last from 0.03). When the largest set fails that way
-             * too (a greedy can stall 1e-7 units out, from where the earlier sets left it),
-             * it is tried once more from the start. */
-            size_t nl1 = (size_t)(c->nl > 0 ? c->nl : 1), sw = (size_t)6 * K + 6;
-            int32_t *slot0 = malloc(nl1 * sizeof *slot0);
-            double *sum0 = malloc(sw * sizeof *sum0);
-            uint8_t *focus = calloc((size_t)K, 1);
-            if (slot0 && sum0) {
-                memcpy(slot0, c->slot, (size_t)c->nl * sizeof *slot0);
-                memcpy(sum0, c->sum, sw * sizeof *sum0);
-            }
-            int64_t target = c->p->boundary, last_nb = -1;
-            int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
-            for (int attempt = 0; attempt < REPAIR_TRIES; attempt++) {
-                int method = 0, last = attempt == REPAIR_TRIES - 1;
-                int64_t nb = 0;
-                if (last) {  /* the largest set again, from the start */
-                    if (!slot0 || !sum0 || last_nb < 0) break;
-                    memcpy(c->slot, slot0, (size_t)c->nl * sizeof *slot0);
-                    memcpy(c->sum, sum0, sw * sizeof *sum0);
-                }
-                double vbefore = load_viol(c);
-                status = repair(c, target, focus, !last && target < tmax, &method, &nb);
-                if (status == TQ_OK || status == TQ_INFEASIBLE) {
-                    int st = slot_pass(c);
-                    if (st != TQ_OK) {
-                        status = st;
-                        break;
-                    }
-                }
-                if (status == TQ_OK) {
-                    if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
-                        repaired = 1;
-                        res->repair = method;
-                        res->boundary_size = nb;
-                        rcost = c->sum[3 * K + S_COST];
-                        break;
-                    }
-                    status = TQ_INFEASIBLE;  /* rounding put a window out: enlarge */
-                }
-                if (status != TQ_INFEASIBLE || last) break;
-                status = TQ_OK;
-                if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
-                    attempt = REPAIR_TRIES - 2;  /* no larger set: the last try */
-                    continue;
-                }
-                last_nb = nb;
-                /* x2 when this set removed 80% of its violation (the next one has little
-                 * left to do), else x4; x1.25 when it stalled less than 1e-3 target units
-                 * out (1e6 x 500: a 258,000-account set left 2.5e-4; the next set of 330,000
-                 * met every window, where 519,000 had taken 5 s more). With 90% instead
-                 * of 80%, sets that removed 86-89% grew x4 (1e6 x 500 seed 5: 131,000 ->
-                 * 520,000 accounts, 8.1 s of repair against 4.7 s; 1e7 x 1000: 516,000 ->
-                 * 2,000,000, bench/RESULTS.md) */
-                double va = load_viol(c);
-                if (focus) {
-                    /* the territories out of their windows, when few: their accounts join
-                     * the next set whatever their regret (a hair stall is often a territory
-                     * none of whose accounts was in the set: nothing could leave it) */
-                    int nout = 0;
-                    for (int k = 0; k < K; k++) {
-                        focus[k] = 0;
-                        for (int m = 0; m < 3; m++) {
-                            double lo, hi, l = c->sum[3 * k + m];
-                            shrunk_window(c, 3 * k + m, &lo, &hi);
-                            focus[k] |= c->use[m] && (l > hi || l < lo);
-                        }
-                        nout += focus[k];
-                    }
-                    if (nout > (K / 50 > 4 ? K / 50 : 4)) memset(focus, 0, (size_t)K);
-                }
-                if (va < 1e-3) target += target / 4;  /* stalled a hair out: a little more room */
-                else target *= va < 0.2 * vbefore ? 2 : 4;
-            }
-            free(slot0);
-            free(sum0);
-            free(focus);
+            status = repair_growing(c, res, &repaired, &rcost);
             if (status != TQ_OK && status != TQ_INFEASIBLE) {
                 free(sbest);
                 goto done;
