@@ -189,6 +189,7 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
                                 finest eps (3e-4) it took 4x the cap for a gap no smaller */
 #define PC_EVERY 40
 #define PC_NU 1e-3
+#define DL_ROWS 200 /* the windows' smoothing widens from this many rows a territory */
 #define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
 /* loose price rounds (solve_fixed): measured on 1e6 x 500 seeds 1-2 and 200,000 x 500
  * seeds 1, 3-5 (bench/RESULTS.md) */
@@ -4003,6 +4004,20 @@ cg_again:
                                        : repolish ? REPOLISH_EPS : eps_seq[ph]) *
                              c->cbar,
                        dl = eps;
+                /* the windows' |y| is smoothed over dl in price units (cost a target
+                 * unit); an account's priced cost moves by y a_i / unit, about y / (rows
+                 * a territory), so the soft-min's eps in cost is eps x rows a territory in
+                 * price. dl = eps left a kink 2,000x sharper than the accounts' curvature
+                 * at 1e6 x 500, and L-BFGS crept along it: 1e6 x 500 seed 4 took 28 s
+                 * for a gap of 0.495%, 16 s for 0.402% with dl = eps x rows
+                 * (bench/RESULTS.md); the coarse level's sample rows stand for stride
+                 * rows each. Below DL_ROWS rows a territory the repaired
+                 * alignments came out dearer (10,000 x 200: 3.59% -> 5.74%), so dl stays
+                 * eps there; and so it does in the first round, from zero prices: wider,
+                 * the coarse level's prices ran off at 200,000 x 500 seed 1 (58 s
+                 * instead of 8). */
+                if (cg > 0 && (double)c->pb->n >= DL_ROWS * (double)K)  /* all rows */
+                    dl = eps * fmax(1.0, (double)c->pb->n / ((double)c->stride * K));
                 int m = 0, head = 0;
                 double f = 0, fn = 0, nu = 1e-6;
                 /* evaluate f = -G and its gradient at y (into f, gr), tracking g and UB */
