@@ -21,6 +21,15 @@
 /* Windows are met with this relative margin inside the repair and the MIP, so that the
  * final loads, re-summed in block order, cannot step outside by rounding. */
 #define WIN_MARGIN 1e-7
+/* pair MIPs (lns_pairs): instances of at most LNS_MAX_N accounts, at most LNS_NODES
+ * branch-and-bound nodes a MIP, LNS_PASSES passes by default */
+#define LNS_MAX_N 20000
+#define LNS_NODES 100
+#define LNS_PASSES 100
+/* rows a pair's MIP re-assigns at most (the cheapest to move; the rest stay) */
+#define LNS_ROWS 64
+/* the passes stop once one saves less than this share of the gap left (as the swaps) */
+#define LNS_GAIN 0.1
 #define HIST_KM 0.05      /* p90 histogram bin, km */
 #define HIST_BINS 100000  /* covers 5000 km; farther accounts land in the last bin */
 #define RB_BINS 481       /* regret histogram: bin 0 = 0, then 8 bins per octave */
@@ -47,6 +56,7 @@ void tq_align_defaults(tq_align_params *p)
     p->mip_nodes = 200;
     p->mip_max_cols = 5000;
     p->mip_seconds = 60.0;
+    p->pair_passes = LNS_PASSES;
     p->exact = 0;
     p->exact_max_n = 5000;
     p->center_iters = 0;
@@ -72,6 +82,7 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->mip_nodes < 0) return "mip_nodes must be >= 0";
     if (p->mip_max_cols < 0) return "mip_max_cols must be >= 0";
     if (!(p->mip_seconds > 0.0)) return "mip_seconds must be > 0";
+    if (p->pair_passes < 0) return "pair_passes must be >= 0";
     if (p->exact != 0 && p->exact != 1) return "exact must be 0 or 1";
     if (p->exact_max_n < 1) return "exact_max_n must be >= 1";
     if (p->center_iters < 0) return "center_iters must be >= 0";
@@ -150,6 +161,9 @@ typedef struct {
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
     int chains;           /* the repair looks for cost-reducing chains (cost_chains) */
     double soft_cost;     /* round_pass: cost of the smoothed assignment it rounded */
+    int lns_passes;       /* pair MIPs (lns_pairs): passes, MIPs solved, kept, saving */
+    int64_t lns_mips, lns_improved;
+    double lns_saved;
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -2783,6 +2797,362 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
     return total_viol(v, L, *mv) == 0.0;
 }
 
+/* ---- pair MIPs: the alignment improved two territories at a time ------------------- */
+
+/* After the repair, on instances of at most LNS_MAX_N accounts: for each pair of
+ * territories some account may move between, the accounts of the two that may take
+ * either (the pair's "mobile" rows, at most LNS_ROWS of them: the cheapest to move) are
+ * assigned anew by a small GLPK MIP (the pair's windows, the rest fixed, at most
+ * LNS_NODES branch-and-bound nodes from the current slots), and the answer is kept when
+ * it is cheaper. The cost swaps and chains move one or a few accounts at a time; a
+ * pair's MIP finds exchanges of many (bench/align's 2,000 x 50: the best exchanges of at
+ * most 2 + 2 accounts saved about half of what the pairs' MIPs saved). Passes stop when
+ * one saves less than LNS_GAIN of the gap left or improves no pair, at most
+ * p->pair_passes; a pair is solved again only when one of its territories changed
+ * since. Each pass is split into rounds of pairs that share no territory, in order of
+ * the pair; a round's MIPs are independent (with a budget on moved value, each may use
+ * an equal share of its slack) and run on the threads (GLPK keeps its state per
+ * thread), and their answers are applied in pair order: the same alignment for any
+ * number of threads. */
+
+/* A row of a pair's MIP by the cost of its move (lns_solve keeps the cheapest). */
+typedef struct {
+    double d;
+    int64_t j;
+} lns_ord;
+static int lns_ord_cmp(const void *x, const void *y)
+{
+    const lns_ord *a = x, *b = y;
+    if (a->d != b->d) return a->d < b->d ? -1 : 1;
+    return (a->j > b->j) - (a->j < b->j);
+}
+
+/* One pair's MIP and its scratch (per thread): rows (set rows), the MIP's slots,
+ * costs, metrics and moved values, the start and the answer; sl maps the MIP's slots
+ * back to the rows' own. */
+typedef struct {
+    int64_t cap, nb;
+    int64_t *rows;
+    int32_t *cand, *sl, *start, *sol;
+    double *cst, *mvv, *a;
+    lns_ord *ord;
+    double saving;
+    int ran;  /* a MIP was solved */
+} lns_buf;
+
+/* A pair's answer, kept until the round applies it. */
+typedef struct {
+    int64_t pair, nb;
+    int64_t *rows;
+    int32_t *sl, *sol, *undo;
+    double saving;
+    int ran;
+} lns_ans;
+
+static void lns_buf_free(lns_buf *b)
+{
+    free(b->rows);
+    free(b->cand);
+    free(b->sl);
+    free(b->start);
+    free(b->sol);
+    free(b->cst);
+    free(b->mvv);
+    free(b->a);
+    free(b->ord);
+}
+static int lns_buf_init(lns_buf *b, int64_t cap)
+{
+    size_t n1 = (size_t)cap + 1;
+    memset(b, 0, sizeof *b);
+    b->cap = cap;
+    b->rows = malloc(n1 * sizeof *b->rows);
+    b->cand = malloc(n1 * 2 * sizeof *b->cand);
+    b->sl = malloc(n1 * 2 * sizeof *b->sl);
+    b->start = malloc(n1 * sizeof *b->start);
+    b->sol = malloc(n1 * sizeof *b->sol);
+    b->cst = malloc(n1 * 2 * sizeof *b->cst);
+    b->mvv = malloc(n1 * 2 * sizeof *b->mvv);
+    b->a = malloc(n1 * 3 * sizeof *b->a);
+    b->ord = malloc(n1 * sizeof *b->ord);
+    if (b->rows && b->cand && b->sl && b->start && b->sol && b->cst && b->mvv && b->a && b->ord)
+        return TQ_OK;
+    lns_buf_free(b);
+    return TQ_ENOMEM;
+}
+
+/* The MIP of pair (k0, k1) at loads L and moved value mv: mem/moff list the set's rows
+ * by territory (a row listed under a territory it has left is skipped; one that joined
+ * since stays fixed); with a budget, the pair's moved value may grow by at most share.
+ * Leaves the answer in b (b->saving > 0: cheaper) without changing anything else.
+ * Returns TQ_OK or an error. */
+static int lns_solve(const ctx *c, const bset *B, const vio *v, const double *L, double mv,
+                     double share, int k0, int k1, const int64_t *mem, const int64_t *moff,
+                     lns_buf *b)
+{
+    int C = B->C, W = rec_w(C), kg[2] = {k0, k1};
+    double lo[6], hi[6], fixmv = mv, cur = 0.0, want = 0.0;
+    b->nb = 0;
+    b->saving = 0.0;
+    b->ran = 0;
+    for (int g = 0; g < 2; g++)
+        for (int m = 0; m < 3; m++) {
+            lo[3 * g + m] = v->lo[3 * kg[g] + m] - L[3 * kg[g] + m];
+            hi[3 * g + m] = v->hi[3 * kg[g] + m] - L[3 * kg[g] + m];
+        }
+    for (int g = 0; g < 2; g++)
+        for (int64_t q = moff[kg[g]]; q < moff[kg[g] + 1]; q++) {
+            const double *r = B->rec + mem[q] * W;
+            int s = (int)r[4], t = 0;
+            if ((int)r[5 + s] != kg[g]) continue;
+            while (t < C && (int)r[5 + t] != kg[1 - g]) t++;
+            if (t == C) continue;  /* may not take the other */
+            int64_t j = b->nb++, x = 2 * j;
+            /* MIP slot 0: territory k0, slot 1: k1 */
+            b->sl[x + g] = s;
+            b->sl[x + 1 - g] = t;
+            b->start[j] = g;
+            for (int u = 0; u < 2; u++) {
+                b->cand[x + u] = u;
+                b->cst[x + u] = r[5 + C + b->sl[x + u]];
+                b->mvv[x + u] = r[5 + 2 * C + b->sl[x + u]];
+            }
+            for (int m = 0; m < 3; m++) {
+                b->a[3 * j + m] = r[1 + m];
+                lo[3 * g + m] += r[1 + m];
+                hi[3 * g + m] += r[1 + m];
+            }
+            fixmv -= r[5 + 2 * C + s];
+            cur += r[5 + C + s];
+            want = fmax(want, r[5 + C + s] - r[5 + C + t]);
+            b->rows[j] = mem[q];
+        }
+    /* a cheaper answer moves some row to a cheaper slot: when none has one, or fewer
+     * than two rows may move (single moves were tried), there is nothing to find */
+    if (b->nb < 2 || !(want > 1e-12 * fabs(cur))) return TQ_OK;
+    if (b->nb > LNS_ROWS) {
+        /* the LNS_ROWS rows cheapest to move (then by row) stay free, the others fixed */
+        for (int64_t j = 0; j < b->nb; j++) {
+            b->ord[j].d = b->cst[2 * j + 1 - b->start[j]] - b->cst[2 * j + b->start[j]];
+            b->ord[j].j = j;
+        }
+        qsort(b->ord, (size_t)b->nb, sizeof *b->ord, lns_ord_cmp);
+        for (int64_t x = LNS_ROWS; x < b->nb; x++) {
+            int64_t j = b->ord[x].j;
+            int g = b->start[j];
+            for (int m = 0; m < 3; m++) {
+                lo[3 * g + m] -= b->a[3 * j + m];
+                hi[3 * g + m] -= b->a[3 * j + m];
+            }
+            fixmv += b->mvv[2 * j + g];
+            cur -= b->cst[2 * j + g];
+            b->rows[j] = -1;
+        }
+        int64_t nk = 0;
+        for (int64_t j = 0; j < b->nb; j++) {
+            if (b->rows[j] < 0) continue;
+            b->rows[nk] = b->rows[j];
+            b->start[nk] = b->start[j];
+            for (int u = 0; u < 2; u++) {
+                b->sl[2 * nk + u] = b->sl[2 * j + u];
+                b->cst[2 * nk + u] = b->cst[2 * j + u];
+                b->mvv[2 * nk + u] = b->mvv[2 * j + u];
+            }
+            for (int m = 0; m < 3; m++) b->a[3 * nk + m] = b->a[3 * j + m];
+            nk++;
+        }
+        b->nb = nk;
+    }
+    tq_align_mip mp = {b->nb, 2, 2, b->cand, b->cst, b->a, b->mvv, lo, hi,
+                       {c->use[0], c->use[1], c->use[2]},
+                       c->use_budget ? mv - fixmv + share : -1.0,
+                       b->start, LNS_NODES, c->p->mip_seconds, NULL};
+    double obj, bnd, lpv;
+    int opt, prov;
+    b->ran = 1;
+    int st = tq_align_mip_solve(&mp, b->sol, &obj, &bnd, &lpv, &opt, &prov);
+    if (st == TQ_INFEASIBLE) return TQ_OK;
+    if (st != TQ_OK) return st;
+    double now = 0.0;
+    for (int64_t j = 0; j < b->nb; j++) now += b->cst[2 * j + b->sol[j]];
+    if (now < cur - 1e-12 * fabs(cur)) b->saving = cur - now;
+    return TQ_OK;
+}
+
+/* Applies b's answer to the set's slots, L and mv, unless the recomputed loads put a
+ * window of the pair (or the budget) out by rounding: then nothing changes. Returns 1
+ * when applied. */
+static int lns_apply(bset *B, const vio *v, double *L, double *mv, int k0, int k1,
+                     lns_ans *b)
+{
+    int C = B->C, W = rec_w(C);
+    for (int64_t j = 0; j < b->nb; j++) {
+        double *r = B->rec + b->rows[j] * W;
+        b->undo[j] = (int32_t)r[4];
+        move_apply(L, mv, r, C, b->sl[2 * j + b->sol[j]]);
+    }
+    if (viol_k(v, k0, L) + viol_k(v, k1, L) + viol_b(v, *mv) == 0.0) return 1;
+    for (int64_t j = 0; j < b->nb; j++) move_apply(L, mv, B->rec + b->rows[j] * W, C, b->undo[j]);
+    return 0;
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The passes over the pairs (see above) on set B, which keeps every window; counts go
+ * to c->lns. cost0: the cost of the rows outside B (for the log). Returns TQ_OK or
+ * TQ_ENOMEM / a GLPK error (the set then keeps every window still, with what was
+ * applied). */
+static int lns_pairs(ctx *c, bset *B, const vio *v, double *L, double *mv, double cost0)
+{
+    int status = TQ_ENOMEM, C = B->C, W = rec_w(C), K = c->K, nt = omp_get_max_threads();
+    int64_t nb = B->nb, np = 0, tick = 1;
+    int64_t *moff = calloc((size_t)K + 2, sizeof *moff),
+            *mem = malloc((size_t)(nb + 1) * sizeof *mem), *keys = NULL, *solved = NULL,
+            *changed = calloc((size_t)K, sizeof *changed), *round = NULL;
+    uint8_t *busy = calloc((size_t)K, 1);
+    lns_buf *buf = calloc((size_t)nt, sizeof *buf);
+    lns_ans *res = NULL;
+    pairmap pm = {NULL, NULL, 0, 0};
+    int nbuf = 0;
+    if (!moff || !mem || !changed || !busy || !buf || pairmap_init(&pm, PAIRMAP_CAP0) != TQ_OK)
+        goto out;
+    for (; nbuf < nt; nbuf++)
+        if (lns_buf_init(buf + nbuf, nb) != TQ_OK) goto out;
+    for (int64_t j = 0; j < nb; j++) {
+        const double *r = B->rec + j * W;
+        int k = (int)r[5 + (int)r[4]];
+        for (int t = 0; t < C; t++) {
+            int kt = (int)r[5 + t];
+            if (kt < 0 || kt == k) continue;
+            if (pairmap_add(&pm, kt < k ? (int64_t)kt * K + k : (int64_t)k * K + kt) < 0) goto out;
+        }
+    }
+    keys = malloc((size_t)(pm.n + 1) * sizeof *keys);
+    solved = calloc((size_t)pm.n + 1, sizeof *solved);
+    round = malloc((size_t)(pm.n + 1) * sizeof *round);
+    res = calloc((size_t)pm.n + 1, sizeof *res);
+    if (!keys || !solved || !round || !res) goto out;
+    for (int64_t p = 0; p <= pm.mask; p++)
+        if (pm.key[p] != -1) keys[np++] = pm.key[p];
+    qsort(keys, (size_t)np, sizeof *keys, i64_cmp);
+    for (int k = 0; k < K; k++) changed[k] = 1;
+    status = TQ_OK;
+    double bc = boundary_cost(B);
+    for (int pass = 0; pass < c->p->pair_passes && status == TQ_OK; pass++) {
+        int64_t made = 0, tried = 0, left = 0;
+        double saved = 0.0;
+        /* the pairs due this pass, in order; taken round by round */
+        for (int64_t p = 0; p < np; p++) {
+            int k0 = (int)(keys[p] / K), k1 = (int)(keys[p] % K);
+            if (solved[p] < changed[k0] || solved[p] < changed[k1]) round[left++] = p;
+        }
+        while (left > 0 && status == TQ_OK) {
+            /* this round: the first pairs (in order) that share no territory with an
+             * earlier one of the round */
+            int64_t nr = 0, rest = 0;
+            memset(busy, 0, (size_t)K);
+            for (int64_t q = 0; q < left; q++) {
+                int64_t p = round[q];
+                int k0 = (int)(keys[p] / K), k1 = (int)(keys[p] % K);
+                if (busy[k0] || busy[k1]) {
+                    round[rest++] = p;  /* a later round */
+                    continue;
+                }
+                busy[k0] = busy[k1] = 1;
+                res[nr++].pair = p;
+            }
+            memset(moff, 0, ((size_t)K + 2) * sizeof *moff);
+            for (int64_t j = 0; j < nb; j++)
+                moff[(int)B->rec[j * W + 5 + (int)B->rec[j * W + 4]] + 2]++;
+            for (int k = 0; k < K; k++) moff[k + 2] += moff[k + 1];
+            for (int64_t j = 0; j < nb; j++)
+                mem[moff[(int)B->rec[j * W + 5 + (int)B->rec[j * W + 4]] + 1]++] = j;
+            int err = TQ_OK;
+            /* with a budget, each pair of the round may use an equal share of its slack */
+            double share = c->use_budget ? fmax(0.0, v->budget - *mv) / (double)nr : 0.0;
+            /* each pair's MIP on a thread; its answer copied into res[q] (rows, slots) */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nr > 1)
+            for (int64_t q = 0; q < nr; q++) {
+                lns_buf *tb = buf + omp_get_thread_num();
+                int64_t p = res[q].pair;
+                int st = lns_solve(c, B, v, L, *mv, share, (int)(keys[p] / K),
+                                   (int)(keys[p] % K), mem, moff, tb);
+                res[q].ran = tb->ran;
+                if (st != TQ_OK) {
+#pragma omp atomic write
+                    err = st;
+                    continue;
+                }
+                if (tb->saving > 0.0) {
+                    lns_ans *o = res + q;
+                    size_t n = (size_t)tb->nb;
+                    o->rows = malloc(n * sizeof *o->rows);
+                    o->sl = malloc(n * 2 * sizeof *o->sl);
+                    o->sol = malloc(n * sizeof *o->sol);
+                    o->undo = malloc(n * sizeof *o->undo);
+                    if (!o->rows || !o->sl || !o->sol || !o->undo) {
+#pragma omp atomic write
+                        err = TQ_ENOMEM;
+                        continue;
+                    }
+                    memcpy(o->rows, tb->rows, n * sizeof *o->rows);
+                    memcpy(o->sl, tb->sl, n * 2 * sizeof *o->sl);
+                    memcpy(o->sol, tb->sol, n * sizeof *o->sol);
+                    o->nb = tb->nb;
+                    o->saving = tb->saving;
+                }
+            }
+            for (int64_t q = 0; q < nr; q++) {
+                lns_ans *o = res + q;
+                int64_t p = o->pair;
+                int k0 = (int)(keys[p] / K), k1 = (int)(keys[p] % K);
+                solved[p] = ++tick;
+                tried++;
+                c->lns_mips += o->ran;
+                if (err == TQ_OK && o->saving > 0.0 && lns_apply(B, v, L, mv, k0, k1, o)) {
+                    made++;
+                    saved += o->saving;
+                    changed[k0] = changed[k1] = ++tick;
+                }
+                free(o->rows);
+                free(o->sl);
+                free(o->sol);
+                free(o->undo);
+                memset(o, 0, sizeof *o);
+            }
+            status = err;
+            left = rest;
+        }
+        double bn = boundary_cost(B);
+        c->lns_passes++;
+        c->lns_improved += made;
+        c->lns_saved += saved;
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "pair MIPs: pass %d, %lld of %lld pairs, %lld improved, saved %.6g, "
+                    "cost %.10g (at %.2f s)\n", pass, (long long)tried, (long long)np,
+                    (long long)made, bc - bn, cost0 + bn, tq_now());
+        bc = bn;
+        if (made == 0 || saved_little(c, saved, cost0 + bn, LNS_GAIN)) break;
+    }
+out:
+    for (int t = 0; t < nbuf; t++) lns_buf_free(buf + t);
+    free(buf);
+    free(res);
+    free(moff);
+    free(mem);
+    free(keys);
+    free(solved);
+    free(changed);
+    free(round);
+    free(busy);
+    pairmap_free(&pm);
+    return status;
+}
+
 /* Pick the boundary set (regret at most a threshold chosen from a global histogram so
  * that about `target` accounts qualify), gather it to every rank in row order. */
 static int gather_boundary(ctx *c, int64_t target, const uint8_t *focus, bset *B)
@@ -2869,8 +3239,8 @@ static void shrunk_window(const ctx *c, int q, double *lo, double *hi)
  * every rank: rank 0 decides, the slots are broadcast. Returns TQ_OK, TQ_INFEASIBLE
  * (this set could not be repaired; its slots are then the greedy's, nearer the windows
  * than before) or an error. early: a larger set may follow (greedy_repair). */
-static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *method,
-                  int64_t *nb_out)
+static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int lns,
+                  int *method, int64_t *nb_out)
 {
     int status = TQ_OK, K = c->K, C = c->C, W = rec_w(C);
     bset B = {C, 0, NULL};
@@ -2880,6 +3250,7 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *
     status = gather_boundary(c, target, focus, &B);
     if (status != TQ_OK) goto done;
     *nb_out = B.nb;
+    double out_cost = c->sum[3 * K + S_COST] - boundary_cost(&B);  /* the rows outside B */
     L = malloc((size_t)K * 3 * sizeof *L);
     lo = malloc((size_t)K * 3 * sizeof *lo);
     hi = malloc((size_t)K * 3 * sizeof *hi);
@@ -2912,7 +3283,7 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *
         int64_t ncols = 0;
         for (int64_t j = 0; j < B.nb; j++)
             for (int s = 0; s < C; s++) ncols += B.rec[j * W + 5 + s] >= 0;
-        if (c->p->mip_nodes > 0 && ncols <= c->p->mip_max_cols && B.nb > 0) {
+        if (c->p->mip_nodes > 0 && ncols <= c->p->mip_max_cols && B.nb > 0 && !lns) {
             /* fixed part: loads minus the boundary's current contribution */
             double fixmv = mv;
             for (int q = 0; q < 3 * K; q++) mlo[q] = L[q];
@@ -2978,6 +3349,11 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int *
             } else if (st != TQ_INFEASIBLE) {
                 status = st;
             }
+        }
+        if (ok && lns && status == TQ_OK) {
+            for (int64_t j = 0; j < B.nb; j++) move_apply(L, &mv, B.rec + j * W, C, res_slot[j]);
+            status = lns_pairs(c, &B, &v, L, &mv, out_cost);
+            for (int64_t j = 0; j < B.nb; j++) res_slot[j] = (int32_t)B.rec[j * W + 4];
         }
     }
 bcast:
@@ -3650,7 +4026,7 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
             memcpy(c->sum, sum0, sw * sizeof *sum0);
         }
         double vbefore = load_viol(c);
-        status = repair(c, target, focus, !last && target < tmax, &method, &nb);
+        status = repair(c, target, focus, !last && target < tmax, 0, &method, &nb);
         if (status == TQ_OK || status == TQ_INFEASIBLE) {
             int st = slot_pass(c);
             if (st != TQ_OK) {
@@ -4483,6 +4859,42 @@ primal:
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
     if (use_kept) memcpy(territory, kept, (size_t)c->nl * sizeof *territory);
+    /* pair MIPs over the final alignment (lns_pairs): a repair of all rows, which meets
+     * every window already, so it only lowers the cost (moves, swaps, chains, then the
+     * pairs; not the repair's MIP over the set, which the starts ran) */
+    if (repaired && territory && !c->p->exact && !c->p->write_lp && c->pb->n <= LNS_MAX_N &&
+        c->p->pair_passes > 0) {
+        t0 = tq_now();
+        /* every account's territory among its candidates: a kept alignment's may have
+         * left the lists since (at 10,000 x 200, one account's after the second polish);
+         * it goes into a free extra slot, else in place of the last one */
+        for (int64_t i = 0; i < c->nl; i++) {
+            int s = 0;
+            while (s < c->C && c->cand[i * c->C + s] != territory[i]) s++;
+            if (s == c->C && put_extra(c, i, territory[i]) < 0) {
+                c->cand[i * c->C + c->C - 1] = territory[i];
+                c->cost[i * c->C + c->C - 1] = full_cost(c, i, c->ux + 3 * i, territory[i]);
+            }
+            for (s = 0; c->cand[i * c->C + s] != territory[i];) s++;
+            c->slot[i] = s;
+        }
+        status = slot_pass(c);
+        if (status != TQ_OK) goto done;
+        int method = 0;
+        int64_t nb = 0;
+        status = repair(c, c->pb->n, NULL, 0, 1, &method, &nb);
+        if (status == TQ_OK) status = slot_pass(c);
+        if (status == TQ_OK && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]))
+            for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+        else if (status != TQ_OK && status != TQ_INFEASIBLE)
+            goto done;
+        status = TQ_OK;
+        res->t_pairs += tq_now() - t0;
+        res->pair_passes = c->lns_passes;
+        res->pair_mips = c->lns_mips;
+        res->pair_improved = c->lns_improved;
+        res->pair_saved = c->lns_saved;
+    }
     if (c->p->write_lp) {
         /* the model the solution lives in: final candidate lists (after widening,
          * reverse candidates and column generation) */

@@ -80,6 +80,11 @@ typedef struct {
                                 (deterministic); 0 = no MIP, greedy repair only */
     int64_t mip_max_cols;    /* skip the boundary MIP above this many variables */
     double mip_seconds;      /* GLPK time limit per MIP, s (safety; normally not hit) */
+    int pair_passes;         /* instances of at most 20,000 accounts: at most this many
+                                passes of pair MIPs over the final alignment (each
+                                pair of territories re-assigned by a small MIP while
+                                that lowers the cost); 0 = off (default 100: until a
+                                pass improves no pair) */
     int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
@@ -137,9 +142,12 @@ typedef struct {
     int candidates;          /* C finally used */
     int64_t boundary_size;   /* accounts in the repair set that succeeded */
     int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP */
+    int pair_passes;         /* passes of pair MIPs run */
+    int64_t pair_mips, pair_improved; /* pair MIPs solved, and kept (cheaper) */
+    double pair_saved;       /* cost the pair MIPs took off */
     int64_t bound_checks;    /* accounts whose bound needed all K territories */
     int64_t columns_added;   /* candidates added by column generation */
-    double t_candidates, t_prices, t_repair, t_bound, t_exact; /* seconds */
+    double t_candidates, t_prices, t_repair, t_bound, t_exact, t_pairs; /* seconds */
     double t_hess, t_factor; /* of t_prices: Newton Hessian passes, factorisations */
     int bad_k, bad_m;        /* infeasible: territory and metric (m = 3: budget) */
     char msg[512];           /* error / infeasibility detail */

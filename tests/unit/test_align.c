@@ -1,7 +1,8 @@
 /* test_align.c: the alignment kernel against the exact ILP (GLPK) on small instances:
  * feasibility, bound <= optimum, cost within the reported gap of the optimum, locked
  * accounts, named infeasibility, alpha -> inf keeps last year, disruption budget,
- * thread determinism, centers iteration; the repair's chains of moves against brute force. */
+ * thread determinism, centers iteration, the pair MIPs; the repair's chains of moves
+ * against brute force. */
 #include <float.h>
 #include <math.h>
 #include <setjmp.h>
@@ -659,6 +660,63 @@ static void test_gap_goal(void **state)
     inst_free(&s);
 }
 
+/* the pair MIPs (pair_passes) on 40 accounts a territory: they run, keep every window
+ * (and the disruption budget), never raise the cost, and give the same bits for 1 and
+ * 2 threads */
+static void test_pair_mips(void **state)
+{
+    (void)state;
+    for (int budget = 0; budget <= 1; budget++) {
+        inst s;
+        inst_make(&s, 1600, 40, 17);
+        tq_align_problem pb = inst_problem(&s);
+        tq_align_params p;
+        tq_align_defaults(&p);
+        if (budget) p.max_moved = 0.35;
+        int32_t *t0 = malloc(s.n * sizeof(int32_t)), *t1 = malloc(s.n * sizeof(int32_t)),
+                *t2 = malloc(s.n * sizeof(int32_t));
+        tq_align_result r0, r1, r2;
+        omp_set_num_threads(2);
+        p.pair_passes = 0;
+        int st0 = tq_align_solve(&pb, &p, NULL, t0, &r0);
+        if (st0) print_message("status %d: %s\n", st0, r0.msg);
+        assert_int_equal(st0, TQ_OK);
+        assert_int_equal(r0.pair_passes, 0);
+        p.pair_passes = 100;
+        assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+        omp_set_num_threads(1);
+        assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+        omp_set_num_threads(2);
+        assert_true(r1.pair_passes >= 1 && r1.pair_mips > 0);
+        assert_true(r1.pair_improved > 0);  /* 40 a territory: the pairs find exchanges */
+        assert_true(r1.cost < r0.cost);
+        assert_true(r0.cost - r1.cost >= r1.pair_saved * (1 - 1e-6));  /* and moves, swaps */
+        assert_true(r1.bound == r0.bound);
+        check_windows(&s, &p, t1);
+        if (budget) {  /* moved value among accounts with a prev: within the budget */
+            double mv = 0.0, tot = 0.0;
+            for (int64_t i = 0; i < s.n; i++) {
+                tot += s.v[i];
+                mv += t1[i] != s.prev[i] ? s.v[i] : 0.0;
+            }
+            assert_true(mv <= p.max_moved * tot * (1 + 1e-9));
+        }
+        assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+        assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+        print_message("1600x40%s: cost %.8g -> %.8g (%d passes, %lld MIPs, %lld kept), "
+                      "gap %.3f%% -> %.3f%%\n", budget ? " budget 35%" : "", r0.cost, r1.cost,
+                      r1.pair_passes, (long long)r1.pair_mips, (long long)r1.pair_improved,
+                      100 * r0.gap, 100 * r1.gap);
+        tq_align_result_free(&r0);
+        tq_align_result_free(&r1);
+        tq_align_result_free(&r2);
+        free(t0);
+        free(t1);
+        free(t2);
+        inst_free(&s);
+    }
+}
+
 static void test_bad_params(void **state)
 {
     (void)state;
@@ -678,6 +736,9 @@ static void test_bad_params(void **state)
     assert_non_null(tq_align_check(&p));
     tq_align_defaults(&p);
     p.gap_goal = -0.1;
+    assert_non_null(tq_align_check(&p));
+    tq_align_defaults(&p);
+    p.pair_passes = -1;
     assert_non_null(tq_align_check(&p));
     /* prev out of range is named with its row */
     inst s;
@@ -710,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_centers_iterate),
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_gap_goal),
+        cmocka_unit_test(test_pair_mips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
