@@ -621,6 +621,19 @@ static void test_centers_iterate(void **state)
     inst_free(&s);
 }
 
+/* Frees a comparison's three runs (results and alignments) and its instance. */
+static void free_runs(tq_align_result *r0, tq_align_result *r1, tq_align_result *r2,
+                      int32_t *t0, int32_t *t1, int32_t *t2, inst *s)
+{
+    tq_align_result_free(r0);
+    tq_align_result_free(r1);
+    tq_align_result_free(r2);
+    free(t0);
+    free(t1);
+    free(t2);
+    inst_free(s);
+}
+
 /* the second polish (gap_goal): forced on with a tiny goal, it keeps the cheaper of the
  * two alignments and the better bound, so neither gets worse than without it; the same
  * bits for 1 and 2 threads; windows met */
@@ -651,13 +664,7 @@ static void test_gap_goal(void **state)
     check_windows(&s, &p, t1);
     print_message("20000x16 gap goal: cost %.8g -> %.8g, bound %.8g -> %.8g, rounds %d -> %d\n",
                   r0.cost, r1.cost, r0.bound, r1.bound, r0.rounds, r1.rounds);
-    tq_align_result_free(&r0);
-    tq_align_result_free(&r1);
-    tq_align_result_free(&r2);
-    free(t0);
-    free(t1);
-    free(t2);
-    inst_free(&s);
+    free_runs(&r0, &r1, &r2, t0, t1, t2, &s);
 }
 
 /* the pair MIPs (pair_passes) on 40 accounts a territory: they run, keep every window
@@ -707,13 +714,7 @@ static void test_pair_mips(void **state)
                       "gap %.3f%% -> %.3f%%\n", budget ? " budget 35%" : "", r0.cost, r1.cost,
                       r1.pair_passes, (long long)r1.pair_mips, (long long)r1.pair_improved,
                       100 * r0.gap, 100 * r1.gap);
-        tq_align_result_free(&r0);
-        tq_align_result_free(&r1);
-        tq_align_result_free(&r2);
-        free(t0);
-        free(t1);
-        free(t2);
-        inst_free(&s);
+        free_runs(&r0, &r1, &r2, t0, t1, t2, &s);
     }
 }
 
