@@ -161,6 +161,8 @@ typedef struct {
     double lbound;        /* the bound over all K once known (repair's stop), else 0 */
     int chains;           /* the repair looks for cost-reducing chains (cost_chains) */
     double soft_cost;     /* round_pass: cost of the smoothed assignment it rounded */
+    int defer_pairs;      /* solve_fixed leaves the pair MIPs to the caller (centers
+                             iterated: they run once, on the last alignment) */
     int lns_passes;       /* pair MIPs (lns_pairs): passes, MIPs solved, kept, saving */
     int64_t lns_mips, lns_improved;
     double lns_saved;
@@ -4084,6 +4086,43 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
     return status;
 }
 
+/* Pair MIPs over the alignment territory (which keeps every window; lns_pairs): a
+ * repair of all rows, so it only lowers the cost (moves, swaps, chains, then the pairs;
+ * not the repair's MIP over the set, which the starts ran). Instances of at most
+ * LNS_MAX_N accounts, with p->pair_passes > 0; else nothing. Collective. */
+static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res)
+{
+    int K = c->K;
+    if (!territory || c->pb->n > LNS_MAX_N || c->p->pair_passes <= 0) return TQ_OK;
+    double t0 = tq_now();
+    /* every account's territory among its candidates: a kept alignment's may have left
+     * the lists since (at 10,000 x 200, one account's after the second polish); it goes
+     * into a free extra slot, else in place of the last one */
+    for (int64_t i = 0; i < c->nl; i++) {
+        int s = 0;
+        while (s < c->C && c->cand[i * c->C + s] != territory[i]) s++;
+        if (s == c->C && put_extra(c, i, territory[i]) < 0) {
+            c->cand[i * c->C + c->C - 1] = territory[i];
+            c->cost[i * c->C + c->C - 1] = full_cost(c, i, c->ux + 3 * i, territory[i]);
+        }
+        for (s = 0; c->cand[i * c->C + s] != territory[i];) s++;
+        c->slot[i] = s;
+    }
+    int status = slot_pass(c), method = 0;
+    int64_t nb = 0;
+    if (status == TQ_OK) status = repair(c, c->pb->n, NULL, 0, 1, &method, &nb);
+    if (status == TQ_OK) status = slot_pass(c);
+    if (status == TQ_OK && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]))
+        for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+    if (status == TQ_INFEASIBLE) status = TQ_OK;  /* cannot happen: then unchanged */
+    res->t_pairs += tq_now() - t0;
+    res->pair_passes = c->lns_passes;
+    res->pair_mips = c->lns_mips;
+    res->pair_improved = c->lns_improved;
+    res->pair_saved = c->lns_saved;
+    return status;
+}
+
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
@@ -4859,41 +4898,9 @@ primal:
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
     if (use_kept) memcpy(territory, kept, (size_t)c->nl * sizeof *territory);
-    /* pair MIPs over the final alignment (lns_pairs): a repair of all rows, which meets
-     * every window already, so it only lowers the cost (moves, swaps, chains, then the
-     * pairs; not the repair's MIP over the set, which the starts ran) */
-    if (repaired && territory && !c->p->exact && !c->p->write_lp && c->pb->n <= LNS_MAX_N &&
-        c->p->pair_passes > 0) {
-        t0 = tq_now();
-        /* every account's territory among its candidates: a kept alignment's may have
-         * left the lists since (at 10,000 x 200, one account's after the second polish);
-         * it goes into a free extra slot, else in place of the last one */
-        for (int64_t i = 0; i < c->nl; i++) {
-            int s = 0;
-            while (s < c->C && c->cand[i * c->C + s] != territory[i]) s++;
-            if (s == c->C && put_extra(c, i, territory[i]) < 0) {
-                c->cand[i * c->C + c->C - 1] = territory[i];
-                c->cost[i * c->C + c->C - 1] = full_cost(c, i, c->ux + 3 * i, territory[i]);
-            }
-            for (s = 0; c->cand[i * c->C + s] != territory[i];) s++;
-            c->slot[i] = s;
-        }
-        status = slot_pass(c);
+    if (repaired && !c->p->exact && !c->p->write_lp && !c->defer_pairs) {
+        status = pair_improve(c, territory, res);
         if (status != TQ_OK) goto done;
-        int method = 0;
-        int64_t nb = 0;
-        status = repair(c, c->pb->n, NULL, 0, 1, &method, &nb);
-        if (status == TQ_OK) status = slot_pass(c);
-        if (status == TQ_OK && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]))
-            for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
-        else if (status != TQ_OK && status != TQ_INFEASIBLE)
-            goto done;
-        status = TQ_OK;
-        res->t_pairs += tq_now() - t0;
-        res->pair_passes = c->lns_passes;
-        res->pair_mips = c->lns_mips;
-        res->pair_improved = c->lns_improved;
-        res->pair_saved = c->lns_saved;
     }
     if (c->p->write_lp) {
         /* the model the solution lives in: final candidate lists (after widening,
@@ -5058,6 +5065,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
         unit_vec(pb->center_lat[k], pb->center_lon[k], c.cx + 3 * k);
     }
 
+    c.defer_pairs = p->center_iters > 0;
     for (int it = 0;; it++) {
         status = solve_fixed(&c, territory, res);
         if (status != TQ_OK || p->write_lp) goto done;
@@ -5069,7 +5077,13 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
             status = tq_comm_sum_i64(comm, &changed, 1);
             if (status != TQ_OK) goto done;
         }
-        if (it >= p->center_iters || changed == 0) break;
+        if (it >= p->center_iters || changed == 0) {
+            /* the pair MIPs once, on the last alignment (its centers: the means of the
+             * one before); each round of pairs would have taken as long as a solve */
+            if (c.defer_pairs && !p->exact) status = pair_improve(&c, territory, res);
+            if (status != TQ_OK) goto done;
+            break;
+        }
         memcpy(old, territory, (size_t)c.nl * sizeof *old);
         /* move each center to the weighted mean of its accounts' unit vectors (block
          * order), then solve again with the moved centers */
