@@ -105,6 +105,27 @@ import h5py,sys; g=h5py.File(sys.argv[1],'r')['alignment']
 assert g['frontier'].shape[0]==3 and g['region'].shape[0]==12 and set(g['region'][:])=={0,1,2}, g['region'][:]
 " "$W/k.h5" || fail "frontier/region datasets"
 
+# count balanced where a window's end is a whole number (40 accounts a territory, +-10%:
+# 36 .. 44): counts that meet an end exactly are feasible (the repair's rounding margin
+# once ruled them out, and this request was reported infeasible); with and without the
+# pair MIPs, which must not raise the cost
+"$T" generate -n 2000 -k 50 --features 2 --seed 1 -o "$W/cnt.h5" -q
+for pp in 0 100; do
+  cp "$W/cnt.h5" "$W/cnt$pp.h5"
+  "$T" align "$W/cnt$pp.h5" --balance workload,potential,count --tol-count 10% \
+    --pair-passes $pp --json >"$W/cnt$pp.json" || fail "count window ends (--pair-passes $pp)"
+done
+$PY - "$W/cnt0.json" "$W/cnt100.json" "$W/cnt100.h5" <<'EOF_PY' || fail "count window ends"
+import json, sys, h5py, numpy as np
+a, b = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
+assert a["pair_passes"] == 0 and b["pair_passes"] >= 1 and b["pair_improved"] > 0, (a, b)
+assert b["cost"] < a["cost"], (a["cost"], b["cost"])
+g = h5py.File(sys.argv[3], "r")["alignment"]
+cnt = np.bincount(g["territory"][:], minlength=50)
+assert cnt.min() >= 36 and cnt.max() <= 44, (cnt.min(), cnt.max())
+print("count ends ok: gap %.3f%% -> %.3f%%, counts %d..%d" % (100 * a["gap"], 100 * b["gap"], cnt.min(), cnt.max()))
+EOF_PY
+
 # exact ILP on a tiny instance: proven optimum, bound = cost
 "$T" generate -n 40 -k 3 --features 2 --seed 5 -o "$W/tiny.h5" -q
 "$T" align "$W/tiny.h5" --exact --tol-workload 25% --tol-potential 40% --json >"$W/ex.json" \
