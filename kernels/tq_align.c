@@ -2833,7 +2833,7 @@ static int lns_ord_cmp(const void *x, const void *y)
  * costs, metrics and moved values, the start and the answer; sl maps the MIP's slots
  * back to the rows' own. */
 typedef struct {
-    int64_t cap, nb;
+    int64_t nb;
     int64_t *rows;
     int32_t *cand, *sl, *start, *sol;
     double *cst, *mvv, *a;
@@ -2867,7 +2867,6 @@ static int lns_buf_init(lns_buf *b, int64_t cap)
 {
     size_t n1 = (size_t)cap + 1;
     memset(b, 0, sizeof *b);
-    b->cap = cap;
     b->rows = malloc(n1 * sizeof *b->rows);
     b->cand = malloc(n1 * 2 * sizeof *b->cand);
     b->sl = malloc(n1 * 2 * sizeof *b->sl);
@@ -3262,7 +3261,8 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
     status = gather_boundary(c, target, focus, &B);
     if (status != TQ_OK) goto done;
     *nb_out = B.nb;
-    double out_cost = c->sum[3 * K + S_COST] - boundary_cost(&B);  /* the rows outside B */
+    /* the cost of the rows outside B (the pair MIPs' log) */
+    double out_cost = lns ? c->sum[3 * K + S_COST] - boundary_cost(&B) : 0.0;
     L = malloc((size_t)K * 3 * sizeof *L);
     lo = malloc((size_t)K * 3 * sizeof *lo);
     hi = malloc((size_t)K * 3 * sizeof *hi);
