@@ -4096,6 +4096,24 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
     return status;
 }
 
+/* The slots of the territories terr (one per local row) into c->slot. A territory that
+ * has left its account's candidate lists (a kept alignment's may have: at 10,000 x 200,
+ * one account's after the second polish) goes into a free extra slot, else in place of
+ * the last one. */
+static void slots_of(ctx *c, const int32_t *terr)
+{
+    for (int64_t i = 0; i < c->nl; i++) {
+        int s = 0;
+        while (s < c->C && c->cand[i * c->C + s] != terr[i]) s++;
+        if (s == c->C && put_extra(c, i, terr[i]) < 0) {
+            c->cand[i * c->C + c->C - 1] = terr[i];
+            c->cost[i * c->C + c->C - 1] = full_cost(c, i, c->ux + 3 * i, terr[i]);
+        }
+        for (s = 0; c->cand[i * c->C + s] != terr[i];) s++;
+        c->slot[i] = s;
+    }
+}
+
 /* Pair MIPs over the alignment territory (which keeps every window; lns_pairs): a
  * repair of all rows, so it only lowers the cost (moves, swaps, chains, then the pairs;
  * not the repair's MIP over the set, which the starts ran). Instances of at most
@@ -4105,19 +4123,7 @@ static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res)
     int K = c->K;
     if (!territory || c->pb->n > LNS_MAX_N || c->p->pair_passes <= 0) return TQ_OK;
     double t0 = tq_now();
-    /* every account's territory among its candidates: a kept alignment's may have left
-     * the lists since (at 10,000 x 200, one account's after the second polish); it goes
-     * into a free extra slot, else in place of the last one */
-    for (int64_t i = 0; i < c->nl; i++) {
-        int s = 0;
-        while (s < c->C && c->cand[i * c->C + s] != territory[i]) s++;
-        if (s == c->C && put_extra(c, i, territory[i]) < 0) {
-            c->cand[i * c->C + c->C - 1] = territory[i];
-            c->cost[i * c->C + c->C - 1] = full_cost(c, i, c->ux + 3 * i, territory[i]);
-        }
-        for (s = 0; c->cand[i * c->C + s] != territory[i];) s++;
-        c->slot[i] = s;
-    }
+    slots_of(c, territory);
     int status = slot_pass(c), method = 0;
     int64_t nb = 0;
     if (status == TQ_OK) status = repair(c, c->pb->n, NULL, 0, 1, &method, &nb);
@@ -4796,11 +4802,7 @@ primal:
                         repaired ? "repaired" : "failed", repaired ? rcost : 0.0);
         }
         if (sbest) {  /* the slots of the cheapest start (the passes reorder the lists) */
-            for (int64_t i = 0; i < c->nl; i++) {
-                int s = 0;
-                while (c->cand[i * c->C + s] != sbest[i]) s++;
-                c->slot[i] = s;
-            }
+            slots_of(c, sbest);
             free(sbest);
             status = slot_pass(c);
             if (status != TQ_OK) goto done;
