@@ -84,7 +84,8 @@ typedef struct {
                                 passes of pair MIPs over the final alignment (each
                                 pair of territories re-assigned by a small MIP while
                                 that lowers the cost; they stop once a pass saves less
-                                than a tenth of the gap left); 0 = off (default 100) */
+                                than a tenth of the gap left and 0.1% of the cost); 0 =
+                                off (default 100) */
     int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
