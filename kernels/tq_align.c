@@ -2815,11 +2815,10 @@ static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double 
  * pair's MIP finds exchanges of many (bench/align's 2,000 x 50: the best exchanges of at
  * most 2 + 2 accounts saved about half of what the pairs' MIPs saved). Passes stop when
  * one saves less than LNS_GAIN of the gap left and LNS_COST of the cost, or improves no
- * pair, at most
- * p->pair_passes; a pair is solved again only when one of its territories changed
- * since. Each pass is split into rounds of pairs that share no territory, in order of
- * the pair; a round's MIPs are independent (with a budget on moved value, each may use
- * an equal share of its slack) and run on the threads (GLPK keeps its state per
+ * pair, at most p->pair_passes; a pair is solved again only when one of its territories
+ * changed since. Each pass is split into rounds of pairs that share no territory, in
+ * order of the pair; a round's MIPs are independent (with a budget on moved value, each
+ * may use an equal share of its slack) and run on the threads (GLPK keeps its state per
  * thread), and their answers are applied in pair order: the same alignment for any
  * number of threads. */
 
