@@ -77,7 +77,8 @@ typedef struct {
                                 0.005) */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
     int mip_nodes;           /* GLPK branch-and-bound node limit for the boundary MIP
-                                (deterministic); 0 = no MIP, greedy repair only */
+                                at mip_max_cols variables, up to 5x that for a smaller
+                                one (deterministic); 0 = no MIP, greedy repair only */
     int64_t mip_max_cols;    /* skip the boundary MIP above this many variables */
     double mip_seconds;      /* GLPK time limit per MIP, s (safety; normally not hit) */
     int pair_passes;         /* instances of at most 20,000 accounts: at most this many
