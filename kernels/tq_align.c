@@ -27,7 +27,7 @@
 #define LNS_NODES 100
 #define LNS_PASSES 100
 /* rows a pair's MIP re-assigns at most (the cheapest to move; the rest stay) */
-#define LNS_ROWS 64
+#define LNS_ROWS 256
 /* the passes stop once one saves less than LNS_GAIN of the gap left (as the swaps) and
  * less than LNS_COST of the cost: with a disruption penalty the LP bound is weak at
  * small sizes (1,000 x 20 with --alpha 2: integer alignments are proven at least 5.5%

@@ -43,6 +43,69 @@ static void mip_callback(glp_tree *tree, void *info)
     }
 }
 
+/* A MIP of two territories that each account may take (the pair MIPs of tq_align.c):
+ * one binary column an account (1: the second territory) and one row a metric, the two
+ * windows intersected (the accounts split a fixed total A, so the first territory's
+ * window [lo0, hi0] reads A - hi0 <= sum a x <= A - lo0), instead of two columns an
+ * account, an assignment row each and a window row each territory. The same feasible
+ * set and costs; GLPK's LP at a node has 3 or 4 rows instead of about 70 at 64
+ * accounts, and pair MIPs take about half the time (bench/RESULTS.md). pair_shape:
+ * 1 when m has that shape; pair_build loads the model into lp (colj/cols as the
+ * general model's, column j + 1 = account j in slot 1) and returns 0 when the
+ * intersected windows are empty. */
+static int pair_shape(const tq_align_mip *m)
+{
+    if (m->k != 2 || m->w != 2 || m->write_lp) return 0;
+    for (int64_t j = 0; j < m->nb; j++)
+        if (m->cand[2 * j] != 0 || m->cand[2 * j + 1] != 1) return 0;
+    return 1;
+}
+static int pair_build(glp_prob *lp, const tq_align_mip *m, int *ia, int *ja, double *ar,
+                      int *colj, int *cols)
+{
+    int n = (int)m->nb, nnz = 0;
+    double c0 = 0.0, mv0 = 0.0;
+    for (int j = 0; j < n; j++) {
+        c0 += m->cost[2 * j];
+        mv0 += m->mv[2 * j];
+    }
+    glp_set_obj_coef(lp, 0, c0);
+    glp_add_cols(lp, n);
+    for (int j = 0; j < n; j++) {
+        colj[j + 1] = j;
+        cols[j + 1] = 1;
+        glp_set_col_kind(lp, j + 1, GLP_BV);
+        glp_set_obj_coef(lp, j + 1, m->cost[2 * j + 1] - m->cost[2 * j]);
+    }
+    for (int q = 0; q < TQ_ALIGN_NM; q++) {
+        if (!m->use[q]) continue;
+        double A = 0.0;
+        for (int j = 0; j < n; j++) A += m->a[3 * j + q];
+        double lo = fmax(m->lo[3 + q], A - m->hi[q]), hi = fmin(m->hi[3 + q], A - m->lo[q]);
+        if (lo > hi) return 0;
+        int r = glp_add_rows(lp, 1), lob = lo > 0, hib = hi < A;
+        glp_set_row_bnds(lp, r, lob && hib ? (lo < hi ? GLP_DB : GLP_FX)
+                                : (lob ? GLP_LO : (hib ? GLP_UP : GLP_FR)), lo, hi);
+        for (int j = 0; j < n; j++) {
+            if (m->a[3 * j + q] == 0.0) continue;
+            nnz++;
+            ia[nnz] = r; ja[nnz] = j + 1; ar[nnz] = m->a[3 * j + q];
+        }
+    }
+    if (m->budget >= 0) {
+        int r = glp_add_rows(lp, 1);
+        glp_set_row_bnds(lp, r, GLP_UP, 0.0, m->budget - mv0);
+        for (int j = 0; j < n; j++) {
+            double d = m->mv[2 * j + 1] - m->mv[2 * j];
+            if (d == 0.0) continue;
+            nnz++;
+            ia[nnz] = r; ja[nnz] = j + 1; ar[nnz] = d;
+        }
+    }
+    glp_load_matrix(lp, nnz, ia, ja, ar);
+    return 1;
+}
+
 /* Build and solve the MIP of m. Inputs and outputs as in tq_align.h. Cost: GLPK's
  * simplex on nb*w columns and nb + 3k + 1 rows, then at most node_limit nodes. */
 int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
@@ -83,6 +146,16 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
     glp_term_out(GLP_OFF);
     lp = glp_create_prob();
     glp_set_obj_dir(lp, GLP_MIN);
+    int pair = pair_shape(m);
+    if (pair) {
+        if (!pair_build(lp, m, ia, ja, ar, colj, cols)) {
+            *proven = 1;
+            status = TQ_INFEASIBLE;
+            goto done;
+        }
+        ncol = m->nb;
+        goto solve;
+    }
     /* rows 1..nb: each account takes exactly one territory */
     glp_add_rows(lp, (int)m->nb);
     for (int64_t j = 0; j < m->nb; j++) glp_set_row_bnds(lp, (int)j + 1, GLP_FX, 1.0, 1.0);
@@ -153,6 +226,7 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
         goto done;
     }
 
+solve:;
     glp_smcp sp;
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
@@ -210,7 +284,7 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
     } else if (st.have_bound && st.bound > *bound) {
         *bound = st.bound;
     }
-    for (int64_t j = 0; j < m->nb; j++) out[j] = -1;
+    for (int64_t j = 0; j < m->nb; j++) out[j] = pair ? 0 : -1;
     for (int cc = 1; cc <= (int)ncol; cc++)
         if (glp_mip_col_val(lp, cc) > 0.5) out[colj[cc]] = cols[cc];
     status = TQ_OK;

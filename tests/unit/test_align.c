@@ -718,6 +718,107 @@ static void test_pair_mips(void **state)
     }
 }
 
+/* The two-territory MIP (the pair MIPs' one-column-per-account model) against brute
+ * force over all 2^n splits: random costs, metrics, windows around a random split,
+ * with and without a budget on moved value; and the same MIP through the general
+ * model (candidates listed the other way round), which must agree. */
+static uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+static void test_pair_model(void **state)
+{
+    (void)state;
+    uint64_t rs = 12345;
+    for (int trial = 0; trial < 40; trial++) {
+        int n = 8 + trial % 6, budget = trial % 3 == 2, infeas = trial % 10 == 9;
+        int32_t cand[28], rcand[28], start[14], out[14], out2[14];
+        double cost[28], rcost[28], a[42], mv[28], rmv[28], lo[6], hi[6], rlo[6], rhi[6];
+        int use[3] = {1, trial % 2, trial % 4 == 3};
+        double L[6] = {0, 0, 0, 0, 0, 0}, tot[3] = {0, 0, 0}, mv0 = 0.0;
+        for (int j = 0; j < n; j++) {
+            start[j] = (int)(lcg(&rs) % 2);
+            int prev = (int)(lcg(&rs) % 2);  /* moved value: the value off last year's */
+            double val = (double)(1 + lcg(&rs) % 50);
+            for (int s = 0; s < 2; s++) {
+                cand[2 * j + s] = s;
+                rcand[2 * j + s] = 1 - s;
+                cost[2 * j + s] = 1.0 + 10.0 * (double)(lcg(&rs) % 1000) / 1000.0;
+                mv[2 * j + s] = s == prev ? 0.0 : val;
+            }
+            a[3 * j] = 1.0 + (double)(lcg(&rs) % 100);
+            a[3 * j + 1] = (double)(lcg(&rs) % 80);
+            a[3 * j + 2] = 1.0;
+            for (int m = 0; m < 3; m++) {
+                L[3 * start[j] + m] += a[3 * j + m];
+                tot[m] += a[3 * j + m];
+            }
+            mv0 += mv[2 * j + start[j]];
+        }
+        for (int q = 0; q < 6; q++) {  /* windows around the start's loads */
+            double w = (q % 3 == 2) ? 1.0 : 0.15 * tot[q % 3] / 2;
+            lo[q] = L[q] - w * (double)(lcg(&rs) % 100) / 100.0;
+            hi[q] = L[q] + w * (double)(lcg(&rs) % 100) / 100.0;
+        }
+        if (infeas) {  /* territory 0 must take more workload than territory 1 may leave */
+            lo[0] = tot[0] - lo[3] + 1.0;
+            hi[0] = lo[0] + 1.0;
+        }
+        double bud = budget ? mv0 * 0.8 : -1.0;
+        /* brute force */
+        double best = INFINITY;
+        for (uint32_t x = 0; x < (1u << n); x++) {
+            double l[6] = {0, 0, 0, 0, 0, 0}, c = 0.0, m2 = 0.0;
+            for (int j = 0; j < n; j++) {
+                int s = (int)((x >> j) & 1);
+                for (int m = 0; m < 3; m++) l[3 * s + m] += a[3 * j + m];
+                c += cost[2 * j + s];
+                m2 += mv[2 * j + s];
+            }
+            int ok = !(budget && m2 > bud + 1e-9);
+            for (int q = 0; q < 6 && ok; q++)
+                if (use[q % 3] && (l[q] < lo[q] - 1e-9 || l[q] > hi[q] + 1e-9)) ok = 0;
+            if (ok && c < best) best = c;
+        }
+        /* the same MIP with the candidates the other way round (general model) */
+        for (int j = 0; j < n; j++)
+            for (int s = 0; s < 2; s++) {
+                rcost[2 * j + s] = cost[2 * j + 1 - s];
+                rmv[2 * j + s] = mv[2 * j + 1 - s];
+            }
+        memcpy(rlo, lo, sizeof lo);
+        memcpy(rhi, hi, sizeof hi);
+        tq_align_mip mp = {n, 2, 2, cand, cost, a, mv, lo, hi, {use[0], use[1], use[2]},
+                           bud, NULL, 1000000, 60.0, NULL};
+        tq_align_mip mg = {n, 2, 2, rcand, rcost, a, rmv, rlo, rhi, {use[0], use[1], use[2]},
+                           bud, NULL, 1000000, 60.0, NULL};
+        double obj, bnd, lpv, obj2, bnd2, lpv2;
+        int opt, prov, opt2, prov2;
+        int st = tq_align_mip_solve(&mp, out, &obj, &bnd, &lpv, &opt, &prov);
+        int st2 = tq_align_mip_solve(&mg, out2, &obj2, &bnd2, &lpv2, &opt2, &prov2);
+        if (best == INFINITY) {
+            assert_int_equal(st, TQ_INFEASIBLE);
+            assert_int_equal(st2, TQ_INFEASIBLE);
+            assert_true(prov && prov2);
+            continue;
+        }
+        assert_int_equal(st, TQ_OK);
+        assert_int_equal(st2, TQ_OK);
+        assert_true(opt && opt2);
+        assert_true(fabs(obj - best) <= 1e-9 * best);
+        assert_true(fabs(obj2 - best) <= 1e-9 * best);
+        assert_true(lpv <= best + 1e-9 * best);
+        double c = 0.0, c2 = 0.0;
+        for (int j = 0; j < n; j++) {
+            assert_true(out[j] == 0 || out[j] == 1);
+            c += cost[2 * j + out[j]];
+            c2 += rcost[2 * j + out2[j]];
+        }
+        assert_true(fabs(c - obj) <= 1e-9 * best && fabs(c2 - obj2) <= 1e-9 * best);
+    }
+}
+
 static void test_bad_params(void **state)
 {
     (void)state;
@@ -773,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_gap_goal),
         cmocka_unit_test(test_pair_mips),
+        cmocka_unit_test(test_pair_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
