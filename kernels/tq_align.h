@@ -81,7 +81,7 @@ typedef struct {
                                 one (deterministic); 0 = no MIP, greedy repair only */
     int64_t mip_max_cols;    /* skip the boundary MIP above this many variables */
     double mip_seconds;      /* GLPK time limit per MIP, s (safety; normally not hit) */
-    int pair_passes;         /* instances of at most 20,000 accounts: at most this many
+    int pair_passes;         /* instances of at most 100,000 accounts: at most this many
                                 passes of pair MIPs over the final alignment (each
                                 pair of territories re-assigned by a small MIP while
                                 that lowers the cost; they stop once a pass saves less
