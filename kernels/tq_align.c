@@ -173,6 +173,11 @@ typedef struct {
     int lns_passes;       /* pair MIPs (lns_pairs): passes, MIPs solved, kept, saving */
     int64_t lns_mips, lns_improved;
     double lns_saved;
+    /* With a disruption penalty, the repaired alignments of every start and polish
+     * (distinct costs, at most ALT_MAX), which the pairs also run from (pairs_from_alts) */
+    int32_t *alt[8];
+    double alt_cost[8];
+    int nalt;
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -204,6 +209,8 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* instances of at most this many accounts repair every start (a start's repair there
  * takes 0.01-0.4 s) */
 #define MULTI_START_N 20000
+/* with a disruption penalty the pairs run from up to ALT_MAX repaired alignments */
+#define ALT_MAX 8
 /* repair attempts from one start: growing sets, then the largest again from the start */
 #define REPAIR_TRIES 10
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
@@ -4161,6 +4168,88 @@ static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res)
     return status;
 }
 
+/* The alternative alignments (ctx.alt): kept with a disruption penalty (alpha > 0) on
+ * instances of at most MULTI_START_N accounts (those that repair every start; above,
+ * a run of pairs takes seconds: 100,000 x 200 about 6 s); not on the coarse level. */
+static int keep_alts(const ctx *c)
+{
+    return c->p->alpha > 0 && c->p->pair_passes > 0 && c->pb->n <= MULTI_START_N &&
+           c->pb->n <= LNS_MAX_N && !c->sub_pi && !c->p->exact && !c->p->write_lp;
+}
+static void alts_clear(ctx *c)
+{
+    for (int q = 0; q < c->nalt; q++) free(c->alt[q]);
+    c->nalt = 0;
+}
+/* The current slots' alignment as an alternative, unless one of that cost is kept. */
+static int alt_add(ctx *c, double cost)
+{
+    for (int q = 0; q < c->nalt; q++)
+        if (c->alt_cost[q] == cost) return TQ_OK;
+    if (c->nalt == ALT_MAX) return TQ_OK;
+    int32_t *t = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *t);
+    if (!t) return TQ_ENOMEM;
+    for (int64_t i = 0; i < c->nl; i++) t[i] = c->cand[i * c->C + c->slot[i]];
+    c->alt[c->nalt] = t;
+    c->alt_cost[c->nalt++] = cost;
+    return TQ_OK;
+}
+
+/* The pair MIPs from the final alignment and, with a disruption penalty, from every
+ * other repaired alignment kept (ctx.alt: the starts of both polishes), keeping the
+ * cheapest result. With a penalty the LP bound is weak and the pairs' local optima
+ * spread: from the alignments of one run's starts, the pairs ended 4-8% apart, and
+ * the cheapest after the repair was not the cheapest after the pairs (bench/RESULTS.md:
+ * 14 instances with --alpha, mean gap 9.7% -> 8.6%, in about twice the time). The
+ * result's pair counts: passes and MIPs of all runs, improved and saved of the kept
+ * one. Collective; frees the alternatives. */
+static int pairs_from_alts(ctx *c, int32_t *territory, tq_align_result *res)
+{
+    int K = c->K, status = TQ_OK;
+    int32_t *tmp = NULL;
+    if (c->nalt == 0) return pair_improve(c, territory, res);
+    slots_of(c, territory);
+    status = slot_pass(c);
+    double c0 = c->sum[3 * K + S_COST];  /* the final alignment's, before the pairs */
+    if (status == TQ_OK) status = pair_improve(c, territory, res);
+    int64_t kept_improved = res->pair_improved;
+    double kept_saved = res->pair_saved, best = INFINITY;
+    if (status == TQ_OK) {
+        slots_of(c, territory);
+        status = slot_pass(c);
+        best = c->sum[3 * K + S_COST];
+    }
+    tmp = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *tmp);
+    if (!tmp && status == TQ_OK) status = TQ_ENOMEM;
+    for (int q = 0; q < c->nalt && status == TQ_OK; q++) {
+        if (c->alt_cost[q] == c0) continue;  /* the final alignment's start */
+        res->pair_starts++;
+        memcpy(tmp, c->alt[q], (size_t)c->nl * sizeof *tmp);
+        int64_t imp0 = c->lns_improved;
+        double sav0 = c->lns_saved;
+        status = pair_improve(c, tmp, res);
+        if (status != TQ_OK) break;
+        slots_of(c, tmp);
+        status = slot_pass(c);
+        if (status != TQ_OK) break;
+        double cq = c->sum[3 * K + S_COST];
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "pairs from alternative %d (repaired at %.10g): %.10g\n", q,
+                    c->alt_cost[q], cq);
+        if (cq < best && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
+            best = cq;
+            memcpy(territory, tmp, (size_t)c->nl * sizeof *tmp);
+            kept_improved = c->lns_improved - imp0;
+            kept_saved = c->lns_saved - sav0;
+        }
+    }
+    res->pair_improved = kept_improved;
+    res->pair_saved = kept_saved;
+    free(tmp);
+    alts_clear(c);
+    return status;
+}
+
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
@@ -4183,6 +4272,7 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     double kept_cost = INFINITY, best_fb = -INFINITY;
     int64_t prev_added = 0;
     double gbest, ub;
+    if (!c->sub_pi) alts_clear(c);  /* a new solve (--centers iterate): its own starts */
     int have_feas, r = 0;
     if (c->sub_pi) goto cg_again;  /* the coarse level: candidates come from the caller */
 retry:
@@ -4819,6 +4909,13 @@ primal:
                 sbest_method = res->repair;
                 sbest_nb = res->boundary_size;
             }
+            if (repaired && keep_alts(c)) {
+                status = alt_add(c, rcost);
+                if (status != TQ_OK) {
+                    free(sbest);
+                    goto done;
+                }
+            }
             if (getenv("TQ_ALIGN_DEBUG") && nst > 1)
                 fprintf(stderr, "start %d: %s, cost %.10g\n", start,
                         repaired ? "repaired" : "failed", repaired ? rcost : 0.0);
@@ -4938,7 +5035,7 @@ primal:
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
     if (use_kept) memcpy(territory, kept, (size_t)c->nl * sizeof *territory);
     if (repaired && !c->p->exact && !c->p->write_lp && !c->defer_pairs) {
-        status = pair_improve(c, territory, res);
+        status = pairs_from_alts(c, territory, res);
         if (status != TQ_OK) goto done;
     }
     if (c->p->write_lp) {
@@ -5119,7 +5216,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
         if (it >= p->center_iters || changed == 0) {
             /* the pair MIPs once, on the last alignment (its centers: the means of the
              * one before); each round of pairs would have taken as long as a solve */
-            if (c.defer_pairs && !p->exact) status = pair_improve(&c, territory, res);
+            if (c.defer_pairs && !p->exact) status = pairs_from_alts(&c, territory, res);
             if (status != TQ_OK) goto done;
             break;
         }
@@ -5184,6 +5281,7 @@ done:
     free(c.slot);
     free(c.regret);
     free(c.keep_cand);
+    alts_clear(&c);
     free(c.wlo);
     free(c.whi);
     free(c.part);

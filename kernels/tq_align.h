@@ -86,7 +86,9 @@ typedef struct {
                                 pair of territories re-assigned by a small MIP while
                                 that lowers the cost; they stop once a pass saves less
                                 than a tenth of the gap left and 0.1% of the cost); 0 =
-                                off (default 100) */
+                                off (default 100). With alpha > 0, up to 20,000
+                                accounts, also from every other repaired start (the
+                                cheapest result kept) */
     int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
@@ -146,7 +148,9 @@ typedef struct {
     int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP */
     int pair_passes;         /* passes of pair MIPs run */
     int64_t pair_mips, pair_improved; /* pair MIPs solved, and kept (cheaper) */
-    double pair_saved;       /* cost the pair MIPs took off */
+    double pair_saved;       /* cost the pair MIPs took off (the kept run's) */
+    int pair_starts;         /* with --alpha: alignments the pairs ran from besides the
+                                final one's (0: the final one only) */
     int64_t bound_checks;    /* accounts whose bound needed all K territories */
     int64_t columns_added;   /* candidates added by column generation */
     double t_candidates, t_prices, t_repair, t_bound, t_exact, t_pairs; /* seconds */

@@ -58,7 +58,9 @@ static void usage(FILE *f)
             "                       the accounts of each pair of neighbouring territories by\n"
             "                       a small MIP while that lowers the cost (default 100; they\n"
             "                       stop once a pass saves under a tenth of the gap and\n"
-            "                       0.1%% of the cost; 0 off)\n"
+            "                       0.1%% of the cost; 0 off); with --alpha, up to 20,000\n"
+            "                       accounts, also from every other repaired start,\n"
+            "                       keeping the cheapest\n"
             "  --seed s             recorded in the manifest (the solve is deterministic)\n"
             "  --write-lp FILE      solve, write the candidate-restricted model (CPLEX LP), stop\n"
             "  --json, -q, --threads n\n"
@@ -618,6 +620,7 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "pair_mips", (double)r.pair_mips);
         cJSON_AddNumberToObject(out, "pair_improved", (double)r.pair_improved);
         cJSON_AddNumberToObject(out, "pair_saved", r.pair_saved);
+        cJSON_AddNumberToObject(out, "pair_starts", r.pair_starts);
         cJSON_AddNumberToObject(out, "bound_checks", (double)r.bound_checks);
         cJSON_AddNumberToObject(out, "hessian_passes", r.hess_passes);
         cJSON_AddNumberToObject(out, "coarse_stride", (double)r.coarse_stride);

@@ -673,13 +673,17 @@ static void test_gap_goal(void **state)
 static void test_pair_mips(void **state)
 {
     (void)state;
-    for (int budget = 0; budget <= 1; budget++) {
+    for (int mode = 0; mode <= 2; mode++) {
+        /* mode 1: a budget on moved value; mode 2: a disruption penalty, where the
+         * pairs also run from the other repaired alignments (pair_starts) */
+        int budget = mode == 1;
         inst s;
         inst_make(&s, 1600, 40, 17);
         tq_align_problem pb = inst_problem(&s);
         tq_align_params p;
         tq_align_defaults(&p);
         if (budget) p.max_moved = 0.35;
+        if (mode == 2) p.alpha = 2.0;
         int32_t *t0 = malloc(s.n * sizeof(int32_t)), *t1 = malloc(s.n * sizeof(int32_t)),
                 *t2 = malloc(s.n * sizeof(int32_t));
         tq_align_result r0, r1, r2;
@@ -697,7 +701,14 @@ static void test_pair_mips(void **state)
         assert_true(r1.pair_passes >= 1 && r1.pair_mips > 0);
         assert_true(r1.pair_improved > 0);  /* 40 a territory: the pairs find exchanges */
         assert_true(r1.cost < r0.cost);
-        assert_true(r0.cost - r1.cost >= r1.pair_saved * (1 - 1e-6));  /* and moves, swaps */
+        assert_int_equal(r0.pair_starts, 0);
+        if (mode < 2) {
+            assert_int_equal(r1.pair_starts, 0);
+            assert_true(r0.cost - r1.cost >= r1.pair_saved * (1 - 1e-6));  /* and moves, swaps */
+        } else {
+            assert_true(r1.pair_starts > 0);  /* other starts repaired to other costs */
+        }
+        assert_int_equal(r1.pair_starts, r2.pair_starts);
         assert_true(r1.bound == r0.bound);
         check_windows(&s, &p, t1);
         if (budget) {  /* moved value among accounts with a prev: within the budget */
@@ -710,10 +721,11 @@ static void test_pair_mips(void **state)
         }
         assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
         assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
-        print_message("1600x40%s: cost %.8g -> %.8g (%d passes, %lld MIPs, %lld kept), "
-                      "gap %.3f%% -> %.3f%%\n", budget ? " budget 35%" : "", r0.cost, r1.cost,
-                      r1.pair_passes, (long long)r1.pair_mips, (long long)r1.pair_improved,
-                      100 * r0.gap, 100 * r1.gap);
+        print_message("1600x40%s: cost %.8g -> %.8g (%d passes, %lld MIPs, %lld kept, %d "
+                      "other starts), gap %.3f%% -> %.3f%%\n",
+                      mode == 1 ? " budget 35%" : (mode == 2 ? " alpha 2" : ""), r0.cost,
+                      r1.cost, r1.pair_passes, (long long)r1.pair_mips,
+                      (long long)r1.pair_improved, r1.pair_starts, 100 * r0.gap, 100 * r1.gap);
         free_runs(&r0, &r1, &r2, t0, t1, t2, &s);
     }
 }
