@@ -27,6 +27,8 @@
  * at 200,000 x 500 they took 13-19 s on top of 10 s (15,000 pairs a pass). */
 #define LNS_MAX_N 100000
 #define LNS_NODES 100
+/* with a disruption penalty the pairs run from up to ALT_MAX repaired alignments */
+#define ALT_MAX 8
 #define LNS_PASSES 100
 /* rows a pair's MIP re-assigns at most (the cheapest to move; the rest stay) */
 #define LNS_ROWS 256
@@ -175,8 +177,8 @@ typedef struct {
     double lns_saved;
     /* With a disruption penalty, the repaired alignments of every start and polish
      * (distinct costs, at most ALT_MAX), which the pairs also run from (pairs_from_alts) */
-    int32_t *alt[8];
-    double alt_cost[8];
+    int32_t *alt[ALT_MAX];
+    double alt_cost[ALT_MAX];
     int nalt;
 } ctx;
 
@@ -209,8 +211,6 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 /* instances of at most this many accounts repair every start (a start's repair there
  * takes 0.01-0.4 s) */
 #define MULTI_START_N 20000
-/* with a disruption penalty the pairs run from up to ALT_MAX repaired alignments */
-#define ALT_MAX 8
 /* repair attempts from one start: growing sets, then the largest again from the start */
 #define REPAIR_TRIES 10
 #define REPOLISH_STALL 0.01 /* the second polish's stall test (x 2e-6 in 20 iterations) */
@@ -4200,7 +4200,7 @@ static int alt_add(ctx *c, double cost)
  * cheapest result. With a penalty the LP bound is weak and the pairs' local optima
  * spread: from the alignments of one run's starts, the pairs ended 4-8% apart, and
  * the cheapest after the repair was not the cheapest after the pairs (bench/RESULTS.md:
- * 14 instances with --alpha, mean gap 9.7% -> 8.6%, in about twice the time). The
+ * 12 instances with --alpha, mean gap 9.8% -> 8.9%, in 1.7 times the time). The
  * result's pair counts: passes and MIPs of all runs, improved and saved of the kept
  * one. Collective; frees the alternatives. */
 static int pairs_from_alts(ctx *c, int32_t *territory, tq_align_result *res)
