@@ -4146,19 +4146,24 @@ static void slots_of(ctx *c, const int32_t *terr)
 /* Pair MIPs over the alignment territory (which keeps every window; lns_pairs): a
  * repair of all rows, so it only lowers the cost (moves, swaps, chains, then the pairs;
  * not the repair's MIP over the set, which the starts ran). Instances of at most
- * LNS_MAX_N accounts, with p->pair_passes > 0; else nothing. Collective. */
-static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res)
+ * LNS_MAX_N accounts, with p->pair_passes > 0; else nothing. cost (or NULL): the
+ * alignment's cost before and after (NAN when nothing ran). Collective. */
+static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res, double cost[2])
 {
     int K = c->K;
+    if (cost) cost[0] = cost[1] = NAN;
     if (!territory || c->pb->n > LNS_MAX_N || c->p->pair_passes <= 0) return TQ_OK;
     double t0 = tq_now();
     slots_of(c, territory);
     int status = slot_pass(c), method = 0;
     int64_t nb = 0;
+    if (cost) cost[0] = cost[1] = c->sum[3 * K + S_COST];
     if (status == TQ_OK) status = repair(c, c->pb->n, NULL, 0, 1, &method, &nb);
     if (status == TQ_OK) status = slot_pass(c);
-    if (status == TQ_OK && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV]))
+    if (status == TQ_OK && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
         for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
+        if (cost) cost[1] = c->sum[3 * K + S_COST];
+    }
     if (status == TQ_INFEASIBLE) status = TQ_OK;  /* cannot happen: then unchanged */
     res->t_pairs += tq_now() - t0;
     res->pair_passes = c->lns_passes;
@@ -4205,39 +4210,25 @@ static int alt_add(ctx *c, double cost)
  * one. Collective; frees the alternatives. */
 static int pairs_from_alts(ctx *c, int32_t *territory, tq_align_result *res)
 {
-    int K = c->K, status = TQ_OK;
-    int32_t *tmp = NULL;
-    if (c->nalt == 0) return pair_improve(c, territory, res);
-    slots_of(c, territory);
-    status = slot_pass(c);
-    double c0 = c->sum[3 * K + S_COST];  /* the final alignment's, before the pairs */
-    if (status == TQ_OK) status = pair_improve(c, territory, res);
+    if (c->nalt == 0) return pair_improve(c, territory, res, NULL);
+    double cost[2];  /* the final alignment's, before and after its pairs */
+    int status = pair_improve(c, territory, res, cost);
     int64_t kept_improved = res->pair_improved;
-    double kept_saved = res->pair_saved, best = INFINITY;
-    if (status == TQ_OK) {
-        slots_of(c, territory);
-        status = slot_pass(c);
-        best = c->sum[3 * K + S_COST];
-    }
-    tmp = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *tmp);
+    double kept_saved = res->pair_saved, best = cost[1];
+    int32_t *tmp = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *tmp);
     if (!tmp && status == TQ_OK) status = TQ_ENOMEM;
     for (int q = 0; q < c->nalt && status == TQ_OK; q++) {
-        if (c->alt_cost[q] == c0) continue;  /* the final alignment's start */
+        if (c->alt_cost[q] == cost[0]) continue;  /* the final alignment's start */
         res->pair_starts++;
         memcpy(tmp, c->alt[q], (size_t)c->nl * sizeof *tmp);
         int64_t imp0 = c->lns_improved;
-        double sav0 = c->lns_saved;
-        status = pair_improve(c, tmp, res);
-        if (status != TQ_OK) break;
-        slots_of(c, tmp);
-        status = slot_pass(c);
-        if (status != TQ_OK) break;
-        double cq = c->sum[3 * K + S_COST];
+        double sav0 = c->lns_saved, cq[2];
+        status = pair_improve(c, tmp, res, cq);
         if (getenv("TQ_ALIGN_DEBUG"))
             fprintf(stderr, "pairs from alternative %d (repaired at %.10g): %.10g\n", q,
-                    c->alt_cost[q], cq);
-        if (cq < best && loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
-            best = cq;
+                    c->alt_cost[q], cq[1]);
+        if (status == TQ_OK && cq[1] < best) {
+            best = cq[1];
             memcpy(territory, tmp, (size_t)c->nl * sizeof *tmp);
             kept_improved = c->lns_improved - imp0;
             kept_saved = c->lns_saved - sav0;

@@ -107,7 +107,8 @@ static int pair_build(glp_prob *lp, const tq_align_mip *m, int *ia, int *ja, dou
 }
 
 /* Build and solve the MIP of m. Inputs and outputs as in tq_align.h. Cost: GLPK's
- * simplex on nb*w columns and nb + 3k + 1 rows, then at most node_limit nodes. */
+ * simplex on nb*w columns and nb + 3k + 1 rows (a pair: nb columns and at most 4 rows,
+ * pair_build), then at most node_limit nodes. */
 int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
                        double *lp_value, int *optimal, int *proven)
 {
