@@ -162,6 +162,7 @@ typedef struct {
                              every stride-th global row, sums are scaled by stride */
     double *sub_pi;       /* coarse level: receives its best prices (3K + 1) */
     int sub_div0;         /* coarse level: its prices ran off */
+    int bound_stage;      /* price rounds again for the bound alone (budget_bound) */
     int argmin_off;       /* smoothed passes leave out the argmin's sums (price_pass_eps) */
     int simd;             /* soft weights 8 at a time (AVX-512; TQ_ALIGN_SCALAR=1: off) */
     int32_t *keep_cand;   /* nl x keep_C, or NULL: the lists before a widening, whose
@@ -4257,7 +4258,7 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
         status = TQ_ENOMEM;
         goto done;
     }
-    int cg = 0, xrounds = 0, div0 = 0, polish = 0;
+    int cg = 0, xrounds = 0, div0 = 0, polish = 0, repaired = 0;
     /* the second polish (p->gap_goal): the alignment before it and its cost */
     int repolish = 0;
     double kept_cost = INFINITY, best_fb = -INFINITY;
@@ -4470,7 +4471,9 @@ cg_again:
                     half[q] = 0.5 * (c->whi[q] - c->wlo[q]) / un[q];
                 } else {
                     act[q] = (uint8_t)c->use_budget;
-                    un[q] = c->unit[3];
+                    /* the bound stage's budget price in a target unit of value: with
+                     * the whole value as its unit the price barely moves (budget_bound) */
+                    un[q] = c->bound_stage ? c->unit[3] / K : c->unit[3];
                     mid[q] = half[q] = act[q] ? 0.5 * c->budget / un[q] : 0.0;
                 }
             }
@@ -4591,7 +4594,7 @@ cg_again:
                 /* a feasible argmin (an upper bound that may end the search) is looked
                  * for in a round's last phase only: before it the loads are still off
                  * (1e6 x 500: 227 of 284 all-row passes skip it) */
-                c->argmin_off = loose || ph != ph1 - 1;
+                c->argmin_off = loose || ph != ph1 - 1 || c->bound_stage;
                 EVAL(x, f, gr);
                 if (status != TQ_OK) break;
                 int cap = ph < ph0 ? PRE_ITERS : use_nw ? NW_ITERS : ph_iters[ph];
@@ -4773,8 +4776,8 @@ cg_again:
     res->t_bound += tq_now() - t0;
     if (getenv("TQ_ALIGN_DEBUG"))
         fprintf(stderr, "cg %d: restricted %.10g full %.10g checks %lld added %lld "
-                "(passes %d, at %.2f s)\n", cg, gbest, fb, (long long)checks, (long long)added,
-                r, tq_now());
+                "(passes %d, at %.2f s, budget price %.6g)\n", cg, gbest, fb, (long long)checks,
+                (long long)added, r, tq_now(), pibest[nq]);
     /* Prices that ran off mean the candidate-restricted problem is infeasible: some
      * group of territories cannot be filled from the accounts that see them (bases
      * clustered where accounts are few). Give each starving territory (load below its
@@ -4806,6 +4809,7 @@ cg_again:
         cg++;
         goto cg_again;
     }
+    if (c->bound_stage) goto bound_done;
     /* polish: one more round at the finest eps alone, with the 20-iteration stall window.
      * The late rounds' 5-iteration window can stop the finest phase early on a large
      * instance: at 1e7 x 1000 the dual's relative progress fell under 2e-6 in 5
@@ -4829,7 +4833,7 @@ primal:
     t0 = tq_now();
     res->repair = 0;
     double rcost = INFINITY;
-    int repaired = 0;
+    repaired = 0;
     if (!div0 && !(have_feas && ub - gbest <= c->p->gap_stop * fabs(gbest))) {
         /* start from whichever is nearer the windows: the argmin at the best exact dual
          * (0), the argmin at the last iterate (1) or the rounded smoothed assignment at
@@ -5029,6 +5033,32 @@ primal:
         status = pairs_from_alts(c, territory, res);
         if (status != TQ_OK) goto done;
     }
+    /* Budget bound: price rounds again from the best prices, with the budget's price in
+     * a target unit of value, for the bound alone (the alignment is final). With the
+     * whole value as its unit (the rounds above) the budget's price hardly moves once
+     * the windows' prices are fine: near the least feasible budget it overshoots in the
+     * coarse phases and stays there (3,000 x 60 seed 4 at 10%: price 1.12 where the
+     * argmin moves 31% under the budget, bound 5.23 million, gap 180%). The rounds
+     * above keep that unit: their high price leaves the repair slack in the budget,
+     * and with the smaller unit throughout the repair failed on 2 of 9 instances at
+     * 10% (bench/RESULTS.md). */
+    if (c->use_budget && pibest[nq] > 0 && !c->defer_pairs && !c->p->exact && !c->p->write_lp) {
+        /* only where the gap is above the goal (1e6 x 500 at 10%: 0.145% -> 0.130% for
+         * 5 s more) */
+        slots_of(c, territory);
+        status = slot_pass(c);
+        if (status != TQ_OK) goto done;
+        double cost = c->sum[3 * K + S_COST];
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "budget bound: cost %.10g bound %.10g\n", cost, best_fb);
+        if (!(c->p->gap_goal > 0 && cost - best_fb > c->p->gap_goal * best_fb)) goto bound_done;
+        c->bound_stage = 1;
+        cg = 1;
+        xrounds = 0;
+        goto cg_again;
+    }
+bound_done:
+    c->bound_stage = 0;
     if (c->p->write_lp) {
         /* the model the solution lives in: final candidate lists (after widening,
          * reverse candidates and column generation) */

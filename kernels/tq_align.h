@@ -73,8 +73,10 @@ typedef struct {
     double gap_goal;         /* when the repaired alignment's gap is above this, the
                                 prices run once more at the finest eps with a 100x
                                 tighter stall test, and the repair starts again from
-                                them; the cheaper alignment is kept; 0 = off (default
-                                0.005) */
+                                them; the cheaper alignment is kept; with a budget
+                                (max_moved) the prices run once more for the bound
+                                alone (the budget bound, docs/align.md); 0 = off
+                                (default 0.005) */
     int64_t boundary;        /* accounts in the first repair set (grows x4 on failure) */
     int mip_nodes;           /* GLPK branch-and-bound node limit for the boundary MIP
                                 at mip_max_cols variables, up to 5x that for a smaller

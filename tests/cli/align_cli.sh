@@ -2,7 +2,8 @@
 # align end to end: writes /alignment with every window held and a valid bound; thread
 # determinism; infeasible requests exit 2 naming territory and metric and write nothing;
 # bad options exit 1; --prices names the search that ran; --centers kmeans needs
-# /clusters; --exact on a tiny instance; --frontier and --regions run.
+# /clusters; --exact on a tiny instance; --frontier and --regions run; a budget's bound
+# is at least the bound without it.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 20000 -k 12 --features 2 --seed 3 -o "$W/g.h5" -q
@@ -124,6 +125,21 @@ g = h5py.File(sys.argv[3], "r")["alignment"]
 cnt = np.bincount(g["territory"][:], minlength=50)
 assert cnt.min() >= 36 and cnt.max() <= 44, (cnt.min(), cnt.max())
 print("count ends ok: gap %.3f%% -> %.3f%%, counts %d..%d" % (100 * a["gap"], 100 * b["gap"], cnt.min(), cnt.max()))
+EOF_PY
+
+# a disruption budget near the least feasible one (3,000 x 60 seed 4 at 10%): adding the
+# budget can only raise the optimum, so its bound must not fall below the bound without
+# it (the budget's price once overshot here and stuck: bound 5.2 million under 11.6)
+"$T" generate -n 3000 -k 60 --features 2 --seed 4 -o "$W/bud.h5" -q
+cp "$W/bud.h5" "$W/bud0.h5"
+"$T" align "$W/bud0.h5" --json >"$W/bud0.json" || fail "align (no budget)"
+"$T" align "$W/bud.h5" --max-moved 10% --json >"$W/bud.json" || fail "align --max-moved 10%"
+$PY - "$W/bud0.json" "$W/bud.json" <<'EOF_PY' || fail "budget bound"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert b["moved_share_value"] <= 0.1 + 1e-9, b["moved_share_value"]
+assert b["bound"] >= a["bound"] * (1 - 1e-3) and b["bound"] <= b["cost"], (a["bound"], b["bound"], b["cost"])
+print("budget bound ok: %.6g without the budget, %.6g with it, gap %.2f%%" % (a["bound"], b["bound"], 100 * b["gap"]))
 EOF_PY
 
 # exact ILP on a tiny instance: proven optimum, bound = cost
