@@ -221,6 +221,13 @@ static inline int64_t blk_r0(const ctx *c, int64_t b)
 #define PC_EVERY 40
 #define PC_NU 1e-3
 #define DL_ROWS 200 /* the windows' smoothing widens from this many rows a territory */
+/* From this many rows a territory the budget's price is searched in a target unit of
+ * value, not in all last year's value, where it hardly moves once the windows' prices
+ * are fine (bench/RESULTS.md: 1e6 x 500 at --max-moved 10% 87 s -> 28 s, 200,000 x 500
+ * 29-39 s -> 17-22 s). Below it the larger unit stays: its price, too high, leaves the
+ * repair slack in the budget, and with the smaller unit the repair failed on 2 of 9
+ * instances of 50 rows a territory at 10% */
+#define BUDGET_UNIT_ROWS 200
 #define COARSE_AUTO_A 100  /* --coarse auto: sampled accounts a territory */
 /* loose price rounds (solve_fixed): measured on 1e6 x 500 seeds 1-2 and 200,000 x 500
  * seeds 1, 3-5 (bench/RESULTS.md) */
@@ -4471,9 +4478,12 @@ cg_again:
                     half[q] = 0.5 * (c->whi[q] - c->wlo[q]) / un[q];
                 } else {
                     act[q] = (uint8_t)c->use_budget;
-                    /* the bound stage's budget price in a target unit of value: with
-                     * the whole value as its unit the price barely moves (budget_bound) */
-                    un[q] = c->bound_stage ? c->unit[3] / K : c->unit[3];
+                    /* the budget's price in a target unit of value (a K-th of last
+                     * year's) in the bound stage and from BUDGET_UNIT_ROWS rows a
+                     * territory; else in all of it (budget_bound) */
+                    un[q] = c->bound_stage || (double)c->pb->n >= BUDGET_UNIT_ROWS * (double)K
+                                ? c->unit[3] / K
+                                : c->unit[3];
                     mid[q] = half[q] = act[q] ? 0.5 * c->budget / un[q] : 0.0;
                 }
             }
@@ -5035,16 +5045,14 @@ primal:
     }
     /* Budget bound: price rounds again from the best prices, with the budget's price in
      * a target unit of value, for the bound alone (the alignment is final). With the
-     * whole value as its unit (the rounds above) the budget's price hardly moves once
-     * the windows' prices are fine: near the least feasible budget it overshoots in the
-     * coarse phases and stays there (3,000 x 60 seed 4 at 10%: price 1.12 where the
-     * argmin moves 31% under the budget, bound 5.23 million, gap 180%). The rounds
-     * above keep that unit: their high price leaves the repair slack in the budget,
-     * and with the smaller unit throughout the repair failed on 2 of 9 instances at
-     * 10% (bench/RESULTS.md). */
+     * whole value as its unit (the rounds above, under BUDGET_UNIT_ROWS rows a
+     * territory) the budget's price hardly moves once the windows' prices are fine: near
+     * the least feasible budget it overshoots in the coarse phases and stays there
+     * (3,000 x 60 seed 4 at 10%: price 1.12 where the argmin moves 31% under the budget,
+     * bound 5.23 million, gap 180%). */
     if (c->use_budget && pibest[nq] > 0 && !c->defer_pairs && !c->p->exact && !c->p->write_lp) {
-        /* only where the gap is above the goal (1e6 x 500 at 10%: 0.145% -> 0.130% for
-         * 5 s more) */
+        /* only where the gap is above the goal (1e6 x 500 at 10%, whole-value unit:
+         * 0.145% -> 0.130% for 5 s more) */
         slots_of(c, territory);
         status = slot_pass(c);
         if (status != TQ_OK) goto done;
