@@ -91,6 +91,8 @@ typedef struct {
                                 off (default 100). With alpha > 0, up to 20,000
                                 accounts, also from every other repaired start (the
                                 cheapest result kept) */
+    int budget_fallback;     /* 1 (default): when the repair meets no disruption budget,
+                                solve again with a disruption penalty (budget_alpha) */
     int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
     int64_t exact_max_n;     /* refuse exact above this many accounts */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
@@ -153,6 +155,9 @@ typedef struct {
     double pair_saved;       /* cost the pair MIPs took off (the kept run's) */
     int pair_starts;         /* with --alpha: alignments the pairs ran from besides the
                                 final one's (0: the final one only) */
+    double budget_alpha;     /* > 0: the repair met no budget, and the alignment is a
+                                solve with this much more disruption penalty, improved
+                                by the pair MIPs at the asked costs (docs/align.md) */
     int64_t bound_checks;    /* accounts whose bound needed all K territories */
     int64_t columns_added;   /* candidates added by column generation */
     double t_candidates, t_prices, t_repair, t_bound, t_exact, t_pairs; /* seconds */

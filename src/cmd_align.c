@@ -622,6 +622,7 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "pair_improved", (double)r.pair_improved);
         cJSON_AddNumberToObject(out, "pair_saved", r.pair_saved);
         cJSON_AddNumberToObject(out, "pair_starts", r.pair_starts);
+        cJSON_AddNumberToObject(out, "budget_alpha", r.budget_alpha);
         cJSON_AddNumberToObject(out, "bound_checks", (double)r.bound_checks);
         cJSON_AddNumberToObject(out, "hessian_passes", r.hess_passes);
         cJSON_AddNumberToObject(out, "coarse_stride", (double)r.coarse_stride);
