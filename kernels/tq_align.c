@@ -5132,7 +5132,7 @@ static int budget_fallback(ctx *c, int32_t *territory, tq_align_result *res)
         tq_align_result_free(&r2);
         if (st == TQ_INFEASIBLE) continue;
         if (st != TQ_OK) return st;
-        res->budget_alpha = p2.alpha - c->p->alpha;
+        res->budget_alpha = f[t] * mu;
         res->bad_k = res->bad_m = -1;
         res->msg[0] = '\0';
         return pair_improve(c, territory, res, NULL);
