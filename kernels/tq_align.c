@@ -26,7 +26,7 @@
  * (bench/RESULTS.md): at 40,000-100,000 accounts they halve the gap for 0.5-6 s more;
  * at 200,000 x 500 they took 13-19 s on top of 10 s (15,000 pairs a pass). */
 #define LNS_MAX_N 100000
-#define LNS_NODES 100
+#define LNS_NODES 300
 /* with a disruption penalty the pairs run from up to ALT_MAX repaired alignments */
 #define ALT_MAX 8
 #define LNS_PASSES 100
@@ -3043,8 +3043,13 @@ static int lns_pairs(ctx *c, bset *B, const vio *v, double *L, double *mv, doubl
     lns_ans *res = NULL;
     pairmap pm = {NULL, NULL, 0, 0};
     int nbuf = 0;
-    if (!moff || !mem || !changed || !busy || !buf || pairmap_init(&pm, PAIRMAP_CAP0) != TQ_OK)
+    /* each row's territory, kept with the applied answers: the rounds' lists by
+     * territory are built from it (a pass at 200,000 x 500 has about 60 rounds) */
+    int32_t *own = malloc((size_t)(nb + 1) * sizeof *own);
+    if (!moff || !mem || !changed || !busy || !buf || !own ||
+        pairmap_init(&pm, PAIRMAP_CAP0) != TQ_OK)
         goto out;
+    for (int64_t j = 0; j < nb; j++) own[j] = (int32_t)B->rec[j * W + 5 + (int)B->rec[j * W + 4]];
     for (; nbuf < nt; nbuf++)
         if (lns_buf_init(buf + nbuf, nb) != TQ_OK) goto out;
     for (int64_t j = 0; j < nb; j++) {
@@ -3091,11 +3096,9 @@ static int lns_pairs(ctx *c, bset *B, const vio *v, double *L, double *mv, doubl
                 res[nr++].pair = p;
             }
             memset(moff, 0, ((size_t)K + 2) * sizeof *moff);
-            for (int64_t j = 0; j < nb; j++)
-                moff[(int)B->rec[j * W + 5 + (int)B->rec[j * W + 4]] + 2]++;
+            for (int64_t j = 0; j < nb; j++) moff[own[j] + 2]++;
             for (int k = 0; k < K; k++) moff[k + 2] += moff[k + 1];
-            for (int64_t j = 0; j < nb; j++)
-                mem[moff[(int)B->rec[j * W + 5 + (int)B->rec[j * W + 4]] + 1]++] = j;
+            for (int64_t j = 0; j < nb; j++) mem[moff[own[j] + 1]++] = j;
             int err = TQ_OK;
             /* with a budget, each pair of the round may use an equal share of its slack */
             double share = c->use_budget ? fmax(0.0, v->budget - *mv) / (double)nr : 0.0;
@@ -3139,6 +3142,10 @@ static int lns_pairs(ctx *c, bset *B, const vio *v, double *L, double *mv, doubl
                 tried++;
                 c->lns_mips += o->ran;
                 if (err == TQ_OK && o->saving > 0.0 && lns_apply(B, v, L, mv, k0, k1, o)) {
+                    for (int64_t j = 0; j < o->nb; j++) {
+                        const double *r = B->rec + o->rows[j] * W;
+                        own[o->rows[j]] = (int32_t)r[5 + (int)r[4]];
+                    }
                     made++;
                     saved += o->saving;
                     changed[k0] = changed[k1] = ++tick;
@@ -3176,6 +3183,7 @@ out:
     free(changed);
     free(round);
     free(busy);
+    free(own);
     pairmap_free(&pm);
     return status;
 }

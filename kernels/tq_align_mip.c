@@ -1,5 +1,5 @@
 /* tq_align_mip.c: the assignment MIP with windows, solved by GLPK (the boundary repair
- * and the exact path of tq_align.c). See tq_align_mip in tq_align.h for the model. */
+ * and the exact path of tq_align.c) or, for two territories, by tq_pairbb. See tq_align_mip in tq_align.h for the model. */
 #include <glpk.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tq_align.h"
+#include "tq_pairbb.h"
 
 typedef struct {
     const double *start_x;   /* 1-based column values of the incumbent, or NULL */
@@ -44,15 +45,13 @@ static void mip_callback(glp_tree *tree, void *info)
 }
 
 /* A MIP of two territories that each account may take (the pair MIPs of tq_align.c):
- * one binary column an account (1: the second territory) and one row a metric, the two
+ * one 0-1 column an account (1: the second territory) and one row a metric, the two
  * windows intersected (the accounts split a fixed total A, so the first territory's
- * window [lo0, hi0] reads A - hi0 <= sum a x <= A - lo0), instead of two columns an
- * account, an assignment row each and a window row each territory. The same feasible
- * set and costs; GLPK's LP at a node has 3 or 4 rows instead of about 70 at 64
- * accounts, and pair MIPs take about half the time (bench/RESULTS.md). pair_shape:
- * 1 when m has that shape; pair_build loads the model into lp (colj/cols as the
- * general model's, column j + 1 = account j in slot 1) and returns 0 when the
- * intersected windows are empty. */
+ * window [lo0, hi0] reads A - hi0 <= sum a x <= A - lo0), plus the budget's row. At
+ * most four rows: solved by tq_pairbb (a dense dual simplex in a best-first branch and
+ * bound, node_limit LPs) rather than GLPK, whose general machinery took about 25 us a
+ * node on these MIPs against 3 us (bench/RESULTS.md). pair_shape: 1 when m has that
+ * shape. */
 static int pair_shape(const tq_align_mip *m)
 {
     if (m->k != 2 || m->w != 2 || m->write_lp) return 0;
@@ -60,55 +59,67 @@ static int pair_shape(const tq_align_mip *m)
         if (m->cand[2 * j] != 0 || m->cand[2 * j + 1] != 1) return 0;
     return 1;
 }
-static int pair_build(glp_prob *lp, const tq_align_mip *m, int *ia, int *ja, double *ar,
-                      int *colj, int *cols)
+static int pair_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
+                      double *lp_value, int *optimal, int *proven)
 {
-    int n = (int)m->nb, nnz = 0;
-    double c0 = 0.0, mv0 = 0.0;
+    int n = (int)m->nb, R = 0;
+    double lo[TQ_PAIRBB_MAXR], hi[TQ_PAIRBB_MAXR], c0 = 0.0, mv0 = 0.0;
+    double *a = malloc(((size_t)n * TQ_PAIRBB_MAXR + (size_t)n + 1) * sizeof *a), *c = NULL;
+    uint8_t *x = malloc(2 * (size_t)n + 1), *x0 = x ? x + n : NULL;
+    if (!a || !x) {
+        free(a);
+        free(x);
+        return TQ_ENOMEM;
+    }
+    c = a + (size_t)n * TQ_PAIRBB_MAXR;
+    int row[TQ_ALIGN_NM + 1];
+    for (int q = 0; q < TQ_ALIGN_NM; q++)
+        if (m->use[q]) row[R++] = q;
+    if (m->budget >= 0) row[R++] = TQ_ALIGN_NM;
+    for (int t = 0; t < R; t++) {
+        int q = row[t];
+        if (q == TQ_ALIGN_NM) {
+            lo[t] = -INFINITY;
+            hi[t] = m->budget;
+            continue;
+        }
+        double A = 0.0;
+        for (int j = 0; j < n; j++) A += m->a[3 * j + q];
+        lo[t] = fmax(m->lo[3 + q], A - m->hi[q]);
+        hi[t] = fmin(m->hi[3 + q], A - m->lo[q]);
+    }
     for (int j = 0; j < n; j++) {
         c0 += m->cost[2 * j];
         mv0 += m->mv[2 * j];
+        c[j] = m->cost[2 * j + 1] - m->cost[2 * j];
+        x0[j] = m->start ? (uint8_t)(m->start[j] == 1) : 0;
+        for (int t = 0; t < R; t++)
+            a[(size_t)j * R + t] = row[t] == TQ_ALIGN_NM ? m->mv[2 * j + 1] - m->mv[2 * j]
+                                                         : m->a[3 * j + row[t]];
     }
-    glp_set_obj_coef(lp, 0, c0);
-    glp_add_cols(lp, n);
-    for (int j = 0; j < n; j++) {
-        colj[j + 1] = j;
-        cols[j + 1] = 1;
-        glp_set_col_kind(lp, j + 1, GLP_BV);
-        glp_set_obj_coef(lp, j + 1, m->cost[2 * j + 1] - m->cost[2 * j]);
+    for (int t = 0; t < R; t++)
+        if (row[t] == TQ_ALIGN_NM) hi[t] -= mv0;
+    tq_pairbb pb = {n, R, a, lo, hi, c, m->start ? x0 : NULL, m->node_limit};
+    double o = 0.0, lp;
+    int done, found = tq_pairbb_solve(&pb, x, &o, NULL, &done, &lp);
+    *lp_value = c0 + lp;
+    *bound = isnan(lp) ? -INFINITY : *lp_value;
+    int status = found < 0 ? TQ_ENOMEM : (found ? TQ_OK : TQ_INFEASIBLE);
+    if (found == 1) {
+        for (int j = 0; j < n; j++) out[j] = x[j];
+        *obj = c0 + o;
+        *optimal = done;
+        if (done) *bound = *obj;
     }
-    for (int q = 0; q < TQ_ALIGN_NM; q++) {
-        if (!m->use[q]) continue;
-        double A = 0.0;
-        for (int j = 0; j < n; j++) A += m->a[3 * j + q];
-        double lo = fmax(m->lo[3 + q], A - m->hi[q]), hi = fmin(m->hi[3 + q], A - m->lo[q]);
-        if (lo > hi) return 0;
-        int r = glp_add_rows(lp, 1), lob = lo > 0, hib = hi < A;
-        glp_set_row_bnds(lp, r, lob && hib ? (lo < hi ? GLP_DB : GLP_FX)
-                                : (lob ? GLP_LO : (hib ? GLP_UP : GLP_FR)), lo, hi);
-        for (int j = 0; j < n; j++) {
-            if (m->a[3 * j + q] == 0.0) continue;
-            nnz++;
-            ia[nnz] = r; ja[nnz] = j + 1; ar[nnz] = m->a[3 * j + q];
-        }
-    }
-    if (m->budget >= 0) {
-        int r = glp_add_rows(lp, 1);
-        glp_set_row_bnds(lp, r, GLP_UP, 0.0, m->budget - mv0);
-        for (int j = 0; j < n; j++) {
-            double d = m->mv[2 * j + 1] - m->mv[2 * j];
-            if (d == 0.0) continue;
-            nnz++;
-            ia[nnz] = r; ja[nnz] = j + 1; ar[nnz] = d;
-        }
-    }
-    glp_load_matrix(lp, nnz, ia, ja, ar);
-    return 1;
+    if (found == 0) *proven = done;
+    free(a);
+    free(x);
+    return status;
 }
 
 /* Build and solve the MIP of m. Inputs and outputs as in tq_align.h. Cost: GLPK's
- * simplex on nb*w columns and nb + 3k + 1 rows (a pair: nb columns and at most 4 rows,
- * pair_build), then at most node_limit nodes. */
+ * simplex on nb*w columns and nb + 3k + 1 rows, then at most node_limit nodes (a pair:
+ * pair_solve, node_limit LPs of at most 4 rows). */
 int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
                        double *lp_value, int *optimal, int *proven)
 {
@@ -124,6 +135,7 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
     *obj = NAN;
     *bound = -INFINITY;
     *lp_value = NAN;
+    if (pair_shape(m)) return pair_solve(m, out, obj, bound, lp_value, optimal, proven);
 
     for (int64_t j = 0; j < m->nb; j++)
         for (int s = 0; s < m->w; s++)
@@ -147,16 +159,6 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
     glp_term_out(GLP_OFF);
     lp = glp_create_prob();
     glp_set_obj_dir(lp, GLP_MIN);
-    int pair = pair_shape(m);
-    if (pair) {
-        if (!pair_build(lp, m, ia, ja, ar, colj, cols)) {
-            *proven = 1;
-            status = TQ_INFEASIBLE;
-            goto done;
-        }
-        ncol = m->nb;
-        goto solve;
-    }
     /* rows 1..nb: each account takes exactly one territory */
     glp_add_rows(lp, (int)m->nb);
     for (int64_t j = 0; j < m->nb; j++) glp_set_row_bnds(lp, (int)j + 1, GLP_FX, 1.0, 1.0);
@@ -227,7 +229,6 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
         goto done;
     }
 
-solve:;
     glp_smcp sp;
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
@@ -285,7 +286,7 @@ solve:;
     } else if (st.have_bound && st.bound > *bound) {
         *bound = st.bound;
     }
-    for (int64_t j = 0; j < m->nb; j++) out[j] = pair ? 0 : -1;
+    for (int64_t j = 0; j < m->nb; j++) out[j] = -1;
     for (int cc = 1; cc <= (int)ncol; cc++)
         if (glp_mip_col_val(lp, cc) > 0.5) out[colj[cc]] = cols[cc];
     status = TQ_OK;

@@ -55,7 +55,7 @@ static void usage(FILE *f)
             "                       tighter stop and repair again, keeping the cheaper\n"
             "                       alignment; with --max-moved also price the budget\n"
             "                       again for the bound alone (default 0.5%%; 0 off)\n"
-            "  --pair-passes n      up to 100,000 accounts: at most n passes that re-assign\n"
+            "  --pair-passes n      up to 200,000 accounts: at most n passes that re-assign\n"
             "                       the accounts of each pair of neighbouring territories by\n"
             "                       a small MIP while that lowers the cost (default 100; they\n"
             "                       stop once a pass saves under a tenth of the gap and\n"
