@@ -22,10 +22,11 @@
  * final loads, re-summed in block order, cannot step outside by rounding. */
 #define WIN_MARGIN 1e-7
 /* pair MIPs (lns_pairs): instances of at most LNS_MAX_N accounts, at most LNS_NODES
- * branch-and-bound nodes a MIP, LNS_PASSES passes by default. Measured
- * (bench/RESULTS.md): at 40,000-100,000 accounts they halve the gap for 0.5-6 s more;
- * at 200,000 x 500 they took 13-19 s on top of 10 s (15,000 pairs a pass). */
-#define LNS_MAX_N 100000
+ * LPs a MIP (tq_pairbb), LNS_PASSES passes by default. Measured (bench/RESULTS.md): at
+ * 40,000-100,000 accounts they halve the gap for 0.3-3 s more; at 200,000 x 500 they
+ * take 4-7 s on top of 10 s (15,000 pairs a pass) and took the gap from 0.31% and
+ * 1.28% to 0.18% and 0.57%. */
+#define LNS_MAX_N 200000
 #define LNS_NODES 300
 /* with a disruption penalty the pairs run from up to ALT_MAX repaired alignments */
 #define ALT_MAX 8
