@@ -148,6 +148,23 @@ static void warm_start(lp_t *L)
     if (flipped) recompute(L);
 }
 
+/* rho . (column v): an entry of the pivot row */
+static inline double row_dot(const lp_t *L, const double *rho, int v)
+{
+    if (v >= L->n) return -rho[v - L->n];
+    double al = 0.0;
+    for (int i = 0; i < L->R; i++) al += rho[i] * L->a[v * L->R + i];
+    return al;
+}
+
+/* a free nonbasic column may enter against a leaving row whose excess has the sign
+ * of delta when its pivot-row entry, signed by delta, is al */
+static inline int may_enter(const lp_t *L, int v, double al, double delta)
+{
+    double at = delta < 0 ? -al : al;
+    return (L->st[v] == AT_LO && at > PIVTOL) || (L->st[v] == AT_HI && at < -PIVTOL);
+}
+
 /* 1: optimal, 0: infeasible, -1: iteration limit */
 static int dual_simplex(lp_t *L)
 {
@@ -176,15 +193,10 @@ static int dual_simplex(lp_t *L)
         int nc = 0;
         for (int v = 0; v < L->nv; v++) {
             if (L->st[v] == BASIC || L->lb[v] == L->ub[v]) continue;
-            double al = 0.0;
-            if (v < L->n)
-                for (int i = 0; i < R; i++) al += rho[i] * L->a[v * R + i];
-            else
-                al = -rho[v - L->n];
+            double al = row_dot(L, rho, v);
             L->alf[v] = al;
-            double at = delta < 0 ? -al : al;
-            if ((L->st[v] == AT_LO && at > PIVTOL) || (L->st[v] == AT_HI && at < -PIVTOL)) {
-                tmax = fmin(tmax, (fabs(L->d[v]) + DTOL) / fabs(at));
+            if (may_enter(L, v, al, delta)) {
+                tmax = fmin(tmax, (fabs(L->d[v]) + DTOL) / fabs(al));
                 L->cl[nc++] = v;
             }
         }
@@ -236,21 +248,15 @@ static int dual_simplex(lp_t *L)
  * INFINITY when no column can enter (that branch's LP has no point). */
 static double dt_penalty(lp_t *L, int k, double to, double *bnd)
 {
-    int R = L->R, q = -1;
-    const double *rho = L->binv + k * R;
+    int q = -1;
+    const double *rho = L->binv + k * L->R;
     double delta = L->x[L->head[k]] - to, ratio = INFINITY, aq = 0.0;
     for (int v = 0; v < L->nv; v++) {
         if (L->st[v] == BASIC || L->lb[v] == L->ub[v]) continue;
-        double al = 0.0;
-        if (v < L->n)
-            for (int i = 0; i < R; i++) al += rho[i] * L->a[v * R + i];
-        else
-            al = -rho[v - L->n];
-        double at = delta < 0 ? -al : al;
-        if (!((L->st[v] == AT_LO && at > PIVTOL) || (L->st[v] == AT_HI && at < -PIVTOL)))
-            continue;
+        double al = row_dot(L, rho, v);
+        if (!may_enter(L, v, al, delta)) continue;
         double dv = L->st[v] == AT_LO ? fmax(L->d[v], 0.0) : fmax(-L->d[v], 0.0);
-        double t = dv / fabs(at);
+        double t = dv / fabs(al);
         if (t < ratio || (t == ratio && fabs(al) > fabs(aq))) {
             ratio = t;
             q = v;
