@@ -149,7 +149,8 @@ typedef struct {
     int widened;             /* times the candidate lists were doubled (C -> 2C) */
     int candidates;          /* C finally used */
     int64_t boundary_size;   /* accounts in the repair set that succeeded */
-    int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP */
+    int repair;              /* 0 priced solution was feasible, 1 greedy, 2 MIP, 3 greedy
+                                then moved-value pair MIPs (a tight --max-moved) */
     int pair_passes;         /* passes of pair MIPs run */
     int64_t pair_mips, pair_improved; /* pair MIPs solved, and kept (cheaper) */
     double pair_saved;       /* cost the pair MIPs took off (the kept run's) */

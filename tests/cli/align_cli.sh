@@ -165,16 +165,21 @@ print("budget bound ok: %.6g without the budget, %.6g with it, gap %.2f%%" % (a[
 EOF_PY
 done
 
-# a budget the repair alone does not meet (1,000 x 20 seed 6 at 8%: exit 2 before): the
-# solve with a disruption penalty finds an alignment within it (budget_alpha > 0)
-"$T" generate -n 1000 -k 20 --features 2 --seed 6 -o "$W/fb.h5" -q
-"$T" align "$W/fb.h5" --max-moved 8% --json >"$W/fb.json" || fail "align --max-moved 8% (fallback)"
-within_budget "$W/fb.h5" 0.08 || fail "budget or windows (fallback)"
-$PY -c "
+# budgets the greedy repair does not meet: 1,000 x 20 seed 6 at 8% (exit 2 before the
+# budget fallback) and seed 1 at 10% (exit 2 also with it): the repair's moved-value pair
+# MIPs (repair 3) or the penalised solves (budget_alpha > 0) find an alignment within
+for spec in "6 8" "1 10"; do
+  set -- $spec
+  "$T" generate -n 1000 -k 20 --features 2 --seed "$1" -o "$W/fb$1.h5" -q
+  "$T" align "$W/fb$1.h5" --max-moved "$2%" --json >"$W/fb$1.json" \
+    || fail "align --max-moved $2% (seed $1)"
+  within_budget "$W/fb$1.h5" "0.$(printf %02d "$2")" || fail "budget or windows (seed $1)"
+  $PY -c "
 import json, sys; j = json.load(open(sys.argv[1]))
-assert j['budget_alpha'] > 0 and j['bound'] <= j['cost'], j
-print('budget fallback ok: penalty %.3g, gap %.2f%%' % (j['budget_alpha'], 100 * j['gap']))
-" "$W/fb.json" || fail "budget fallback"
+assert (j['repair'] == 3 or j['budget_alpha'] > 0) and j['bound'] <= j['cost'], j
+print('tight budget ok: repair %d, penalty %.3g, gap %.2f%%' % (j['repair'], j['budget_alpha'], 100 * j['gap']))
+" "$W/fb$1.json" || fail "tight budget (seed $1)"
+done
 
 # exact ILP on a tiny instance: proven optimum, bound = cost
 "$T" generate -n 40 -k 3 --features 2 --seed 5 -o "$W/tiny.h5" -q

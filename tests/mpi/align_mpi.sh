@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # align under mpirun -np 1/2/4 (--oversubscribe): /alignment bit-identical to the serial
-# run (territory, loads, cost, bound), with a disruption penalty and budget.
+# run (territory, loads, cost, bound), with a disruption penalty and with a tight budget.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 40000 -k 16 --features 2 --seed 8 -o "$W/g.h5" -q
 # a small instance: its repair runs from several starts and keeps the cheapest
 "$T" generate -n 3000 -k 60 --features 2 --seed 4 -o "$W/s.h5" -q
+# a budget the greedy repair does not meet: the repair's moved-value pair MIPs (rank 0)
+# and then the penalised solves (collective) on every rank alike
+"$T" generate -n 1000 -k 20 --features 2 --seed 6 -o "$W/b.h5" -q
 # second case: the coarse level (every 12th global row first) must not depend on ranks
-for case in plain coarse small; do
+for case in plain coarse small budget; do
   args="--alpha 0.3 --tol-workload 3% --tol-potential 4%"
   [ "$case" = coarse ] && args="$args --coarse 200"
+  [ "$case" = budget ] && args="--max-moved 8%"
   src="$W/g.h5"
   [ "$case" = small ] && src="$W/s.h5"
+  [ "$case" = budget ] && src="$W/b.h5"
   cp "$src" "$W/serial.h5"
   "$T" align "$W/serial.h5" $args --threads 2 -q || fail "$case: serial"
   for np in 1 2 4; do
