@@ -172,7 +172,7 @@ typedef struct {
     int sub_div0;         /* coarse level: its prices ran off */
     int bound_stage;      /* price rounds again for the bound alone (budget_bound) */
     int lns_mv;           /* the pair MIPs minimise cost + lns_mv_lam x moved value, no
-                             budget row (repair), lns_mv_lam doubled each pass ... */
+                             budget row (repair), lns_mv_lam raised each pass ... */
     double lns_mv_goal;   /* ... until the moved value is at most this */
     double lns_mv_lam;
     int mv_used;          /* a repair of this solve met the budget by those pairs */
@@ -3440,8 +3440,9 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
         if (!ok && !early && !lns && c->use_budget && status == TQ_OK && mv > bud &&
             B.nb <= LNS_MAX_N) {
             /* Every window met but the budget not (near the least budget the greedy
-             * stops a little over it): pair MIPs that minimise the moved value, every
-             * window kept, until the budget holds. The cost is the later passes'. */
+             * stops a little over it): pair MIPs that minimise cost + lambda x moved
+             * value, every window kept, lambda from the budget's price and raised each
+             * pass (lns_pairs), until the budget holds. */
             vio vw = {c, lo, hi, INFINITY};
             if (total_viol(&vw, L, mv) == 0.0) {
                 c->lns_mv = 1;
