@@ -37,7 +37,6 @@ enum { BASIC = 0, AT_LO = 1, AT_HI = 2 };
 
 typedef struct {
     int n, R, nv;        /* nv = n + R: columns, then one slack a row */
-    const double *a0;    /* as given, n x R */
     double *a;           /* rows scaled, n x R */
     double *c;           /* costs scaled, nv (0 for slacks) */
     double *lb, *ub, *x, *d, *alf;  /* nv each */
@@ -334,6 +333,12 @@ static int pool_take(pool_t *P)
     return slot;
 }
 
+/* returns a slot to the free ones */
+static void pool_put(pool_t *P, int slot)
+{
+    P->free_[P->nfree++] = slot;
+}
+
 /* removes and returns the open slot of least bound (of equal bounds the newest) */
 static int pool_pop(pool_t *P)
 {
@@ -352,10 +357,10 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
     int n = p->n, R = p->R, nv = n + R;
     int found = 0, solved = 0, lost = 0, fr[R4];
     double best = INFINITY;
-    lp_t L = {n, R, nv, p->a, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {0}, {0}};
+    lp_t L = {n, R, nv, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {0}, {0}};
     pool_t P = {n, nv, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL};
     int *clist = malloc((size_t)nv * sizeof *clist);
-    double *dbl = malloc(((size_t)n * R + 7 * (size_t)nv) * sizeof *dbl);
+    double *dbl = malloc(((size_t)n * R + 6 * (size_t)nv) * sizeof *dbl);
     uint8_t *cand = malloc((size_t)n + 1);
     if (nodes) *nodes = 0;
     if (proven) *proven = 0;
@@ -412,7 +417,7 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
         int slot = pool_pop(&P);
         uint8_t *nf = P.fix + (size_t)slot * n;
         if (found && P.bound[slot] >= best * cs - eps) {
-            P.free_[P.nfree++] = slot;
+            pool_put(&P, slot);
             continue;
         }
         L.st = P.st + (size_t)slot * nv;
@@ -430,7 +435,7 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
         if (solved == 1 && lp && ls == 1) *lp = z / cs;
         if (ls < 0) lost = 1;
         if (ls != 1 || (found && z >= best * cs - eps)) {
-            P.free_[P.nfree++] = slot;
+            pool_put(&P, slot);
             continue;
         }
         int f = 0;
@@ -458,7 +463,9 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
                 if ((mask >> t) & 1) cv += p->c[fr[t]];
             if (found && !(cv < best - 1e-12 * fabs(best))) continue;
             for (int r = 0; r < R && ok; r++) {
-                double sr = s0[r], tol = 1e-9 * (fabs(p->lo[r]) + fabs(p->hi[r]) + 1.0);
+                double lo = isfinite(p->lo[r]) ? fabs(p->lo[r]) : 0.0,
+                       hi = isfinite(p->hi[r]) ? fabs(p->hi[r]) : 0.0;
+                double sr = s0[r], tol = 1e-9 * (lo + hi + 1.0);  /* finite ends only */
                 for (int t = 0; t < nf2; t++)
                     if ((mask >> t) & 1) sr += p->a[(int64_t)fr[t] * R + r];
                 ok = sr >= p->lo[r] - tol && sr <= p->hi[r] + tol;
@@ -474,7 +481,7 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
             }
         }
         if (f == 0) {
-            P.free_[P.nfree++] = slot;
+            pool_put(&P, slot);
             continue;
         }
         /* reduced-cost fixing: below this node a free nonbasic column whose move would
@@ -519,7 +526,7 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
         }
         if (bj < 0) {  /* a fractional column not in the basis: numerical trouble */
             lost = 1;
-            P.free_[P.nfree++] = slot;
+            pool_put(&P, slot);
             continue;
         }
         /* two children from this node's final basis, each with its penalty in its
@@ -548,7 +555,7 @@ int tq_pairbb_solve(const tq_pairbb *p, uint8_t *x, double *obj, int *nodes, int
             P.open[P.nopen++] = cs2;
             used = 1;
         }
-        if (!used) P.free_[P.nfree++] = slot;
+        if (!used) pool_put(&P, slot);
     }
     if (proven) *proven = P.nopen == 0 && !lost;
     if (found) *obj = best;
