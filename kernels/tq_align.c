@@ -3547,11 +3547,11 @@ static int worst_violation(const ctx *c, int *bk, int *bm)
 /* ---- exact path -------------------------------------------------------------------- */
 
 /* Gather every account with all K territories to rank 0, solve the ILP warm-started
- * with the current slots (if feasible), broadcast. Updates slots (cand is widened
- * only in the gathered copy: the chosen territory must be mapped back, so accounts
- * whose optimal territory is not among their candidates get it written to slot 0 of
- * a local override array). */
-static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_result *res)
+ * with the scale path's alignment `territory` (local rows; have_start: it meets every
+ * window), broadcast. GLPK's answer replaces `territory` (it is never dearer than the
+ * start it was handed); when GLPK stops at its limits without an integer solution the
+ * start is kept, so --exact never returns a dearer alignment than the scale path. */
+static int exact_solve(ctx *c, int have_start, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
     int W = 5 + 2 * K;
@@ -3571,7 +3571,7 @@ static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_
         int32_t pv = acc_prev(c, i);
         r[0] = (double)(c->lo + i);
         for (int m = 0; m < 3; m++) r[1 + m] = acc_metric(c, i, m);
-        r[4] = c->cand[i * c->C + c->slot[i]];
+        r[4] = territory[i];
         for (int k = 0; k < K; k++) {
             int allowed = !acc_locked(c, i) || k == pv;
             r[5 + k] = allowed ? full_cost(c, i, v, k) : NAN;
@@ -3617,6 +3617,13 @@ static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_
     if (status == TQ_OK) status = tq_comm_bcast(c->comm, vals, sizeof vals, 0);
     if (status != TQ_OK) goto done;
     res->lp_value = vals[2];
+    if (vals[1] > res->bound) res->bound = vals[1];
+    if (hdr[0] != TQ_OK && have_start && hdr[0] != TQ_ENOMEM) {
+        /* GLPK's limits (or a proof of infeasibility that the start contradicts,
+         * i.e. rounding): the scale path's alignment stands */
+        res->exact_optimal = 0;
+        goto done;
+    }
     if (hdr[0] == TQ_INFEASIBLE) {
         status = TQ_INFEASIBLE;
         snprintf(res->msg, sizeof res->msg, "%s",
@@ -3631,8 +3638,7 @@ static int exact_solve(ctx *c, int have_start, int32_t *terr_override, tq_align_
     status = tq_comm_bcast(c->comm, sol, n * (int64_t)sizeof *sol, 0);
     if (status != TQ_OK) goto done;
     res->exact_optimal = hdr[1];
-    if (vals[1] > res->bound) res->bound = vals[1];
-    for (int64_t i = 0; i < c->nl; i++) terr_override[i] = sol[c->lo + i];
+    for (int64_t i = 0; i < c->nl; i++) territory[i] = sol[c->lo + i];
 done:
     free(loc);
     free(all);
@@ -4249,7 +4255,7 @@ static int pair_improve(ctx *c, int32_t *territory, tq_align_result *res, double
 static int keep_alts(const ctx *c)
 {
     return c->p->alpha > 0 && c->p->pair_passes > 0 && c->pb->n <= MULTI_START_N &&
-           c->pb->n <= LNS_MAX_N && !c->sub_pi && !c->p->exact && !c->p->write_lp;
+           c->pb->n <= LNS_MAX_N && !c->sub_pi && !c->p->write_lp;
 }
 static void alts_clear(ctx *c)
 {
@@ -4315,15 +4321,14 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
     double *pi = NULL, *pibest = NULL, *pifeas = NULL, *pilast = NULL;
-    int32_t *override = NULL, *kept = NULL;
+    int32_t *kept = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
     pi = calloc((size_t)nq + 1, sizeof *pi);
     pibest = calloc((size_t)nq + 1, sizeof *pibest);
     pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
     pilast = calloc((size_t)nq + 1, sizeof *pilast);
-    override = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *override);
-    if (!pi || !pibest || !pifeas || !pilast || !override) {
+    if (!pi || !pibest || !pifeas || !pilast) {
         status = TQ_ENOMEM;
         goto done;
     }
@@ -5013,7 +5018,7 @@ primal:
      * polish. Measured (bench/RESULTS.md): the prices run on at eps 3e-3 with a 100x
      * tighter stall test took seed 4 from 1.03% to 0.39%. So: once, keep this
      * alignment, polish again, repair again, keep the cheaper one. */
-    if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->exact && !c->p->write_lp &&
+    if (repaired && !repolish && c->p->gap_goal > 0 && !c->p->write_lp &&
         !div0 && best_fb > 0 && c->sum[3 * K + S_COST] - best_fb > c->p->gap_goal * best_fb &&
         r < c->p->max_rounds) {
         kept = malloc((size_t)(c->nl > 0 ? c->nl : 1) * sizeof *kept);
@@ -5054,7 +5059,8 @@ primal:
         goto retry;
     }
     c->mu_final = pibest[nq];
-    if (!repaired && !c->p->exact) {
+    /* (--write-lp writes the model even then: a MIP solver may settle it) */
+    if (!repaired && !c->p->exact && !c->p->write_lp) {
         int bk, bm;
         status = slot_pass(c);
         if (status != TQ_OK) goto done;
@@ -5103,7 +5109,7 @@ primal:
     }
     for (int64_t i = 0; i < c->nl; i++) territory[i] = c->cand[i * c->C + c->slot[i]];
     if (use_kept) memcpy(territory, kept, (size_t)c->nl * sizeof *territory);
-    if (repaired && !c->p->exact && !c->p->write_lp && !c->defer_pairs) {
+    if (repaired && !c->p->write_lp && !c->defer_pairs) {
         status = pairs_from_alts(c, territory, res);
         if (status != TQ_OK) goto done;
     }
@@ -5140,10 +5146,9 @@ bound_done:
 
     if (c->p->exact) {
         t0 = tq_now();
-        status = exact_solve(c, repaired, override, res);
+        status = exact_solve(c, repaired, territory, res);
         res->t_exact += tq_now() - t0;
         if (status != TQ_OK) goto done;
-        memcpy(territory, override, (size_t)c->nl * sizeof *territory);
     }
     status = TQ_OK;
 done:
@@ -5151,7 +5156,6 @@ done:
     free(pibest);
     free(pifeas);
     free(pilast);
-    free(override);
     free(kept);
     return status;
 }
@@ -5241,6 +5245,52 @@ static int budget_fallback(ctx *c, int32_t *territory, tq_align_result *res, int
     return status;
 }
 
+/* An unlocked account whose own workload, potential or count is above every
+ * territory's upper bound can join no territory: the request is infeasible whatever
+ * the prices. The first such account (lowest row over all ranks) and its metric go to
+ * res (bad_row, bad_m; bad_k -1). Locked accounts are the locked pre-check's. */
+static int account_too_big(ctx *c, tq_align_result *res)
+{
+    int K = c->K;
+    double hmax[3] = {0, 0, 0};
+    int kmax[3] = {0, 0, 0};
+    for (int k = 0; k < K; k++)
+        for (int m = 0; m < 3; m++)
+            if (c->whi[3 * k + m] > hmax[m]) {
+                hmax[m] = c->whi[3 * k + m];
+                kmax[m] = k;
+            }
+    double first = INFINITY, mv[2] = {-INFINITY, -INFINITY};
+    for (int64_t i = 0; i < c->nl && isinf(first); i++) {
+        if (acc_locked(c, i)) continue;
+        for (int m = 0; m < 3; m++)
+            if (c->use[m] && acc_metric(c, i, m) > hmax[m]) {
+                first = (double)(c->lo + i);
+                mv[0] = m;
+                mv[1] = acc_metric(c, i, m);
+                break;
+            }
+    }
+    double row = first;
+    int status = tq_comm_min_f64(c->comm, &row, 1);
+    if (status != TQ_OK || isinf(row)) return status;
+    if (row != first) mv[0] = mv[1] = -INFINITY;  /* the rank holding that row says */
+    status = tq_comm_max_f64(c->comm, mv, 2);
+    if (status != TQ_OK) return status;
+    int m = (int)mv[0];
+    double target = hmax[m] / (1 + c->p->tol[m]);
+    res->bad_row = (int64_t)row;
+    res->bad_k = -1;
+    res->bad_m = m;
+    snprintf(res->msg, sizeof res->msg,
+             "alone has %s %.6g, above every territory's upper bound (the largest, territory "
+             "%d's, is %.6g = target %.6g %+g%%): a tolerance of at least %.3g%% would let "
+             "one territory take it",
+             metric_name[m], mv[1], kmax[m], hmax[m], target, 100 * c->p->tol[m],
+             100 * (mv[1] / target - 1));
+    return TQ_INFEASIBLE;
+}
+
 int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
                    const tq_comm *comm, int32_t *territory, tq_align_result *res)
 {
@@ -5251,6 +5301,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     c.simd = !getenv("TQ_ALIGN_SCALAR");
     memset(res, 0, sizeof *res);
     res->bad_k = res->bad_m = -1;
+    res->bad_row = -1;
     res->lp_value = NAN;
     res->k = K;
     const char *why = tq_align_check(p);
@@ -5361,6 +5412,8 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
         memcpy(res->lo, c.wlo, (size_t)K * 3 * sizeof *c.wlo);
         memcpy(res->hi, c.whi, (size_t)K * 3 * sizeof *c.whi);
     }
+    status = account_too_big(&c, res);
+    if (status != TQ_OK) goto done;
     for (int k = 0; k < K; k++) {
         res->center_lat[k] = pb->center_lat[k];
         res->center_lon[k] = pb->center_lon[k];

@@ -164,6 +164,8 @@ typedef struct {
     double t_candidates, t_prices, t_repair, t_bound, t_exact, t_pairs; /* seconds */
     double t_hess, t_factor; /* of t_prices: Newton Hessian passes, factorisations */
     int bad_k, bad_m;        /* infeasible: territory and metric (m = 3: budget) */
+    int64_t bad_row;         /* infeasible: an account (global row) no territory can
+                                take, its metric bad_m (bad_k -1); else -1 */
     char msg[512];           /* error / infeasibility detail */
 } tq_align_result;
 

@@ -143,7 +143,16 @@ static void spread(const tq_align_result *r, const double *cap, int m, double *m
 static void infeasible_msg(tq_err *err, const char *path, const tq_territories *t, int idlen,
                            const tq_align_result *r)
 {
-    if (r->bad_k >= 0 && r->bad_m >= 0 && r->bad_m < 3) {
+    if (r->bad_row >= 0 && r->bad_m >= 0 && r->bad_m < 3) {
+        char id[128], who[192];
+        long long row = (long long)r->bad_row + 1;
+        if (tq_account_id(path, r->bad_row, id, sizeof id) == TQ_OK && *id)
+            snprintf(who, sizeof who, "account %s (/accounts row %lld)", id, row);
+        else
+            snprintf(who, sizeof who, "the account of /accounts row %lld", row);
+        tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: metric %s: %s %s", path,
+                   mname[r->bad_m], who, r->msg);
+    } else if (r->bad_k >= 0 && r->bad_m >= 0 && r->bad_m < 3) {
         char id[128] = "";
         if (t && t->id && r->bad_k < t->k)
             snprintf(id, sizeof id, " (id %s)", t->id + (size_t)r->bad_k * idlen);

@@ -112,6 +112,12 @@ int tq_accounts_alloc(tq_accounts *a, int64_t rows, int d, int id_len, unsigned 
 int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad, int col,
                           double val, int64_t *row, int *col_out, double *val_out);
 
+/* The id of one account (global row, 0-based) into buf (truncated to len - 1 bytes);
+ * for messages. Returns TQ_OK or an error status (buf then ""). */
+int tq_account_id(const char *path, int64_t row, char *buf, size_t len);
+
+/* /territories of a dataset; a file without that group (accounts imported without
+ * territories and without prev_territory) gives k = 0 and TQ_OK. */
 int tq_territories_read(const char *path, tq_territories *t, tq_err *err);
 void tq_territories_free(tq_territories *t);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # align under mpirun -np 1/2/4 (--oversubscribe): /alignment bit-identical to the serial
-# run (territory, loads, cost, bound), with a disruption penalty and with a tight budget.
+# run (territory, loads, cost, bound), with a disruption penalty and with a tight budget;
+# an account no territory can take is named alike.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 "$T" generate -n 40000 -k 16 --features 2 --seed 8 -o "$W/g.h5" -q
@@ -42,3 +43,24 @@ for np_ in (1, 2, 4):
 print(f"{case}: alignment bit-identical for serial and mpirun -np 1/2/4")
 PY
 done
+
+# two accounts no territory can take, far apart (rows 30001 and 9001 of 40,000): every
+# rank count names the first (row 9001) and exits 2
+cp "$W/g.h5" "$W/big.h5"
+$PY - "$W/big.h5" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r+")
+v = f["accounts/workload"]
+tot = float(v[:].astype("float64").sum())
+v[30000] = tot / 8
+v[9000] = tot / 10
+PY
+for np in 1 2 4; do
+  set +e
+  mpirun --oversubscribe -np "$np" "$T" align "$W/big.h5" --threads 1 -q 2>"$W/big$np.err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] || { cat "$W/big$np.err"; fail "oversized account: -np $np exit $rc"; }
+  grep -q "infeasible: metric workload: account .* (/accounts row 9001) alone has workload" \
+    "$W/big$np.err" || { cat "$W/big$np.err"; fail "oversized account: -np $np message"; }
+done
+echo "oversized account: named alike under mpirun -np 1/2/4"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Real data: the 3,067 contiguous-US counties of ../shared/data (r-cran-maps, GPL-2) as
+# bricks, labour force as workload and unemployed (labour force x unemployment %) as
+# value. The whole batch without a territories file: import (K = 0), cluster, align
+# (centers from the clusters; at 30 territories one county is above every window,
+# exit 2 naming it; at 15 with ±10% potential it fits), quota, report. Then the scale path
+# against the exact ILP on single states (proven optima): the bound never above the
+# optimum, the scale path's alignment never cheaper, and --exact never dearer.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+SRC=${TQ_SRC:?}/../shared/data/us_counties.csv
+[ -f "$SRC" ] || SRC=/work/shared/data/us_counties.csv
+[ -f "$SRC" ] || { echo "skip: us_counties.csv not found"; exit 0; }
+
+$PY - "$SRC" "$W/us.csv" <<'PY'
+import csv, sys
+w = csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n")
+w.writerow(["id", "lat", "lon", "workload", "value", "state"])
+for r in csv.DictReader(open(sys.argv[1], encoding="utf-8")):
+    w.writerow([r["fips"], r["lat"], r["lon"], r["pop"],
+                round(float(r["pop"]) * float(r["unemp"]) / 100), r["polyname"].split(",")[0]])
+PY
+"$T" import "$W/us.csv" --ignore-unknown -o "$W/us.h5" --json >"$W/imp.json"
+# 30 territories: Los Angeles County alone has more unemployed than a territory may
+"$T" cluster "$W/us.h5" -k 30 --weights workload -q
+set +e
+"$T" align "$W/us.h5" 2>"$W/err"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "an account above every window: exit $rc"
+grep -q "infeasible: metric potential: account 6037 (/accounts row 176) alone has potential 625325"     "$W/err" || { cat "$W/err"; fail "the account no territory can take is not named"; }
+"$T" cluster "$W/us.h5" -k 15 --weights workload -q
+"$T" align "$W/us.h5" --tol-potential 10% --json >"$W/al.json" 2>"$W/err" ||
+    { cat "$W/err"; fail "align without /territories"; }
+"$T" quota "$W/us.h5" --target 1e9 -q || fail "quota"
+"$T" report "$W/us.h5" -o "$W/rep" -q || fail "report"
+$PY - "$W" <<'PY'
+import csv, json, sys, h5py, numpy as np
+w = sys.argv[1]
+assert json.load(open(f"{w}/imp.json"))["k"] == 0
+j = json.load(open(f"{w}/al.json"))
+f = h5py.File(f"{w}/us.h5", "r"); a = f["accounts"]
+t = f["alignment/territory"][:]
+K = 15
+assert j["k"] == K and j["parameters"]["centers"] == "kmeans" and t.min() >= 0 and t.max() < K, j
+for col, tol in (("workload", 0.02), ("value", 0.10)):
+    x = a[col][:].astype(np.float64)
+    load = np.bincount(t, weights=x, minlength=K) / (x.sum() / K)
+    assert load.min() >= 1 - tol - 1e-9 and load.max() <= 1 + tol + 1e-9, (col, load)
+assert 0 < j["bound"] <= j["cost"] and j["gap"] < 0.05, j
+q = f["quotas/quota"][:]
+assert len(q) == K and abs(q.sum() - 1e9) < 1e-3, q.sum()
+rows = list(csv.DictReader(open(f"{w}/rep/spm_territories.csv")))
+assert len(rows) == K and sum(int(r["accounts"]) for r in rows) == 3067
+print("us counties: 3067 x 15, gap %.3f%%" % (100 * j["gap"]))
+PY
+
+# single states: the scale path against the proven optimum (5% windows)
+for sk in "south carolina:4" "north carolina:4" "iowa:4" "ohio:5" "kentucky:5"; do
+    st=${sk%:*}; k=${sk#*:}
+    { head -1 "$W/us.csv"; grep ",$st\$" "$W/us.csv"; } >"$W/st.csv"
+    "$T" import "$W/st.csv" --ignore-unknown -o "$W/st.h5" -q
+    "$T" cluster "$W/st.h5" -k "$k" -q
+    cp "$W/st.h5" "$W/ex.h5"
+    "$T" align "$W/st.h5" --tol-workload 5% --tol-potential 5% --json >"$W/sc.json" || fail "$st: align"
+    "$T" align "$W/ex.h5" --tol-workload 5% --tol-potential 5% --exact --json >"$W/ex.json" ||
+        fail "$st: align --exact"
+    $PY - "$W" "$st" "$k" <<'PY'
+import json, sys
+w, st, k = sys.argv[1], sys.argv[2], sys.argv[3]
+s, e = (json.load(open(f"{w}/{n}.json")) for n in ("sc", "ex"))
+assert e["exact_optimal"] and e["bound"] == e["cost"], (st, e)
+opt = e["cost"]
+assert s["bound"] <= opt * (1 + 1e-9), (st, "bound above the optimum", s["bound"], opt)
+assert s["cost"] >= opt * (1 - 1e-9), (st, "cheaper than the optimum", s["cost"], opt)
+print("%s x %s: scale path %.4f%% above the optimum, its bound %.4f%% below"
+      % (st, k, 100 * (s["cost"] / opt - 1), 100 * (1 - s["bound"] / opt)))
+PY
+done
+echo ok
