@@ -46,8 +46,22 @@
  * gaps 9.0%, 9.2%, 9.3% before the fallback's rival solve. */
 #define LNS_MV_PASSES 100
 #define LNS_MV_RAISE 1.25
-#define HIST_KM 0.05      /* p90 histogram bin, km */
-#define HIST_BINS 100000  /* covers 5000 km; farther accounts land in the last bin */
+/* p90 histogram: 0.05 km bins up to 5,000 km, then 1 km bins up to 20,100 km (beyond
+ * the half circumference, 20,015 km: every distance has its bin) */
+#define HIST_KM 0.05
+#define HIST_FINE 100000
+#define HIST_BINS (HIST_FINE + 15100)
+static inline int64_t hist_bin(double km)
+{
+    int64_t h = km < HIST_FINE * HIST_KM ? (int64_t)(km / HIST_KM)
+                                         : HIST_FINE + (int64_t)(km - HIST_FINE * HIST_KM);
+    return h < HIST_BINS ? h : HIST_BINS - 1;
+}
+static inline double hist_upper(int64_t h)  /* a bin's upper end, km */
+{
+    return h < HIST_FINE ? (double)(h + 1) * HIST_KM
+                         : HIST_FINE * HIST_KM + (double)(h - HIST_FINE + 1);
+}
 #define RB_BINS 481       /* regret histogram: bin 0 = 0, then 8 bins per octave */
 
 static const char *metric_name[4] = {"workload", "potential", "count", "moved value"};
@@ -3757,8 +3771,7 @@ static int final_metrics(ctx *c, const int32_t *terr, tq_align_result *res)
                 tail[3] += 1.0;
             }
             if (rad[(size_t)t * K + k] < km) rad[(size_t)t * K + k] = km;
-            int64_t hb = (int64_t)(km / HIST_KM);
-            hist[(size_t)t * HIST_BINS + (hb < HIST_BINS ? hb : HIST_BINS - 1)]++;
+            hist[(size_t)t * HIST_BINS + hist_bin(km)]++;
         }
     }
     status = tq_comm_sum_blocks(c->comm, &c->blk, part, pw, sum);
@@ -3786,7 +3799,7 @@ static int final_metrics(ctx *c, const int32_t *terr, tq_align_result *res)
     for (int h = 0; h < HIST_BINS; h++) {
         cum += hist[h];
         if (cum >= want && n > 0) {
-            res->p90_km = (h + 1) * HIST_KM;
+            res->p90_km = hist_upper(h);
             break;
         }
     }

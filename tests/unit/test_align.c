@@ -217,11 +217,18 @@ static void test_infeasible_locked(void **state)
 static void test_infeasible_granularity(void **state)
 {
     (void)state;
-    /* 20 accounts, 4 territories, one account carries most of the workload: no window
-     * of +-2% around a quarter can hold it; the exact ILP proves it. */
+    /* 20 accounts of workload 1, 4 territories; five locked into territory 0 with almost
+     * no value fill its workload window (5 +- 2%), so it cannot reach its potential
+     * window: no account is too big and the locked load is within bounds, yet even the
+     * LP relaxation is infeasible, and the exact ILP proves it. */
     inst s;
     inst_make(&s, 20, 4, 9);
-    s.w[3] = 1000.0f;
+    for (int64_t i = 0; i < s.n; i++) s.w[i] = 1.0f;
+    for (int64_t i = 0; i < 5; i++) {
+        s.v[i] = 0.001f;
+        s.locked[i] = 1;
+        s.prev[i] = 0;
+    }
     tq_align_problem pb = inst_problem(&s);
     tq_align_params p;
     tq_align_defaults(&p);
@@ -229,11 +236,78 @@ static void test_infeasible_granularity(void **state)
     tq_align_result r;
     assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
     assert_true(r.msg[0] != 0);
+    assert_true(r.bad_row < 0);
     tq_align_result_free(&r);
     p.exact = 1;
     assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
     assert_non_null(strstr(r.msg, "proven"));
     tq_align_result_free(&r);
+    inst_free(&s);
+
+    /* accounts that each carry more workload than any window holds: named before any
+     * solve, the first unlocked row (row 1, locked, is left to the locked check) */
+    inst_make(&s, 20, 4, 9);
+    s.w[3] = 1000.0f;
+    s.w[7] = 900.0f;
+    s.w[1] = 950.0f;
+    s.locked[1] = 1;
+    pb = inst_problem(&s);
+    tq_align_defaults(&p);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
+    assert_int_equal(r.bad_row, 3);
+    assert_int_equal(r.bad_k, -1);
+    assert_int_equal(r.bad_m, TQ_ALIGN_WORKLOAD);
+    assert_non_null(strstr(r.msg, "alone has workload 1000"));
+    tq_align_result_free(&r);
+    inst_free(&s);
+}
+
+/* The p90 distance against a sort of the accounts' distances, with accounts on every
+ * continent (distances up to ~20,000 km: the histogram once stopped at 5,000). */
+static void test_p90_far(void **state)
+{
+    (void)state;
+    int64_t n = 400;
+    inst s;
+    inst_make(&s, n, 2, 3);
+    for (int64_t i = 0; i < n; i++) {
+        s.lat[i] = -80 + 160 * tq_rand_uniform(11, 1, i);
+        s.lon[i] = -180 + 360 * tq_rand_uniform(11, 2, i);
+        s.prev[i] = -1;
+    }
+    s.clat[0] = 10; s.clon[0] = 0;
+    s.clat[1] = -10; s.clon[1] = 179;
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.tol[TQ_ALIGN_WORKLOAD] = p.tol[TQ_ALIGN_POTENTIAL] = 0.5;
+    int32_t *t = malloc(n * sizeof *t);
+    double *km = malloc(n * sizeof *km);
+    tq_align_result r;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_OK);
+    for (int64_t i = 0; i < n; i++) {
+        double a = s.lat[i] * M_PI / 180, b = s.lon[i] * M_PI / 180;
+        double c = s.clat[t[i]] * M_PI / 180, d = s.clon[t[i]] * M_PI / 180;
+        double x = cos(a) * cos(b) - cos(c) * cos(d), y = cos(a) * sin(b) - cos(c) * sin(d),
+               z = sin(a) - sin(c);
+        km[i] = 2 * 6371.0088 * asin(fmin(1.0, sqrt(x * x + y * y + z * z) / 2));
+    }
+    /* the 90th percentile: the smallest distance with at least 90% at or below it */
+    int64_t want = (int64_t)ceil(0.9 * n), below = 0;
+    double p90 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t le = 0;
+        for (int64_t j = 0; j < n; j++) le += km[j] <= km[i];
+        if (le >= want && (below == 0 || km[i] < p90)) {
+            p90 = km[i];
+            below = 1;
+        }
+    }
+    assert_true(p90 > 5000);
+    assert_true(r.p90_km >= p90 - 1e-6 && r.p90_km <= p90 + 1.0 + 1e-6);
+    tq_align_result_free(&r);
+    free(t);
+    free(km);
     inst_free(&s);
 }
 
@@ -876,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_locked_never_move),
         cmocka_unit_test(test_infeasible_locked),
         cmocka_unit_test(test_infeasible_granularity),
+        cmocka_unit_test(test_p90_far),
         cmocka_unit_test(test_alpha_keeps_last_year),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_threads_deterministic),
