@@ -90,6 +90,7 @@ void tq_align_defaults(tq_align_params *p)
     p->budget_fallback = 1;
     p->exact = 0;
     p->exact_max_n = 5000;
+    p->exact_seconds = 60.0;
     p->center_iters = 0;
     p->write_lp = NULL;
 }
@@ -116,6 +117,7 @@ const char *tq_align_check(const tq_align_params *p)
     if (p->pair_passes < 0) return "pair_passes must be >= 0";
     if (p->exact != 0 && p->exact != 1) return "exact must be 0 or 1";
     if (p->exact_max_n < 1) return "exact_max_n must be >= 1";
+    if (!(p->exact_seconds > 0.0)) return "exact_seconds must be > 0";
     if (p->center_iters < 0) return "center_iters must be >= 0";
     return NULL;
 }
@@ -3619,7 +3621,7 @@ static int exact_solve(ctx *c, int have_start, int32_t *territory, tq_align_resu
             tq_align_mip mp = {n, K, K, cand, cst, a, mvv, c->wlo, c->whi,
                                {c->use[0], c->use[1], c->use[2]},
                                c->use_budget ? c->budget : -1.0,
-                               have_start ? start : NULL, 1000000, c->p->mip_seconds, NULL};
+                               have_start ? start : NULL, 1000000, c->p->exact_seconds, NULL};
             int opt = 0, prov = 0;
             int st = tq_align_mip_solve(&mp, sol, &vals[0], &vals[1], &vals[2], &opt, &prov);
             hdr[0] = st;

@@ -95,6 +95,7 @@ typedef struct {
                                 solve again with a disruption penalty (budget_alpha) */
     int exact;               /* 1: solve the full ILP over all K with GLPK (small N) */
     int64_t exact_max_n;     /* refuse exact above this many accounts */
+    double exact_seconds;    /* exact path: GLPK time limit for the LP and for the search */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
                                 move each center to its accounts' weighted mean" */
     const char *write_lp;    /* non-NULL: after solving, write the candidate-restricted

@@ -43,7 +43,10 @@ static void usage(FILE *f)
             "  --distance D         km (default) or km2 (squared): cost = workload x D\n"
             "  --frontier n         also solve n disruption budgets and print the trade-off\n"
             "  --regions R          group the territories into R balanced regions\n"
-            "  --exact              solve the full ILP with GLPK (small problems only)\n"
+            "  --exact              solve the full ILP with GLPK (small problems only),\n"
+            "                       starting from the scale path's alignment\n"
+            "  --exact-seconds S    GLPK's time limit for --exact, for its LP and again for\n"
+            "                       its search (default 60)\n"
             "  --candidates C       nearest territories priced per account (default 8)\n"
             "  --rounds n           price passes at most per pricing round (default 4000)\n"
             "  --prices M           price search: auto (default: lbfgs), lbfgs (preconditioned\n"
@@ -171,7 +174,7 @@ int tq_cmd_align(int argc, char **argv)
         {"tol-count", required_argument, 0, 'N'}, {"alpha", required_argument, 0, 'a'},
         {"max-moved", required_argument, 0, 'M'}, {"distance", required_argument, 0, 'd'},
         {"frontier", required_argument, 0, 'f'},  {"regions", required_argument, 0, 'R'},
-        {"exact", no_argument, 0, 'x'},           {"candidates", required_argument, 0, 'C'},
+        {"exact", no_argument, 0, 'x'},           {"exact-seconds", required_argument, 0, 'X'},           {"candidates", required_argument, 0, 'C'},
         {"rounds", required_argument, 0, 'r'},    {"seed", required_argument, 0, 's'},
         {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
         {"prices", required_argument, 0, 'p'},    {"coarse", required_argument, 0, 'o'},
@@ -239,6 +242,9 @@ int tq_cmd_align(int argc, char **argv)
         case 'f': if (tq_parse_i64("--frontier", optarg, 1, 100, &frontier)) return rc; break;
         case 'R': if (tq_parse_i64("--regions", optarg, 1, 100000, &regions)) return rc; break;
         case 'x': p.exact = 1; break;
+        case 'X':
+            if (tq_parse_f64("--exact-seconds", optarg, 1e-3, 1e7, &p.exact_seconds)) return rc;
+            break;
         case 'C': if (tq_parse_i64("--candidates", optarg, 1, 100000, &v64)) return rc; p.candidates = (int)v64; break;
         case 'r': if (tq_parse_i64("--rounds", optarg, 1, 1000000, &v64)) return rc; p.max_rounds = (int)v64; break;
         case 'Q': if (tq_parse_i64("--pair-passes", optarg, 0, 1000000, &v64)) return rc; p.pair_passes = (int)v64; break;
@@ -541,6 +547,7 @@ int tq_cmd_align(int argc, char **argv)
     if (p.coarse == TQ_COARSE_AUTO) cJSON_AddStringToObject(params, "coarse", "auto");
     else cJSON_AddNumberToObject(params, "coarse", p.coarse);
     cJSON_AddBoolToObject(params, "exact", p.exact);
+    if (p.exact) cJSON_AddNumberToObject(params, "exact_seconds", p.exact_seconds);
     cJSON_AddNumberToObject(params, "frontier", (double)frontier);
     cJSON_AddNumberToObject(params, "regions", (double)regions);
     cJSON_AddStringToObject(params, "potential", a.score ? "value*score" : "value");
