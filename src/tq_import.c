@@ -82,9 +82,13 @@ const char *tq_import_check(const tq_import_params *p)
             !has_prefix(n, "c_"))
             return "--map NAME=COLUMN: NAME must be id, lat, lon, workload, value, "
                    "prev_territory, locked, label, f_* or c_*";
-        for (int j = 0; j < i; j++)
-            if (!strcmp(p->map_col[j], p->map_col[i]))
-                return "--map: the same CSV column mapped twice";
+        for (int j = 0; j < i; j++) {
+            if (strcmp(p->map_col[j], p->map_col[i])) continue;
+            /* one size column read as both workload and value (bricks with one measure) */
+            int wv = (!strcmp(n, "workload") && !strcmp(p->map_name[j], "value")) ||
+                     (!strcmp(n, "value") && !strcmp(p->map_name[j], "workload"));
+            if (!wv) return "--map: a CSV column may be mapped twice only as workload and value";
+        }
     }
     return NULL;
 }
@@ -341,6 +345,7 @@ typedef struct {
     int nf, nc, d;
     int ignored;         /* columns skipped (--ignore-unknown) */
     int64_t blank[2];    /* blank workload, value fields (set to the default 1) */
+    int value_is_workload; /* --map workload=X --map value=X: value copies workload */
     char **feature_names;  /* d names */
     /* territories */
     const terr_ctx *terr;
@@ -393,13 +398,23 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
                        "column appears twice in the header (columns %d and %d)", j + 1, i + 1);
                 goto next;
             }
-        /* --map NAME=CSVCOL: this CSV column is read as NAME */
+        /* --map NAME=CSVCOL: this CSV column is read as NAME (as workload and value
+         * when it is mapped to both: tq_import_check allows only that pair) */
+        int nmapped = 0;
         for (int m = 0; m < p->nmap; m++)
-            if (!strcmp(p->map_col[m], name)) {
-                name = p->map_name[m];
+            if (!strcmp(p->map_col[m], r->field[i])) {
+                name = nmapped++ ? "workload" : p->map_name[m];
                 used_map[m] = 1;
-                break;
             }
+        if (nmapped == 2) {
+            if (c->has[R_VALUE]) {
+                report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                       "a second 'value' column (the first is column %d)", c->has[R_VALUE]);
+                continue;
+            }
+            c->has[R_VALUE] = i + 1;
+            c->value_is_workload = 1;
+        }
         int role = fixed_role(name, fixed_names, R_NFIXED);
         if (role >= 0) {
             if (c->has[role]) {
@@ -587,11 +602,13 @@ static int acc_row(const tq_csv_row *r, void *u)
         case R_WORKLOAD:
             if (!len) {   /* blank: the default, counted and reported as a warning */
                 c->blank[0]++;
+                c->blank[1] += c->value_is_workload;
                 break;
             }
             code = tq_val_nonneg(s, len, &workload);
             if (!code && workload > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
+            if (c->value_is_workload) value = workload;
             break;
         case R_VALUE:
             if (!len) {

@@ -11,6 +11,23 @@ SRC=${TQ_SRC:?}/../shared/data/us_counties.csv
 [ -f "$SRC" ] || SRC=/work/shared/data/us_counties.csv
 [ -f "$SRC" ] || { echo "skip: us_counties.csv not found"; exit 0; }
 
+# one size column as both workload and value (--map twice: only that pair is allowed)
+"$T" import "$SRC" --map id=fips --map workload=pop --map value=pop --ignore-unknown \
+    -o "$W/pop.h5" -q || fail "--map workload=pop --map value=pop"
+$PY - "$SRC" "$W/pop.h5" <<'PY'
+import csv, sys, h5py, numpy as np
+pop = np.array([float(r["pop"]) for r in csv.DictReader(open(sys.argv[1]))], np.float32)
+a = h5py.File(sys.argv[2], "r")["accounts"]
+assert np.array_equal(a["workload"][:], pop) and np.array_equal(a["value"][:], pop)
+PY
+set +e
+"$T" import "$SRC" --map id=fips --map workload=pop --map f_pop=pop --ignore-unknown \
+    -o "$W/bad.h5" 2>"$W/err"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "may be mapped twice only as workload and value" "$W/err" ||
+    fail "--map of one column to workload and a feature: exit $rc"
+[ -e "$W/bad.h5" ] && fail "output written despite a bad --map"
+
 $PY - "$SRC" "$W/us.csv" <<'PY'
 import csv, sys
 w = csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n")
