@@ -192,6 +192,9 @@ typedef struct {
     double lns_mv_goal;   /* ... until the moved value is at most this */
     double lns_mv_lam;
     int mv_used;          /* a repair of this solve met the budget by those pairs */
+    int64_t n_free;       /* accounts that are not locked (all ranks) */
+    int proven_infeasible; /* a repair's MIP over every free account and all K
+                              territories, on the true windows, has no solution */
     double mu_final;      /* the budget's price at the best dual of the last solve */
     int argmin_off;       /* smoothed passes leave out the argmin's sums (price_pass_eps) */
     int simd;             /* soft weights 8 at a time (AVX-512; TQ_ALIGN_SCALAR=1: off) */
@@ -3364,7 +3367,7 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
         status = TQ_ENOMEM;
         goto done;
     }
-    int ok = 0, how = 0;
+    int ok = 0, how = 0, proven = 0;
     if (tq_comm_rank(c->comm) == 0) {
         memcpy(L, c->sum, (size_t)K * 3 * sizeof *L);
         double mv = c->sum[3 * K + S_MOVV];
@@ -3428,6 +3431,22 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
             double obj, bnd, lpv;
             int opt, prov;
             int st = tq_align_mip_solve(&mp, sol, &obj, &bnd, &lpv, &opt, &prov);
+            if (st == TQ_INFEASIBLE && prov && B.nb == c->n_free && C == K) {
+                /* the set is every free account with every territory: the model itself.
+                 * Proven on the windows shrunk by the margin; once more on the true
+                 * windows, and if that is proven too, the request is infeasible. */
+                for (int q = 0; q < 3 * K; q++) {
+                    double w = win_margin(c, q, 10.0);
+                    double fx = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0) - mlo[q];
+                    mlo[q] = c->wlo[q] - fx;
+                    mhi[q] = c->whi[q] - fx;
+                }
+                mp.budget = c->use_budget ? c->budget - fixmv : -1.0;
+                mp.start = NULL;
+                int st2 = tq_align_mip_solve(&mp, sol, &obj, &bnd, &lpv, &opt, &prov);
+                if (st2 == TQ_INFEASIBLE && prov) proven = 1;
+                else if (st2 != TQ_OK && st2 != TQ_INFEASIBLE) st = st2;
+            }
             if (st == TQ_OK) {
                 /* verify against the shrunk windows of the greedy, recomputing loads */
                 double *L2 = mlo;  /* reuse as scratch */
@@ -3484,7 +3503,7 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
     }
 bcast:
     {
-        int hdr[3] = {ok, how, status};
+        int hdr[4] = {ok, how, status, proven};
         int st = tq_comm_bcast(c->comm, hdr, sizeof hdr, 0);
         if (st == TQ_OK && hdr[2] == TQ_OK)
             st = tq_comm_bcast(c->comm, res_slot, (int64_t)B.nb * (int64_t)sizeof *res_slot, 0);
@@ -3495,6 +3514,7 @@ bcast:
         } else {
             *method = hdr[1];
             if (hdr[0] && hdr[1] == 3) c->mv_used = 1;  /* on every rank */
+            if (!hdr[0] && hdr[3]) c->proven_infeasible = 1;
             for (int64_t j = 0; j < B.nb; j++) {
                 int64_t g = (int64_t)B.rec[j * W];
                 if (g >= c->lo && g < c->lo + c->nl) c->slot[g - c->lo] = res_slot[j];
@@ -4339,6 +4359,7 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
     int32_t *kept = NULL;
     double t0 = tq_now();
     int nq = 3 * K;
+    c->proven_infeasible = 0;
     pi = calloc((size_t)nq + 1, sizeof *pi);
     pibest = calloc((size_t)nq + 1, sizeof *pibest);
     pifeas = calloc((size_t)nq + 1, sizeof *pifeas);
@@ -5082,7 +5103,13 @@ primal:
         worst_violation(c, &bk, &bm);
         res->bad_k = bk;
         res->bad_m = bm;
-        if (bm >= 0 && bm < 3)
+        if (bm >= 0 && bm < 3 && c->proven_infeasible)
+            snprintf(res->msg, sizeof res->msg,
+                     "no alignment keeps every window (proven: the repair's MIP over every "
+                     "account and every territory has no solution); the nearest attempt "
+                     "leaves %s outside [%.6g, %.6g]: a wider tolerance is needed",
+                     metric_name[bm], c->wlo[3 * bk + bm], c->whi[3 * bk + bm]);
+        else if (bm >= 0 && bm < 3)
             snprintf(res->msg, sizeof res->msg,
                      "no alignment found that keeps %s within [%.6g, %.6g] (loads come in "
                      "accounts too coarse for the window, or too few candidate territories: "
@@ -5428,6 +5455,9 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
         memcpy(res->hi, c.whi, (size_t)K * 3 * sizeof *c.whi);
     }
     status = account_too_big(&c, res);
+    if (status != TQ_OK) goto done;
+    for (int64_t i = 0; i < c.nl; i++) c.n_free += !acc_locked(&c, i);
+    status = tq_comm_sum_i64(comm, &c.n_free, 1);
     if (status != TQ_OK) goto done;
     for (int k = 0; k < K; k++) {
         res->center_lat[k] = pb->center_lat[k];
