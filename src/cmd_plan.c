@@ -17,6 +17,7 @@
  * own communicator. Results do not depend on the rank count (each stage is
  * deterministic for any number of ranks). An infeasible scenario (exit 2) is reported
  * in the table and does not stop the others; any other failure stops the plan. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -155,13 +156,31 @@ static void args_free(args *a)
     a->n = 0;
 }
 
-/* Keys of s (but those in skip) as options. */
+/* Keys of s (but those in skip) as options. `map = a=X, b=Y` (import's --map, a key
+ * that cannot repeat here) becomes --map a=X --map b=Y. */
 static void arg_keys(args *a, const section *s, const char *const *skip)
 {
     for (int i = 0; s && i < s->nkeys; i++) {
         int skipped = 0;
         for (int j = 0; skip && skip[j]; j++) skipped |= !strcmp(s->key[i], skip[j]);
         if (skipped || falsy(s->val[i])) continue;
+        if (!strcmp(s->key[i], "map")) {
+            const char *p = s->val[i];
+            while (*p) {
+                size_t n = strcspn(p, ",");
+                const char *b = p, *e = p + n;
+                while (b < e && isspace((unsigned char)*b)) b++;
+                while (e > b && isspace((unsigned char)e[-1])) e--;
+                if (e > b) {
+                    char one[512];
+                    snprintf(one, sizeof one, "%.*s", (int)(e - b), b);
+                    arg(a, "--map");
+                    arg(a, one);
+                }
+                p += n + (p[n] == ',');
+            }
+            continue;
+        }
         char opt[128];
         snprintf(opt, sizeof opt, "--%s", s->key[i]);
         for (char *c = opt + 2; *c; c++)

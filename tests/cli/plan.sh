@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tqplan plan end to end: a small scenario file with a feasible and an infeasible
-# scenario; comparison table, per-scenario files, INI errors with file and line.
+# scenario; comparison table, per-scenario files, a CSV mapped with `map =` and aligned on
+# its clusters, INI errors with file and line.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # 3,000 accounts in three towns, three reps; account a0 is huge and locked to T0, so
 # the "tight" scenario is infeasible (T1, T2 cannot reach their workload) before solving.
@@ -64,6 +65,31 @@ PY
 [ -s "$W/out/loose/report.html" ] || fail "report of the feasible scenario"
 [ ! -e "$W/out/tight/report.html" ] || fail "no report for an infeasible scenario"
 grep -q "T1" "$W/plan.err" || fail "the infeasible territory is named"
+# a CRM export with its own column names and no territories: map = a list of --map
+# (one size column as workload and value), clusters as territories
+awk -F, 'NR == 1 {print "key,latitude,longitude,size"; next} {print $1 "," $2 "," $3 "," $5}' \
+  "$W/acc.csv" >"$W/crm.csv"
+cat >"$W/m.ini" <<INI
+[plan]
+out = $W/mout
+[data]
+accounts = $W/crm.csv
+map = id=key, lat=latitude ,lon=longitude, workload=size, value=size
+[cluster]
+k = 3
+[scenario s]
+tol_workload = 5%
+tol_potential = 5%
+INI
+"$T" plan "$W/m.ini" --json >"$W/m.json" 2>"$W/m.err" || { cat "$W/m.err"; fail "plan with map"; }
+$PY - "$W" <<'PY'
+import json, sys, h5py, numpy as np
+w = sys.argv[1]
+a = h5py.File(f"{w}/mout/base.h5", "r")["accounts"]
+assert np.array_equal(a["workload"][:], a["value"][:]) and a["workload"][1] != 1
+j = json.load(open(f"{w}/m.json"))
+assert [r["status"] for r in j["scenarios"]] == ["ok"], j
+PY
 # INI errors name file and line
 printf '[data]\ngenerate = yes\n[bogus]\nx = 1\n' >"$W/bad.ini"
 set +e
