@@ -138,7 +138,8 @@ typedef struct {
     double lagrange_bound_restricted; /* best dual value over candidates only */
     double lp_value;         /* exact path: GLPK's LP relaxation value, else NaN */
     int exact_optimal;       /* exact path proved optimality */
-    double mean_km, p90_km;  /* distance to own center (p90 from a 50 m histogram) */
+    double mean_km, p90_km;  /* distance to own center (p90 from a histogram: 50 m bins
+                                up to 5,000 km, 1 km bins beyond) */
     double moved_value_share, moved_count_share; /* among accounts with a prev */
     int64_t moved_count;
     int rounds, center_rounds;

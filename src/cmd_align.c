@@ -411,6 +411,13 @@ int tq_cmd_align(int argc, char **argv)
 
     /* ---- disruption frontier: budgets top/n, 2 top/n, .., top = unconstrained share ---- */
     int nfront = 0;
+    if (frontier > 0 && !(r.moved_value_share > 0)) {
+        /* every budget would be 0: the same alignment n times */
+        tq_warn("%s: --frontier: this alignment moves no value from last year (no account "
+                "has a prev_territory, or none moves), so there is no trade-off to show; no "
+                "frontier computed", path);
+        frontier = 0;
+    }
     if (frontier > 0) {
         front = malloc((size_t)frontier * 7 * sizeof *front);
         t2 = malloc(nb * sizeof *t2);

@@ -48,6 +48,10 @@ grep -q "infeasible: metric potential: account 6037 (/accounts row 176) alone ha
 "$T" cluster "$W/us.h5" -k 15 --weights workload -q
 "$T" align "$W/us.h5" --tol-potential 10% --json >"$W/al.json" 2>"$W/err" ||
     { cat "$W/err"; fail "align without /territories"; }
+# no prev_territory: a frontier has nothing to trade; it says so instead of n equal rows
+cp "$W/us.h5" "$W/fr.h5"
+"$T" align "$W/fr.h5" --tol-potential 10% --frontier 3 -q 2>"$W/err" || fail "--frontier"
+grep -q "no trade-off to show" "$W/err" || { cat "$W/err"; fail "frontier without last year"; }
 "$T" quota "$W/us.h5" --target 1e9 -q || fail "quota"
 "$T" report "$W/us.h5" -o "$W/rep" -q || fail "report"
 $PY - "$W" <<'PY'
