@@ -3435,11 +3435,10 @@ static int repair(ctx *c, int64_t target, const uint8_t *focus, int early, int l
                 /* the set is every free account with every territory: the model itself.
                  * Proven on the windows shrunk by the margin; once more on the true
                  * windows, and if that is proven too, the request is infeasible. */
-                for (int q = 0; q < 3 * K; q++) {
+                for (int q = 0; q < 3 * K; q++) {  /* the margins taken off again */
                     double w = win_margin(c, q, 10.0);
-                    double fx = c->wlo[q] + (c->wlo[q] > 0 ? w : 0.0) - mlo[q];
-                    mlo[q] = c->wlo[q] - fx;
-                    mhi[q] = c->whi[q] - fx;
+                    mlo[q] -= c->wlo[q] > 0 ? w : 0.0;
+                    mhi[q] += w;
                 }
                 mp.budget = c->use_budget ? c->budget - fixmv : -1.0;
                 mp.start = NULL;
