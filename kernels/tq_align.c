@@ -5301,23 +5301,19 @@ static int account_too_big(ctx *c, tq_align_result *res)
                 hmax[m] = c->whi[3 * k + m];
                 kmax[m] = k;
             }
-    double first = INFINITY, mv[2] = {-INFINITY, -INFINITY};
-    for (int64_t i = 0; i < c->nl && isinf(first); i++) {
+    double row = INFINITY, mv[2] = {0, 0};
+    for (int64_t i = 0; i < c->nl && isinf(row); i++) {
         if (acc_locked(c, i)) continue;
         for (int m = 0; m < 3; m++)
             if (c->use[m] && acc_metric(c, i, m) > hmax[m]) {
-                first = (double)(c->lo + i);
+                row = (double)(c->lo + i);
                 mv[0] = m;
                 mv[1] = acc_metric(c, i, m);
                 break;
             }
     }
-    double row = first;
-    int status = tq_comm_min_f64(c->comm, &row, 1);
-    if (status != TQ_OK || isinf(row)) return status;
-    if (row != first) mv[0] = mv[1] = -INFINITY;  /* the rank holding that row says */
-    status = tq_comm_max_f64(c->comm, mv, 2);
-    if (status != TQ_OK) return status;
+    int found = tq_comm_first_row(c->comm, &row, mv, 2);
+    if (found <= 0) return found;
     int m = (int)mv[0];
     double target = hmax[m] / (1 + c->p->tol[m]);
     res->bad_row = (int64_t)row;

@@ -1,6 +1,7 @@
 /* tq_comm.c: MPI behind one small interface; see tq_comm.h for the contract. */
 #include "tq_comm.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,22 @@ int tq_comm_min_f64(const tq_comm *comm, double *v, int64_t m)
     (void)comm; (void)v; (void)m;
     return TQ_OK;
 #endif
+}
+
+int tq_comm_first_row(const tq_comm *comm, double *row, double *aux, int naux)
+{
+    double first = *row;
+    int status = tq_comm_min_f64(comm, &first, 1);
+    if (status != TQ_OK) return status;
+    if (isinf(first)) return 0;
+    /* the lowest rank holding that row (only one does: rows are in one rank's range) */
+    double owner = *row == first ? (double)tq_comm_rank(comm) : INFINITY;
+    status = tq_comm_min_f64(comm, &owner, 1);
+    if (status == TQ_OK) status = tq_comm_bcast(comm, aux, (int64_t)naux * (int64_t)sizeof *aux,
+                                                (int)owner);
+    if (status != TQ_OK) return status;
+    *row = first;
+    return 1;
 }
 
 int tq_comm_any(const tq_comm *comm, int *flag)

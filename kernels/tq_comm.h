@@ -46,6 +46,11 @@ int tq_comm_sum_blocks_from(const tq_comm *comm, const tq_blocks *b, const doubl
 int tq_comm_sum_i64(const tq_comm *comm, int64_t *v, int64_t m);
 int tq_comm_max_f64(const tq_comm *comm, double *v, int64_t m);
 int tq_comm_min_f64(const tq_comm *comm, double *v, int64_t m);
+/* The lowest of the ranks' candidate rows and what its rank says about it: *row is a
+ * global row or +inf (none here); on return it is the minimum over ranks, and aux[naux]
+ * (e.g. column and value, NaN allowed) is broadcast from the rank that holds it. Returns
+ * 1 if some rank had a row, 0 if none, or a negative TQ_E* status. */
+int tq_comm_first_row(const tq_comm *comm, double *row, double *aux, int naux);
 /* Logical OR / AND of an int flag over ranks. */
 int tq_comm_any(const tq_comm *comm, int *flag);
 int tq_comm_all(const tq_comm *comm, int *flag);

@@ -541,22 +541,12 @@ int tq_accounts_read_range(const char *path, unsigned cols, int64_t lo, int64_t 
 int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad, int col,
                           double val, int64_t *row, int *col_out, double *val_out)
 {
-    double first = bad >= 0 ? (double)(a->lo + bad) : INFINITY;
-    if (tq_comm_min_f64(comm, &first, 1) != TQ_OK) return TQ_EMPI;
-    if (isinf(first)) return 0;
-    /* the rank holding that row tells everyone which column and value */
-    int64_t frow = (int64_t)first;
-    tq_blocks b;
-    tq_blocks_init(&b, a->n);
-    int owner = 0, P = tq_comm_size(comm);
-    for (int q = 0; q < P; q++) {
-        int64_t lo, hi;
-        tq_blocks_of_rank(&b, q, P, NULL, NULL, &lo, &hi);
-        if (frow >= lo && frow < hi) owner = q;
-    }
-    double cv[2] = {col, val};
-    if (tq_comm_bcast(comm, cv, sizeof cv, owner) != TQ_OK) return TQ_EMPI;
-    *row = frow;
+    /* the rank holding the lowest row tells everyone which column and value */
+    double first = bad >= 0 ? (double)(a->lo + bad) : INFINITY, cv[2] = {col, val};
+    int found = tq_comm_first_row(comm, &first, cv, 2);
+    if (found < 0) return TQ_EMPI;
+    if (!found) return 0;
+    *row = (int64_t)first;
     *col_out = (int)cv[0];
     *val_out = cv[1];
     return 1;
