@@ -20,8 +20,8 @@ static void usage(FILE *f)
             "  prev_territory        optional: a territory id of T.csv (with --territories)\n"
             "                        or an integer index 0..K-1; blank = none\n"
             "  locked                optional: 0/1/true/false, blank = 0\n"
-            "  label                 optional: 0/1, blank = unknown\n"
-            "  f_NAME                numeric feature NAME\n"
+            "  label                 optional: 0/1 (or see --positive), blank = unknown\n"
+            "  f_NAME                numeric feature NAME; blank = the column's mean\n"
             "  c_NAME                categorical: hashed into --hash-slots signed features\n"
             "Territories CSV: id (required), home_lat, home_lon (both or neither; blank =\n"
             "no base), capacity (> 0, default 1). Without it, territories 0..max(prev)\n"
@@ -34,6 +34,11 @@ static void usage(FILE *f)
             "  --map NAME=COLUMN      read CSV column COLUMN as NAME (repeatable), e.g.\n"
             "                         --map value=population --map f_age=AGE; one column\n"
             "                         may be both: --map workload=pop --map value=pop\n"
+            "  --rest f|c             read columns of other names as numeric (f) or\n"
+            "                         categorical (c) features NAME\n"
+            "  --positive V           label values V mean 1 (bought), others 0, blank\n"
+            "                         unknown (repeatable), e.g. --positive Won\n"
+            "  --missing V            read fields V as blank (repeatable), e.g. --missing NA\n"
             "  --max-errors N         report up to N problems, then stop (default 20)\n"
             "  --hash-slots M         feature slots for c_ columns (default 32)\n"
             "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
@@ -59,6 +64,10 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     cJSON_AddNumberToObject(o, "errors", st->errors);
     cJSON_AddNumberToObject(o, "blank_workload", (double)st->blank_workload);
     cJSON_AddNumberToObject(o, "blank_value", (double)st->blank_value);
+    cJSON_AddNumberToObject(o, "imputed_fields", (double)st->imputed);
+    cJSON_AddNumberToObject(o, "imputed_columns", st->imputed_columns);
+    cJSON_AddNumberToObject(o, "labels_positive", (double)st->labels_pos);
+    cJSON_AddNumberToObject(o, "labels_negative", (double)st->labels_neg);
     tq_json_time(o, "scan", st->t_scan);
     tq_json_time(o, "finish", st->t_finish);
 }
@@ -73,6 +82,9 @@ int tq_cmd_import(int argc, char **argv)
         {"max-errors", required_argument, 0, 2003},
         {"hash-slots", required_argument, 0, 2004},
         {"delimiter", required_argument, 0, 2005},
+        {"rest", required_argument, 0, 2006},
+        {"positive", required_argument, 0, 2007},
+        {"missing", required_argument, 0, 2008},
         {"help", no_argument, 0, 'h'},
         TQ_CLI_LONGOPTS,
         {0, 0, 0, 0}};
@@ -126,6 +138,25 @@ int tq_cmd_import(int argc, char **argv)
                 goto done;
             }
             break;
+        case 2006:
+            if (strcmp(optarg, "f") && strcmp(optarg, "c")) {
+                tq_error("option --rest: '%s' is not f (numeric) or c (categorical)", optarg);
+                goto done;
+            }
+            p.rest = optarg[0];
+            break;
+        case 2007:
+        case 2008: {
+            int *n = c == 2007 ? &p.npositive : &p.nmissing;
+            const char **v = c == 2007 ? p.positive : p.missing;
+            if (*n == TQ_IMPORT_MAX_TOKENS) {
+                tq_error("option --%s: at most %d of them", c == 2007 ? "positive" : "missing",
+                         TQ_IMPORT_MAX_TOKENS);
+                goto done;
+            }
+            v[(*n)++] = optarg;
+            break;
+        }
         case 'h':
             if (tq_g.rank == 0) usage(stdout);
             rc = TQ_EXIT_OK;
@@ -167,6 +198,10 @@ int tq_cmd_import(int argc, char **argv)
                 (long long)st.blank_workload);
     if (st.blank_value)
         tq_warn("%s: %lld blank value fields read as 1", p.accounts, (long long)st.blank_value);
+    if (p.npositive)
+        tq_say("import: labels: %lld positive, %lld other, %lld blank (unknown)",
+               (long long)st.labels_pos, (long long)st.labels_neg,
+               (long long)(st.n - st.labels_pos - st.labels_neg));
     double t = st.t_scan + st.t_finish;
     tq_say("import: %lld accounts, %d features (%d numeric, %d categorical columns hashed), "
            "%d territories -> %s in %.2f s (%.0f rows/s)",

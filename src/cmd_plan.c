@@ -156,15 +156,19 @@ static void args_free(args *a)
     a->n = 0;
 }
 
-/* Keys of s (but those in skip) as options. `map = a=X, b=Y` (import's --map, a key
- * that cannot repeat here) becomes --map a=X --map b=Y. */
+/* Keys of s (but those in skip) as options. Import's repeatable options, a key that
+ * cannot repeat here, take lists: `map = a=X, b=Y` becomes --map a=X --map b=Y, and
+ * likewise positive and missing. */
 static void arg_keys(args *a, const section *s, const char *const *skip)
 {
     for (int i = 0; s && i < s->nkeys; i++) {
         int skipped = 0;
         for (int j = 0; skip && skip[j]; j++) skipped |= !strcmp(s->key[i], skip[j]);
         if (skipped || falsy(s->val[i])) continue;
-        if (!strcmp(s->key[i], "map")) {
+        if (!strcmp(s->key[i], "map") || !strcmp(s->key[i], "positive") ||
+            !strcmp(s->key[i], "missing")) {
+            char opt[16];
+            snprintf(opt, sizeof opt, "--%s", s->key[i]);
             const char *p = s->val[i];
             while (*p) {
                 size_t n = strcspn(p, ",");
@@ -174,7 +178,7 @@ static void arg_keys(args *a, const section *s, const char *const *skip)
                 if (e > b) {
                     char one[512];
                     snprintf(one, sizeof one, "%.*s", (int)(e - b), b);
-                    arg(a, "--map");
+                    arg(a, opt);
                     arg(a, one);
                 }
                 p += n + (p[n] == ',');

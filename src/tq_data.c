@@ -837,6 +837,46 @@ int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err)
     return status;
 }
 
+int tq_writer_fill_features(tq_writer *w, const double *fill, tq_err *err)
+{
+    const int d = w->dims_d;
+    const int64_t chunk = CHUNK_ROWS;
+    int status = TQ_OK;
+    if (d <= 0) return TQ_OK;
+    float *buf = malloc((size_t)chunk * (size_t)d * sizeof *buf);
+    if (!buf) {
+        tq_err_set(err, TQ_ENOMEM, "out of memory filling the features of %s", w->path);
+        return TQ_ENOMEM;
+    }
+    memset(&w->h[W_FEAT], 0, sizeof w->h[W_FEAT]);
+    hid_t fs = H5Dget_space(w->d[W_FEAT]);
+    for (int64_t at = 0; at < w->rows && status == TQ_OK; at += chunk) {
+        int64_t rows = w->rows - at < chunk ? w->rows - at : chunk;
+        hsize_t start[2] = {(hsize_t)at, 0}, count[2] = {(hsize_t)rows, (hsize_t)d};
+        hid_t ms = H5Screate_simple(2, count, NULL);
+        status = TQ_EIO;
+        if (fs >= 0 && ms >= 0 &&
+            H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+            H5Dread(w->d[W_FEAT], H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) >= 0) {
+            for (int64_t i = 0; i < rows; i++)
+                for (int j = 0; j < d; j++)
+                    if (isnan(buf[i * d + j]) && !isnan(fill[j]))
+                        buf[i * d + j] = (float)fill[j];
+            if (H5Dwrite(w->d[W_FEAT], H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) >= 0) {
+                hash_bytes(&w->h[W_FEAT], buf, (size_t)rows * (size_t)d * sizeof *buf);
+                status = TQ_OK;
+            }
+        }
+        if (ms >= 0) H5Sclose(ms);
+        if (status)
+            tq_err_set(err, TQ_EIO, "%s: cannot rewrite features at row %lld (disk full?)",
+                       w->tmp, (long long)at);
+    }
+    if (fs >= 0) H5Sclose(fs);
+    free(buf);
+    return status;
+}
+
 int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n)
 {
     hsize_t dims = (hsize_t)n;

@@ -2,6 +2,7 @@
 #include "tq_import.h"
 
 #include <float.h>
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -58,6 +59,10 @@ void tq_import_defaults(tq_import_params *p)
     p->delim = ',';            /* RFC 4180; ';' and tab are common too */
     p->nmap = 0;
     p->report = NULL;          /* tq_error */
+    p->warn = NULL;            /* tq_warn */
+    p->npositive = 0;          /* labels are 0, 1 or blank */
+    p->nmissing = 0;           /* only an empty field is blank */
+    p->rest = 0;               /* columns of other names are errors */
     p->progress = 0;
 }
 
@@ -74,6 +79,18 @@ const char *tq_import_check(const tq_import_params *p)
         (p->delim >= '0' && p->delim <= '9'))
         return "--delimiter must not be a quote, a newline, a digit, '.', '+' or '-'";
     if (p->nmap < 0 || p->nmap > TQ_IMPORT_MAX_MAP) return "too many --map options";
+    if (p->npositive < 0 || p->npositive > TQ_IMPORT_MAX_TOKENS) return "too many --positive values";
+    if (p->nmissing < 0 || p->nmissing > TQ_IMPORT_MAX_TOKENS) return "too many --missing values";
+    for (int i = 0; i < p->npositive; i++) {
+        if (!p->positive[i] || !*p->positive[i]) return "--positive needs a non-empty value";
+        for (int j = 0; j < p->nmissing; j++)
+            if (!strcmp(p->positive[i], p->missing[j]))
+                return "a value cannot be both --positive and --missing";
+    }
+    for (int i = 0; i < p->nmissing; i++)
+        if (!p->missing[i] || !*p->missing[i]) return "--missing needs a non-empty value";
+    if (p->rest && p->rest != 'f' && p->rest != 'c') return "--rest must be f or c";
+    if (p->rest && p->ignore_unknown) return "--rest and --ignore-unknown exclude each other";
     for (int i = 0; i < p->nmap; i++) {
         if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
             return "--map needs NAME=CSVCOLUMN with both parts non-empty";
@@ -330,6 +347,14 @@ static void terr_free(terr_ctx *c)
 
 /* ---- accounts CSV ------------------------------------------------------------------- */
 
+/* 1 when the field (len bytes) is one of the n tokens, byte for byte. */
+static int is_token(const char *s, size_t len, const char *const *tok, int n)
+{
+    for (int t = 0; t < n; t++)
+        if (strlen(tok[t]) == len && !memcmp(s, tok[t], len)) return 1;
+    return 0;
+}
+
 typedef struct {
     const tq_import_params *p;
     reporter *rp;
@@ -340,11 +365,15 @@ typedef struct {
     int *role;           /* per CSV column: R_* */
     int *slot;           /* per CSV column: feature index (R_FEAT) */
     char **colname;      /* per CSV column: name as in the file (for messages) */
-    const char **catname;  /* per CSV column: c_ name without prefix (R_CAT) */
+    const char **bare;   /* per CSV column: feature name without f_/c_ (R_FEAT, R_CAT) */
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
     int nf, nc, d;
     int ignored;         /* columns skipped (--ignore-unknown) */
     int64_t blank[2];    /* blank workload, value fields (set to the default 1) */
+    double *fsum;        /* per f_ slot: sum of the fields read (for a blank's mean), */
+    int64_t *fknown, *fblank;   /* fields read, blank fields */
+    int64_t pos, neg;    /* label fields read as 1, 0 */
+    char first_other[64];  /* the first label value that is not --positive */
     int value_is_workload; /* --map workload=X --map value=X: value copies workload */
     char **feature_names;  /* d names */
     /* territories */
@@ -376,8 +405,8 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     c->role = calloc((size_t)r->n, sizeof *c->role);
     c->slot = calloc((size_t)r->n, sizeof *c->slot);
     c->colname = calloc((size_t)r->n, sizeof *c->colname);
-    c->catname = calloc((size_t)r->n, sizeof *c->catname);
-    if (!c->role || !c->slot || !c->colname || !c->catname) return TQ_ENOMEM;
+    c->bare = calloc((size_t)r->n, sizeof *c->bare);
+    if (!c->role || !c->slot || !c->colname || !c->bare) return TQ_ENOMEM;
     for (int i = 0; i < r->n; i++) {
         c->colname[i] = strdup(r->field[i]);
         if (!c->colname[i]) return TQ_ENOMEM;
@@ -416,6 +445,8 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             c->value_is_workload = 1;
         }
         int role = fixed_role(name, fixed_names, R_NFIXED);
+        int kind = 0;   /* 'f' numeric feature, 'c' categorical */
+        const char *own = name == r->field[i] ? c->colname[i] : name;   /* outlives the scan */
         if (role >= 0) {
             if (c->has[role]) {
                 report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
@@ -425,26 +456,31 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             }
             c->has[role] = i + 1;
             c->role[i] = role;
-        } else if (has_prefix(name, "f_")) {
-            if (strchr(name, ',')) {
+        } else if (has_prefix(name, "f_") || has_prefix(name, "c_")) {
+            kind = tolower((unsigned char)name[0]);
+            c->bare[i] = own + 2;
+        } else if (p->rest) {
+            kind = p->rest;
+            c->bare[i] = own;
+        } else if (p->ignore_unknown) {
+            c->ignored++;
+        } else {
+            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                   "unknown column (known: id, lat, lon, workload, value, prev_territory, "
+                   "locked, label, f_*, c_*; --ignore-unknown skips others, --rest f|c "
+                   "reads them as features, --map NAME=COLUMN renames)");
+        }
+        if (kind == 'f') {
+            if (strchr(c->bare[i], ',')) {
                 report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
                        "feature names must not contain commas");
                 continue;
             }
             c->role[i] = R_FEAT;
             c->slot[i] = c->nf++;
-        } else if (has_prefix(name, "c_")) {
+        } else if (kind == 'c') {
             c->role[i] = R_CAT;
-            /* the column's own name or the --map NAME (both outlive the scan) */
-            c->catname[i] = (name == r->field[i] ? c->colname[i] : name) + 2;
             c->nc++;
-        } else if (p->ignore_unknown) {
-            c->ignored++;
-        } else {
-            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
-                   "unknown column (known: id, lat, lon, workload, value, prev_territory, "
-                   "locked, label, f_*, c_*; --ignore-unknown skips others, --map "
-                   "NAME=COLUMN renames)");
         }
     next:;
     }
@@ -452,6 +488,10 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
         if (!c->has[role])
             report(c->rp, c->file, r->line, NULL, NULL, 0, "missing required column '%s'",
                    fixed_names[role]);
+    if (p->npositive && !c->has[R_LABEL])
+        report(c->rp, c->file, r->line, NULL, NULL, 0,
+               "--positive %s: the header has no label column (--map label=COLUMN names it)",
+               p->positive[0]);
     for (int m = 0; m < p->nmap; m++)
         if (!used_map[m])
             report(c->rp, c->file, r->line, NULL, NULL, 0,
@@ -462,15 +502,18 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
         return TQ_OK;
     }
     c->d = c->nf + (c->nc ? p->hash_slots : 0);
+    if (c->nf) {
+        c->fsum = calloc((size_t)c->nf, sizeof *c->fsum);
+        c->fknown = calloc((size_t)c->nf, sizeof *c->fknown);
+        c->fblank = calloc((size_t)c->nf, sizeof *c->fblank);
+        if (!c->fsum || !c->fknown || !c->fblank) return TQ_ENOMEM;
+    }
     if (c->d) {
         c->feature_names = calloc((size_t)c->d, sizeof *c->feature_names);
         if (!c->feature_names) return TQ_ENOMEM;
         for (int i = 0; i < r->n; i++) {
             if (c->role[i] != R_FEAT) continue;
-            const char *name = c->colname[i];
-            for (int m = 0; m < p->nmap; m++)
-                if (!strcmp(p->map_col[m], name)) name = p->map_name[m];
-            c->feature_names[c->slot[i]] = strdup(name + 2);
+            c->feature_names[c->slot[i]] = strdup(c->bare[i]);
             if (!c->feature_names[c->slot[i]]) return TQ_ENOMEM;
         }
         for (int j = c->nf; j < c->d; j++) {
@@ -586,6 +629,8 @@ static int acc_row(const tq_csv_row *r, void *u)
             if (c->stop) break;
             continue;
         }
+        if (p->nmissing && c->role[i] != R_ID && is_token(s, len, p->missing, p->nmissing))
+            len = 0;   /* --missing: read as a blank field */
         switch (c->role[i]) {
         case R_ID:
             if (!len) code = TQ_FIELD_EMPTY;
@@ -630,7 +675,17 @@ static int acc_row(const tq_csv_row *r, void *u)
             }
             break;
         case R_LABEL:
-            code = tq_val_label(s, len, &label);
+            if (p->npositive) {   /* a positive value, another one, or blank (unknown) */
+                code = TQ_FIELD_OK;
+                label = -1;
+                while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+                while (len && (*s == ' ' || *s == '\t')) s++, len--;
+                if (len) label = (int8_t)is_token(s, len, p->positive, p->npositive);
+                if (label == 0 && !c->first_other[0])
+                    tq_val_quote(s, len, c->first_other, sizeof c->first_other);
+            } else {
+                code = tq_val_label(s, len, &label);
+            }
             if (code) {
                 bad = 1;
                 if (report(c->rp, c->file, r->line, col, s, len,
@@ -667,6 +722,20 @@ static int acc_row(const tq_csv_row *r, void *u)
             break;
         case R_FEAT:
             code = tq_val_double(s, len, &v);
+            if (code == TQ_FIELD_EMPTY) {   /* blank: the column's mean, filled at the end */
+                code = TQ_FIELD_OK;
+                v = NAN;
+            }
+            if (code == TQ_FIELD_SYNTAX) {   /* words in a numeric column: say what helps */
+                bad = 1;
+                if (report(c->rp, c->file, r->line, col, s, len,
+                           "not a number (--map c_%s=%s reads the column as categories; "
+                           "--missing WORD reads a missing-value word as blank)", c->bare[i],
+                           col))
+                    c->stop = 1;
+                code = TQ_FIELD_OK;
+                break;
+            }
             if (!code && fabs(v) > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
             if (!code && feat) feat[c->slot[i]] = (float)v;
@@ -675,7 +744,7 @@ static int acc_row(const tq_csv_row *r, void *u)
             if (len && feat) {
                 int slot;
                 float sign;
-                tq_feature_hash(c->catname[i], s, len, p->hash_slots, &slot, &sign);
+                tq_feature_hash(c->bare[i], s, len, p->hash_slots, &slot, &sign);
                 feat[c->nf + slot] += sign;
             }
             break;
@@ -713,6 +782,18 @@ static int acc_row(const tq_csv_row *r, void *u)
     c->batch->prev_territory[j] = (int32_t)prev;
     c->batch->locked[j] = locked;
     c->batch->label[j] = label;
+    c->pos += label == 1;
+    c->neg += label == 0;
+    for (int i = 0; i < c->ncols; i++) {
+        if (c->role[i] != R_FEAT) continue;
+        float x = feat[c->slot[i]];
+        if (isnan(x)) {
+            c->fblank[c->slot[i]]++;
+        } else {
+            c->fsum[c->slot[i]] += x;
+            c->fknown[c->slot[i]]++;
+        }
+    }
     c->nb++;
     if (c->nb == p->batch_rows) {
         int rc = flush_batch(c);
@@ -725,7 +806,10 @@ static void acc_free(acc_ctx *c)
 {
     for (int i = 0; i < c->ncols && c->colname; i++) free(c->colname[i]);
     free(c->colname);
-    free(c->catname);
+    free(c->bare);
+    free(c->fsum);
+    free(c->fknown);
+    free(c->fblank);
     free(c->role);
     free(c->slot);
     for (int j = 0; j < c->d && c->feature_names; j++) free(c->feature_names[j]);
@@ -733,6 +817,38 @@ static void acc_free(acc_ctx *c)
     tq_idset_free(&c->ids);
     tq_accounts_free(&c->bufs[0]);
     tq_accounts_free(&c->bufs[1]);
+}
+
+/* Blank numeric features: the column's mean over the fields read, written over the
+ * NaNs the rows left there; one warning per such column. */
+static int impute(acc_ctx *c, tq_import_stats *st)
+{
+    int rc = TQ_OK;
+    if (!c->nf) return TQ_OK;
+    double *fill = malloc((size_t)c->d * sizeof *fill);
+    if (!fill) {
+        tq_err_set(c->err, TQ_ENOMEM, "import: out of memory");
+        return TQ_ENOMEM;
+    }
+    for (int j = 0; j < c->d; j++) fill[j] = NAN;
+    for (int i = 0; i < c->ncols; i++) {
+        if (c->role[i] != R_FEAT) continue;
+        int j = c->slot[i];
+        if (!c->fblank[j]) continue;
+        fill[j] = c->fsum[j] / (double)c->fknown[j];
+        st->imputed += c->fblank[j];
+        st->imputed_columns++;
+        char msg[512], q[256];
+        snprintf(msg, sizeof msg, "%s:%s: %lld blank field%s (%.1f%%) read as the column's "
+                 "mean %.6g", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]), q,
+                 sizeof q), (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
+                 100.0 * (double)c->fblank[j] / (double)c->n, (double)(float)fill[j]);
+        if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
+        else tq_warn("%s", msg);
+    }
+    if (st->imputed) rc = tq_writer_fill_features(c->w, fill, c->err);
+    free(fill);
+    return rc;
 }
 
 /* ---- the import ----------------------------------------------------------------------- */
@@ -816,6 +932,22 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     if (cs.rows == 0) report(&rp, p->accounts, 0, NULL, NULL, 0, "empty file (no header row)");
     else if (ac.n == 0 && !rp.errors)
         report(&rp, p->accounts, 0, NULL, NULL, 0, "no account rows after the header");
+    if (!rp.errors && ac.n > 0 && p->npositive && ac.pos == 0) {
+        char vals[256];
+        size_t o = 0;
+        for (int t = 0; t < p->npositive && o < sizeof vals; t++)
+            o += (size_t)snprintf(vals + o, sizeof vals - o, "%s'%s'", t ? ", " : "",
+                                  p->positive[t]);
+        report(&rp, p->accounts, 0, ac.colname[ac.has[R_LABEL] - 1], NULL, 0,
+               "no label is --positive %s; %lld are other values (the first: '%s'), %lld "
+               "blank", vals, (long long)ac.neg, ac.first_other,
+               (long long)(ac.n - ac.neg));
+    }
+    for (int i = 0; i < ac.ncols && !rp.errors; i++)
+        if (ac.role[i] == R_FEAT && ac.fblank[ac.slot[i]] && !ac.fknown[ac.slot[i]])
+            report(&rp, p->accounts, 0, ac.colname[i], NULL, 0,
+                   "every field is blank: no mean to read them as (drop the column or "
+                   "--ignore-unknown without --map)");
     if (rp.errors) {
         rc = TQ_EINVAL;
         tq_err_set(err, rc, "%s: %d error%s%s; nothing written", p->accounts, rp.errors,
@@ -825,6 +957,9 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     }
     st.blank_workload = ac.blank[0];
     st.blank_value = ac.blank[1];
+    st.labels_pos = ac.pos;
+    st.labels_neg = ac.neg;
+    if ((rc = impute(&ac, &st)) != TQ_OK) goto done;
     st.t_scan = tq_now() - t0;
     double t1 = tq_now();
 

@@ -5,7 +5,10 @@
  * for a blank field),
  * prev_territory (default none), locked (default 0), label (default unknown) are
  * optional; f_NAME columns are numeric features, c_NAME columns categorical values
- * hashed into `hash_slots` signed feature slots (tq_feature_hash).
+ * hashed into `hash_slots` signed feature slots (tq_feature_hash). A blank numeric
+ * feature is read as the mean of its column's other fields: the row is written with
+ * NaN there and, after the last row, the feature dataset is rewritten chunk by chunk
+ * with the means (tq_writer_fill_features; only when some field was blank).
  *
  * One streaming pass over the accounts CSV, memory bounded by two batches plus the
  * duplicate-id set (O(N) ids): every field is validated and converted into a batch of
@@ -24,6 +27,7 @@
 #include "tq_data.h"
 
 #define TQ_IMPORT_MAX_MAP 64
+#define TQ_IMPORT_MAX_TOKENS 16   /* --positive, --missing values */
 #define TQ_IMPORT_ID_MAX 255   /* bytes of an id, the HDF5 fixed-length string */
 #define TQ_IMPORT_K_MAX 1000000   /* territory index without a territories file */
 
@@ -40,8 +44,17 @@ typedef struct {
     int nmap;                  /* --map entries: the CSV column map_col[i] ... */
     const char *map_name[TQ_IMPORT_MAX_MAP];  /* ... is read as column map_name[i] */
     const char *map_col[TQ_IMPORT_MAX_MAP];
-    /* Where each validation error goes (one line, no newline); NULL = tq_error. */
+    int npositive;             /* --positive: label values read as 1 (others 0, blank */
+    const char *positive[TQ_IMPORT_MAX_TOKENS];   /* unknown); none: labels are 0/1 */
+    int nmissing;              /* --missing: field values read as blank (e.g. NA) */
+    const char *missing[TQ_IMPORT_MAX_TOKENS];
+    char rest;                 /* --rest: columns of other names are read as 'f' numeric
+                                * or 'c' categorical features; 0 = error (or skipped
+                                * with ignore_unknown) */
+    /* Where each validation error goes (one line, no newline); NULL = tq_error. And
+     * each warning (blank numeric fields imputed); NULL = tq_warn. */
     void (*report)(void *ctx, const char *msg);
+    void (*warn)(void *ctx, const char *msg);
     void *report_ctx;
     int progress;              /* 1: progress bar (tq_progress) over the bytes read */
 } tq_import_params;
@@ -59,6 +72,9 @@ typedef struct {
     int errors;           /* validation errors reported */
     int ignored;          /* columns skipped by --ignore-unknown */
     int64_t blank_workload, blank_value;  /* blank fields read as the default 1 */
+    int64_t imputed;      /* blank numeric feature fields read as their column's mean */
+    int imputed_columns;  /* f_ columns with such fields */
+    int64_t labels_pos, labels_neg;  /* label fields read as 1 and 0 */
     int64_t bytes;        /* bytes of the accounts CSV */
     double t_scan;        /* seconds: territories, then parse, validate, convert and
                            * append the accounts */

@@ -71,6 +71,29 @@ expect_rc 1 "$T" import "$W/tab.csv" -o "$W/tab2.h5"   # read as one column 'id\
 grep -q "missing required column 'lat'" "$W/err" || fail "tab file without --delimiter"
 expect_rc 1 "$T" import "$W/tab.csv" --delimiter ab -o "$W/x.h5"
 
+# blank numbers over several rewrite chunks (65,536 rows): the column's mean, the same
+# file (checksum) as with the mean written in the CSV
+awk 'BEGIN {print "id,lat,lon,f_a,f_b"
+  for (i = 0; i < 150001; i++) print "r" i ",0,0," (i % 7 == 3 ? "" : i % 1000) "," i % 13}' \
+  >"$W/blank.csv"
+"$T" import "$W/blank.csv" -o "$W/blank.h5" --json >"$W/blank.json" 2>"$W/err" ||
+  { cat "$W/err"; fail "import with blank features"; }
+grep -q "blank.csv:f_a: 21429 blank fields (14.3%) read as the column's mean" "$W/err" ||
+  { cat "$W/err"; fail "imputation warning"; }
+mean=$($PY -c "
+import numpy as np
+a = np.array([i % 1000 for i in range(150001) if i % 7 != 3], dtype=np.float64)
+print('%.9g' % np.float32(a.sum() / len(a)))")
+awk -F, -v m="$mean" 'BEGIN {OFS = ","} NR > 1 && $4 == "" {$4 = m} {print}' "$W/blank.csv" \
+  >"$W/filled.csv"
+"$T" import "$W/filled.csv" -o "$W/filled.h5" -q
+a=$("$T" info "$W/blank.h5" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['checksum'])")
+b=$("$T" info "$W/filled.h5" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['checksum'])")
+[ "$a" = "$b" ] || fail "blank-imputed file differs from the file with the mean written in"
+cmp <(h5dump -d /accounts/features "$W/blank.h5" | tail -n +4) \
+  <(h5dump -d /accounts/features "$W/filled.h5" | tail -n +4) >/dev/null ||
+  fail "imputed features differ"
+
 # usage errors: exit 1, nothing written
 expect_rc 1 "$T" import "$D/accounts_good.csv"
 grep -q "output file" "$W/err" || fail "missing -o message"

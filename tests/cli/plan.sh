@@ -66,15 +66,20 @@ PY
 [ ! -e "$W/out/tight/report.html" ] || fail "no report for an infeasible scenario"
 grep -q "T1" "$W/plan.err" || fail "the infeasible territory is named"
 # a CRM export with its own column names and no territories: map = a list of --map
-# (one size column as workload and value), clusters as territories
-awk -F, 'NR == 1 {print "key,latitude,longitude,size"; next} {print $1 "," $2 "," $3 "," $5}' \
-  "$W/acc.csv" >"$W/crm.csv"
+# (one size column as workload and value), clusters as territories; label words
+# (positive = a list), missing-value words (missing = a list), other columns features
+awk -F, 'NR == 1 {print "key,latitude,longitude,size,stage,rev"; next}
+  {print $1 "," $2 "," $3 "," $5 "," (NR % 3 == 0 ? "Won" : NR % 3 == 1 ? "Lost" : "NA") "," \
+   (NR % 5 == 0 ? "" : NR % 7 == 0 ? "n/a" : NR)}' "$W/acc.csv" >"$W/crm.csv"
 cat >"$W/m.ini" <<INI
 [plan]
 out = $W/mout
 [data]
 accounts = $W/crm.csv
-map = id=key, lat=latitude ,lon=longitude, workload=size, value=size
+map = id=key, lat=latitude ,lon=longitude, workload=size, value=size, label=stage
+positive = Won
+missing = NA, n/a
+rest = f
 [cluster]
 k = 3
 [scenario s]
@@ -87,6 +92,12 @@ import json, sys, h5py, numpy as np
 w = sys.argv[1]
 a = h5py.File(f"{w}/mout/base.h5", "r")["accounts"]
 assert np.array_equal(a["workload"][:], a["value"][:]) and a["workload"][1] != 1
+line = np.arange(2, len(a["label"]) + 2)   # the CSV line of each row
+assert np.array_equal(a["label"][:], np.where(line % 3 == 0, 1, np.where(line % 3 == 1, 0, -1)))
+rev = a["features"][:].reshape(len(line), -1)[:, 0]
+known = (line % 5 != 0) & (line % 7 != 0)
+assert (rev[known] == line[known]).all()
+assert np.allclose(rev[~known], line[known].mean(), rtol=1e-6), (rev[~known][:3], line[known].mean())
 j = json.load(open(f"{w}/m.json"))
 assert [r["status"] for r in j["scenarios"]] == ["ok"], j
 PY

@@ -279,7 +279,9 @@ static void test_bad_inputs(void **state)
                "bad_prev.csv:2:prev_territory: not a territory index", NULL);
     expect_bad("bad_unknown_col.csv", NULL, 1,
                "bad_unknown_col.csv:1:segment: unknown column", NULL);
-    expect_bad("bad_number.csv", NULL, 2, "bad_number.csv:2:f_x: not a number (value '1.2.3')",
+    expect_bad("bad_number.csv", NULL, 2,
+               "bad_number.csv:2:f_x: not a number (--map c_x=f_x reads the column as "
+               "categories; --missing WORD reads a missing-value word as blank) (value '1.2.3')",
                "bad_number.csv:3:lat: not a number (value 'one')");
     expect_bad("bad_quote.csv", NULL, 1, "bad_quote.csv:3: malformed CSV", NULL);
     expect_bad("bad_unclosed.csv", NULL, 1,
@@ -380,6 +382,160 @@ static void test_map_and_params(void **state)
     assert_int_equal(files_left(), 0);
 }
 
+/* Write text to tmpdir/name; the path in a static buffer (one at a time). */
+static const char *write_tmp(const char *name, const char *text)
+{
+    static char path[2][600];
+    static int which;
+    which ^= 1;
+    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
+    FILE *f = fopen(path[which], "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path[which];
+}
+
+static uint64_t file_checksum(const char *path)
+{
+    tq_info info;
+    tq_err err = {0, ""};
+    assert_int_equal(tq_data_info(path, &info, &err), TQ_OK);
+    return info.checksum;
+}
+
+/* A CRM export as it comes: other column names (--map, --rest), text labels
+ * (--positive), missing-value words (--missing) and blank numbers (the column mean).
+ * The result equals the import of the same file with the means written in, for any
+ * batch size; the bad cases name the column. */
+static void test_crm_export(void **state)
+{
+    (void)state;
+    static const char *crm =
+        "AccountId,Latitude,Longitude,Stage,Revenue,Employees,Industry\n"
+        "x1,10,20,Won,100,5,retail\n"
+        "x2,11,21,Lost,,7,health\n"
+        "x3,12,22,,300,NA,n/a\n"
+        "x4,13,23,NA,NA,9,retail\n"
+        "x5,14,24, Closed Won ,500,,\n"
+        "x6,15,25,Lost,700,11,finance\n";
+    /* Revenue: mean of 100, 300, 500, 700 = 400; Employees: of 5, 7, 9, 11 = 8 */
+    static const char *filled =
+        "AccountId,Latitude,Longitude,Stage,Revenue,Employees,Industry\n"
+        "x1,10,20,1,100,5,retail\n"
+        "x2,11,21,0,400,7,health\n"
+        "x3,12,22,,300,8,\n"
+        "x4,13,23,,400,9,retail\n"
+        "x5,14,24,1,500,8,\n"
+        "x6,15,25,0,700,11,finance\n";
+    static const char *maps[][2] = {{"id", "AccountId"}, {"lat", "Latitude"},
+                                    {"lon", "Longitude"}, {"label", "Stage"},
+                                    {"c_Industry", "Industry"}};
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    uint64_t sum[3];
+    for (int run = 0; run < 3; run++) {
+        params(&p, &s, "accounts_good.csv", NULL, run == 0 ? "crm.h5" : run == 1 ? "crm1.h5"
+                                                                                 : "filled.h5");
+        p.accounts = write_tmp("crm.csv", run < 2 ? crm : filled);
+        for (int m = 0; m < 5; m++) {
+            p.map_name[m] = maps[m][0];
+            p.map_col[m] = maps[m][1];
+        }
+        p.nmap = 5;
+        p.rest = 'f';
+        if (run < 2) {
+            p.positive[0] = "Won";
+            p.positive[1] = "Closed Won";
+            p.npositive = 2;
+            p.missing[0] = "NA";
+            p.missing[1] = "n/a";
+            p.nmissing = 2;
+            p.warn = collect;
+        }
+        p.batch_rows = run == 1 ? 1 : 65536;
+        int rc = tq_import_run(&p, &st, &err);
+        if (rc) fail_msg("run %d: %d %s / %s", run, rc, err.msg, s.n ? s.msg[0] : "");
+        assert_int_equal(st.n, 6);
+        assert_int_equal(st.nf, 2);
+        assert_int_equal(st.nc, 1);
+        if (run < 2) {
+            assert_int_equal(st.labels_pos, 2);
+            assert_int_equal(st.labels_neg, 2);
+            assert_int_equal(st.imputed, 4);
+            assert_int_equal(st.imputed_columns, 2);
+            assert_int_equal(s.n, 2);   /* one warning a column */
+            assert_non_null(strstr(s.msg[0], "crm.csv:Revenue: 2 blank fields (33.3%) read as "
+                                             "the column's mean 400"));
+            assert_non_null(strstr(s.msg[1], "crm.csv:Employees: 2 blank fields"));
+        } else {
+            assert_int_equal(st.imputed, 0);
+        }
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        const int8_t label[6] = {1, 0, -1, -1, 1, 0};
+        const float rev[6] = {100, 400, 300, 400, 500, 700}, emp[6] = {5, 7, 8, 9, 8, 11};
+        for (int i = 0; i < 6; i++) {
+            assert_int_equal(a.label[i], label[i]);
+            assert_true(a.features[i * a.d] == rev[i]);
+            assert_true(a.features[i * a.d + 1] == emp[i]);
+        }
+        tq_accounts_free(&a);
+        sum[run] = file_checksum(p.out);
+        unlink(p.out);
+    }
+    assert_true(sum[0] == sum[1]);   /* batch size does not matter */
+    assert_true(sum[0] == sum[2]);   /* the same as the means written in */
+
+    /* bad cases: a --positive no label has; a column with no number; no label column */
+    params(&p, &s, "accounts_good.csv", NULL, "bad.h5");
+    p.accounts = write_tmp("crm.csv", crm);
+    for (int m = 0; m < 5; m++) {
+        p.map_name[m] = maps[m][0];
+        p.map_col[m] = maps[m][1];
+    }
+    p.nmap = 5;
+    p.rest = 'f';
+    p.missing[0] = "NA";
+    p.missing[1] = "n/a";
+    p.nmissing = 2;
+    p.positive[0] = "won";
+    p.npositive = 1;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.msg[0], "crm.csv:Stage: no label is --positive 'won'; 4 are "
+                                     "other values (the first: 'Won'), 2 blank"));
+    p.positive[0] = "Won";
+    s.n = 0;
+    p.accounts = write_tmp("crm.csv", "id,lat,lon,label,f_x,f_y\n1,0,0,Won,NA,1\n"
+                                      "2,0,0,Lost,,2\n");
+    p.nmap = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.msg[0], "crm.csv:f_x: every field is blank"));
+    s.n = 0;
+    p.accounts = write_tmp("crm.csv", "id,lat,lon,f_x\n1,0,0,3\n");
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_non_null(strstr(s.msg[0], "crm.csv:1: --positive Won: the header has no label column"));
+    unlink(p.accounts);
+    assert_int_equal(files_left(), 0);
+    /* parameter checks */
+    tq_import_defaults(&p);
+    p.accounts = "a.csv";
+    p.out = "o.h5";
+    p.rest = 'f';
+    p.ignore_unknown = 1;
+    assert_non_null(tq_import_check(&p));
+    p.ignore_unknown = 0;
+    p.positive[0] = p.missing[0] = "NA";
+    p.npositive = p.nmissing = 1;
+    assert_non_null(tq_import_check(&p));
+    p.positive[0] = "Y";
+    assert_null(tq_import_check(&p));
+}
+
 /* tq_writer_append_ids (ids after the rows): a commit with too few ids fails and
  * leaves no file; ids to a writer that has them in its batches are refused. */
 static void test_writer_ids_later(void **state)
@@ -429,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_map_and_params),
+        cmocka_unit_test(test_crm_export),
         cmocka_unit_test(test_writer_ids_later),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
