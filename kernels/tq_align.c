@@ -5108,6 +5108,13 @@ primal:
                      "account and every territory has no solution); the nearest attempt "
                      "leaves %s outside [%.6g, %.6g]: a wider tolerance is needed",
                      metric_name[bm], c->wlo[3 * bk + bm], c->whi[3 * bk + bm]);
+        else if (bm >= 0 && bm < 3 && c->C >= c->K)
+            snprintf(res->msg, sizeof res->msg,
+                     "no alignment found that keeps %s within [%.6g, %.6g]; every territory "
+                     "was a candidate for every account, so a wider tolerance is most likely "
+                     "needed (the search stopped without a proof: --write-lp FILE writes the "
+                     "model for a MIP solver such as CBC to settle it)",
+                     metric_name[bm], c->wlo[3 * bk + bm], c->whi[3 * bk + bm]);
         else if (bm >= 0 && bm < 3)
             snprintf(res->msg, sizeof res->msg,
                      "no alignment found that keeps %s within [%.6g, %.6g] (loads come in "

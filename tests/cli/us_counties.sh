@@ -100,6 +100,18 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "no alignment keeps every window (proven" "$W/err" ||
     { cat "$W/err"; fail "montana x 6: a proven infeasibility not said (exit $rc)"; }
+# New York's 62 counties x 6 at 5%: no alignment exists either (CBC proves it in 2 s,
+# GLPK not in 120 s); without a proof the message must not ask for more candidates
+# when every territory already was one, and points to --write-lp
+{ head -1 "$W/us.csv"; grep ",new york\$" "$W/us.csv"; } >"$W/ny.csv"
+"$T" import "$W/ny.csv" --ignore-unknown -o "$W/ny.h5" -q
+"$T" cluster "$W/ny.h5" -k 6 -q
+set +e
+"$T" align "$W/ny.h5" --tol-workload 5% --tol-potential 5% 2>"$W/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "every territory was a candidate for every account" "$W/err" &&
+    grep -q -- "--write-lp FILE" "$W/err" && ! grep -q "more candidates" "$W/err" ||
+    { cat "$W/err"; fail "new york x 6: the message (exit $rc)"; }
 
 # single states: the scale path against the proven optimum (5% windows)
 for sk in "south carolina:4" "north carolina:4" "iowa:4" "ohio:5" "kentucky:5"; do
