@@ -28,6 +28,7 @@ typedef struct {
     int64_t row_line;   /* line where the current row started */
     int64_t index;      /* rows emitted so far */
     int64_t bytes;      /* bytes read so far */
+    int64_t last_line;  /* line of the last row handed on */
     int stop;           /* callback's nonzero return; later callbacks are ignored */
     int enomem;
     /* current row: field bytes back to back, each NUL-terminated */
@@ -96,6 +97,7 @@ static void on_row(int c, void *vs)
         for (int i = 0; i < st->n; i++) st->ptr[i] = st->buf + st->off[i];
         tq_csv_row row = {st->row_line, st->index, st->n, st->ptr, st->len, st->bytes};
         st->index++;
+        st->last_line = st->row_line;
         int rc = st->fn(&row, st->user);
         if (rc) st->stop = rc;
     }
@@ -143,6 +145,7 @@ int tq_csv_scan_file(FILE *f, const char *name, const tq_csv_params *p, tq_csv_r
     if (nhead == 3 && !memcmp(head, "\xEF\xBB\xBF", 3)) skip = 3;
     bytes += (int64_t)nhead;
     st.bytes = bytes;
+    char last = nhead > skip ? (char)head[nhead - 1] : '\n';
     if (csv_parse(&cp, head + skip, nhead - skip, on_field, on_row, &st) != nhead - skip) {
         tq_err_set(err, rc = TQ_EINVAL, "%s:1: malformed CSV: a quote inside an unquoted field",
                    name);
@@ -153,6 +156,7 @@ int tq_csv_scan_file(FILE *f, const char *name, const tq_csv_params *p, tq_csv_r
         if (got == 0) break;
         const char *s = buf;
         size_t len = got;
+        last = buf[got - 1];
         bytes += (int64_t)got;
         st.bytes = bytes;
         size_t used = csv_parse(&cp, s, len, on_field, on_row, &st);
@@ -197,6 +201,8 @@ done:
     if (stats) {
         stats->rows = st.index;
         stats->bytes = bytes;
+        stats->last_line = st.last_line;
+        stats->unterminated = rc == TQ_OK && last != '\n' && last != '\r';
     }
     if (cp_live) csv_free(&cp);
     free(buf);

@@ -51,6 +51,8 @@ typedef int (*tq_csv_row_fn)(const tq_csv_row *row, void *user);
 typedef struct {
     int64_t rows;     /* rows handed to the callback (header included) */
     int64_t bytes;    /* bytes read */
+    int64_t last_line;  /* line of the last row handed to the callback */
+    int unterminated; /* 1: the file's last byte is not a line end (cut short?) */
 } tq_csv_stats;
 
 /* Scan the CSV file at `path` (name = path in messages). Returns TQ_OK after the

@@ -955,6 +955,15 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
                    rp.errors >= p->max_errors ? " (stopped at --max-errors)" : "");
         goto done;
     }
+    if (cs.unterminated) {   /* a warning: many tools omit the last line end */
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s:%lld: the file does not end with a line break: if "
+                 "it was cut short, this last row may be incomplete", p->accounts,
+                 (long long)cs.last_line);
+        if (p->warn) p->warn(p->report_ctx, msg);
+        else tq_warn("%s", msg);
+        st.unterminated = 1;
+    }
     st.blank_workload = ac.blank[0];
     st.blank_value = ac.blank[1];
     st.labels_pos = ac.pos;

@@ -75,6 +75,7 @@ typedef struct {
     int64_t imputed;      /* blank numeric feature fields read as their column's mean */
     int imputed_columns;  /* f_ columns with such fields */
     int64_t labels_pos, labels_neg;  /* label fields read as 1 and 0 */
+    int unterminated;     /* the accounts CSV does not end with a line break (warned) */
     int64_t bytes;        /* bytes of the accounts CSV */
     double t_scan;        /* seconds: territories, then parse, validate, convert and
                            * append the accounts */

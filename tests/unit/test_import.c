@@ -521,6 +521,23 @@ static void test_crm_export(void **state)
     assert_non_null(strstr(s.msg[0], "crm.csv:1: --positive Won: the header has no label column"));
     unlink(p.accounts);
     assert_int_equal(files_left(), 0);
+    /* a file without a line break at its end: imported, with a warning naming its
+     * last row (a file cut short mid-row can still parse) */
+    params(&p, &s, "accounts_good.csv", NULL, "nt.h5");
+    p.accounts = write_tmp("nt.csv", "id,lat,lon\na,1,2\n\"b\n\",3,4");
+    p.warn = collect;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    assert_int_equal(st.n, 2);
+    assert_int_equal(st.unterminated, 1);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.msg[0], "nt.csv:3: the file does not end with a line break"));
+    p.accounts = write_tmp("nt.csv", "id,lat,lon\r\na,1,2\r\n");
+    s.n = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    assert_int_equal(st.unterminated, 0);
+    assert_int_equal(s.n, 0);
+    unlink(p.accounts);
+    unlink(p.out);
     /* parameter checks */
     tq_import_defaults(&p);
     p.accounts = "a.csv";
