@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  locked                optional: 0/1/true/false, blank = 0\n"
             "  label                 optional: 0/1 (or see --positive), blank = unknown\n"
             "  f_NAME                numeric feature NAME; blank = the column's mean\n"
+            "  o_NAME                ordered codes in words (\"1 - 10%%\", \"50-199\"): ranked\n"
+            "                        0, 1, ... by the first number in each value\n"
             "  c_NAME                categorical: hashed into --hash-slots signed features\n"
             "Territories CSV: id (required), home_lat, home_lon (both or neither; blank =\n"
             "no base), capacity (> 0, default 1). Without it, territories 0..max(prev)\n"
@@ -34,8 +36,8 @@ static void usage(FILE *f)
             "  --map NAME=COLUMN      read CSV column COLUMN as NAME (repeatable), e.g.\n"
             "                         --map value=population --map f_age=AGE; one column\n"
             "                         may be both: --map workload=pop --map value=pop\n"
-            "  --rest f|c             read columns of other names as numeric (f) or\n"
-            "                         categorical (c) features NAME\n"
+            "  --rest f|o|c           read columns of other names as numeric (f), ordered\n"
+            "                         (o) or categorical (c) features NAME\n"
             "  --positive V           label values V mean 1 (bought), others 0, blank\n"
             "                         unknown (repeatable), e.g. --positive Won\n"
             "  --missing V            read fields V as blank (repeatable), e.g. --missing NA\n"
@@ -68,6 +70,24 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     cJSON_AddNumberToObject(o, "imputed_columns", st->imputed_columns);
     cJSON_AddNumberToObject(o, "labels_positive", (double)st->labels_pos);
     cJSON_AddNumberToObject(o, "labels_negative", (double)st->labels_neg);
+    cJSON_AddNumberToObject(o, "ordered_columns", st->nord);
+    /* each o_ column's levels in rank order */
+    cJSON *ord = cJSON_AddObjectToObject(o, "ordered");
+    for (const char *r = st->ordered; ord && r && *r;) {
+        size_t rl = strcspn(r, "\x1e"), nl = strcspn(r, "\x1f");
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(nl < rl ? nl : rl), r);
+        cJSON *lv = cJSON_AddArrayToObject(ord, name);
+        for (const char *f = r + nl; lv && f < r + rl && *f == '\x1f';) {
+            f++;
+            size_t fl = strcspn(f, "\x1f\x1e");
+            char *v = strndup(f, fl);
+            if (v) cJSON_AddItemToArray(lv, cJSON_CreateString(v));
+            free(v);
+            f += fl;
+        }
+        r += rl + (r[rl] != 0);
+    }
     tq_json_time(o, "scan", st->t_scan);
     tq_json_time(o, "finish", st->t_finish);
 }
@@ -139,8 +159,9 @@ int tq_cmd_import(int argc, char **argv)
             }
             break;
         case 2006:
-            if (strcmp(optarg, "f") && strcmp(optarg, "c")) {
-                tq_error("option --rest: '%s' is not f (numeric) or c (categorical)", optarg);
+            if (strcmp(optarg, "f") && strcmp(optarg, "o") && strcmp(optarg, "c")) {
+                tq_error("option --rest: '%s' is not f (numeric), o (ordered) or c "
+                         "(categorical)", optarg);
                 goto done;
             }
             p.rest = optarg[0];
@@ -203,6 +224,9 @@ int tq_cmd_import(int argc, char **argv)
                (long long)st.labels_pos, (long long)st.labels_neg,
                (long long)(st.n - st.labels_pos - st.labels_neg));
     double t = st.t_scan + st.t_finish;
+    if (st.nord)
+        tq_say("import: %d ordered column%s, ranked by the first number in each value "
+               "(--json lists the order)", st.nord, st.nord > 1 ? "s" : "");
     tq_say("import: %lld accounts, %d features (%d numeric, %d categorical columns hashed), "
            "%d territories -> %s in %.2f s (%.0f rows/s)",
            (long long)st.n, st.d, st.nf, st.nc, st.k, p.out, t,
@@ -214,6 +238,7 @@ int tq_cmd_import(int argc, char **argv)
     }
     rc = TQ_EXIT_OK;
 done:
+    free(st.ordered);
     for (int i = 0; i < TQ_IMPORT_MAX_MAP; i++) free(maps[i]);
     return rc;
 }

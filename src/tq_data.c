@@ -837,7 +837,8 @@ int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err)
     return status;
 }
 
-int tq_writer_fill_features(tq_writer *w, const double *fill, tq_err *err)
+int tq_writer_rewrite_features(tq_writer *w, void (*fn)(void *ctx, float *x, int64_t rows, int d),
+                               void *ctx, tq_err *err)
 {
     const int d = w->dims_d;
     const int64_t chunk = CHUNK_ROWS;
@@ -845,7 +846,7 @@ int tq_writer_fill_features(tq_writer *w, const double *fill, tq_err *err)
     if (d <= 0) return TQ_OK;
     float *buf = malloc((size_t)chunk * (size_t)d * sizeof *buf);
     if (!buf) {
-        tq_err_set(err, TQ_ENOMEM, "out of memory filling the features of %s", w->path);
+        tq_err_set(err, TQ_ENOMEM, "out of memory rewriting the features of %s", w->path);
         return TQ_ENOMEM;
     }
     memset(&w->h[W_FEAT], 0, sizeof w->h[W_FEAT]);
@@ -858,10 +859,7 @@ int tq_writer_fill_features(tq_writer *w, const double *fill, tq_err *err)
         if (fs >= 0 && ms >= 0 &&
             H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
             H5Dread(w->d[W_FEAT], H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) >= 0) {
-            for (int64_t i = 0; i < rows; i++)
-                for (int j = 0; j < d; j++)
-                    if (isnan(buf[i * d + j]) && !isnan(fill[j]))
-                        buf[i * d + j] = (float)fill[j];
+            fn(ctx, buf, rows, d);
             if (H5Dwrite(w->d[W_FEAT], H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) >= 0) {
                 hash_bytes(&w->h[W_FEAT], buf, (size_t)rows * (size_t)d * sizeof *buf);
                 status = TQ_OK;

@@ -136,11 +136,12 @@ int tq_writer_append(tq_writer *w, const tq_accounts *batch, tq_err *err);
 int tq_writer_append_ids(tq_writer *w, const char *ids, int64_t rows, int id_len,
                          tq_err *err);
 int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err);
-/* Replace every NaN in feature column j with fill[j] (fill[j] NaN: leave the column),
- * over all rows appended so far, chunk by chunk (memory: one chunk); the checksum is
- * recomputed over the new values. For import's blank numeric fields, whose column mean
- * is known only after the last row. */
-int tq_writer_fill_features(tq_writer *w, const double *fill, tq_err *err);
+/* Rewrite the features of all rows appended so far, chunk by chunk (memory: one
+ * chunk): fn(ctx, x, rows, d) changes x (rows x d, row-major) in place; the checksum is
+ * recomputed over the new values. For import's ordered columns and blank numeric
+ * fields, whose codes and means are known only after the last row. */
+int tq_writer_rewrite_features(tq_writer *w, void (*fn)(void *ctx, float *x, int64_t rows, int d),
+                               void *ctx, tq_err *err);
 /* A vector attribute on /accounts (e.g. the generator's true model). */
 int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n);
 /* commit=1: flush, record n and checksum, rename onto path. commit=0: delete the temp. */

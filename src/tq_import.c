@@ -89,7 +89,8 @@ const char *tq_import_check(const tq_import_params *p)
     }
     for (int i = 0; i < p->nmissing; i++)
         if (!p->missing[i] || !*p->missing[i]) return "--missing needs a non-empty value";
-    if (p->rest && p->rest != 'f' && p->rest != 'c') return "--rest must be f or c";
+    if (p->rest && p->rest != 'f' && p->rest != 'o' && p->rest != 'c')
+        return "--rest must be f, o or c";
     if (p->rest && p->ignore_unknown) return "--rest and --ignore-unknown exclude each other";
     for (int i = 0; i < p->nmap; i++) {
         if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
@@ -347,6 +348,49 @@ static void terr_free(terr_ctx *c)
 
 /* ---- accounts CSV ------------------------------------------------------------------- */
 
+/* An ordered column (o_NAME): its distinct values, each with a code (the order of first
+ * appearance, stored in the batches) and a row count; ranked by their first number
+ * after the last row. */
+typedef struct {
+    int on;
+    tq_idset levels;     /* value -> code (the set's "row") */
+    int64_t *count;      /* rows per code */
+    int64_t cap;
+    int full;            /* more than TQ_IMPORT_MAX_LEVELS values: reported once */
+    double *rank;        /* code -> rank, after the scan */
+} ord_col;
+
+/* The first number in s[0..len): digits with optional ',ddd' thousands groups and a
+ * '.ddd' fraction; a '-' right before it is its sign when the value starts with it or
+ * a space, '(' or '$' comes before. "1 - 10%" -> 1, "f 1,000-4,999" -> 1000, "-5 to 0"
+ * -> -5, "$2.5M" -> 2.5. 0 when the value has no digit. */
+static int first_number(const char *s, size_t len, double *out)
+{
+    size_t i = 0;
+    while (i < len && (s[i] < '0' || s[i] > '9')) i++;
+    if (i == len) return 0;
+    int neg = i > 0 && s[i - 1] == '-' &&
+              (i == 1 || s[i - 2] == ' ' || s[i - 2] == '(' || s[i - 2] == '$');
+    double v = 0;
+    for (;;) {
+        while (i < len && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+        /* a thousands group: ',' and exactly three digits */
+        if (i + 3 < len + 0 && s[i] == ',' && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+            s[i + 2] >= '0' && s[i + 2] <= '9' && s[i + 3] >= '0' && s[i + 3] <= '9' &&
+            (i + 4 == len || s[i + 4] < '0' || s[i + 4] > '9')) {
+            i++;
+            continue;
+        }
+        break;
+    }
+    if (i + 1 < len && s[i] == '.' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+        double f = 0.1;
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, f /= 10) v += (s[i] - '0') * f;
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
 /* 1 when the field (len bytes) is one of the n tokens, byte for byte. */
 static int is_token(const char *s, size_t len, const char *const *tok, int n)
 {
@@ -365,7 +409,10 @@ typedef struct {
     int *role;           /* per CSV column: R_* */
     int *slot;           /* per CSV column: feature index (R_FEAT) */
     char **colname;      /* per CSV column: name as in the file (for messages) */
-    const char **bare;   /* per CSV column: feature name without f_/c_ (R_FEAT, R_CAT) */
+    const char **bare;   /* per CSV column: feature name without f_/o_/c_ (R_FEAT, R_CAT) */
+    char *is_ord;        /* per CSV column: 1 for an ordered (o_) feature */
+    int nord;            /* o_ columns */
+    ord_col *ord;        /* per feature slot (nf): the levels of an o_ column */
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
     int nf, nc, d;
     int ignored;         /* columns skipped (--ignore-unknown) */
@@ -406,7 +453,8 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     c->slot = calloc((size_t)r->n, sizeof *c->slot);
     c->colname = calloc((size_t)r->n, sizeof *c->colname);
     c->bare = calloc((size_t)r->n, sizeof *c->bare);
-    if (!c->role || !c->slot || !c->colname || !c->bare) return TQ_ENOMEM;
+    c->is_ord = calloc((size_t)r->n, sizeof *c->is_ord);
+    if (!c->role || !c->slot || !c->colname || !c->bare || !c->is_ord) return TQ_ENOMEM;
     for (int i = 0; i < r->n; i++) {
         c->colname[i] = strdup(r->field[i]);
         if (!c->colname[i]) return TQ_ENOMEM;
@@ -456,7 +504,7 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             }
             c->has[role] = i + 1;
             c->role[i] = role;
-        } else if (has_prefix(name, "f_") || has_prefix(name, "c_")) {
+        } else if (has_prefix(name, "f_") || has_prefix(name, "c_") || has_prefix(name, "o_")) {
             kind = tolower((unsigned char)name[0]);
             c->bare[i] = own + 2;
         } else if (p->rest) {
@@ -467,10 +515,10 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
         } else {
             report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
                    "unknown column (known: id, lat, lon, workload, value, prev_territory, "
-                   "locked, label, f_*, c_*; --ignore-unknown skips others, --rest f|c "
-                   "reads them as features, --map NAME=COLUMN renames)");
+                   "locked, label, f_*, o_*, c_*; --ignore-unknown skips others, --rest "
+                   "f|o|c reads them as features, --map NAME=COLUMN renames)");
         }
-        if (kind == 'f') {
+        if (kind == 'f' || kind == 'o') {
             if (strchr(c->bare[i], ',')) {
                 report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
                        "feature names must not contain commas");
@@ -478,6 +526,8 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             }
             c->role[i] = R_FEAT;
             c->slot[i] = c->nf++;
+            c->is_ord[i] = kind == 'o';
+            c->nord += kind == 'o';
         } else if (kind == 'c') {
             c->role[i] = R_CAT;
             c->nc++;
@@ -506,7 +556,13 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
         c->fsum = calloc((size_t)c->nf, sizeof *c->fsum);
         c->fknown = calloc((size_t)c->nf, sizeof *c->fknown);
         c->fblank = calloc((size_t)c->nf, sizeof *c->fblank);
-        if (!c->fsum || !c->fknown || !c->fblank) return TQ_ENOMEM;
+        c->ord = calloc((size_t)c->nf, sizeof *c->ord);
+        if (!c->fsum || !c->fknown || !c->fblank || !c->ord) return TQ_ENOMEM;
+        for (int i = 0; i < r->n; i++)
+            if (c->role[i] == R_FEAT && c->is_ord[i]) {
+                c->ord[c->slot[i]].on = 1;
+                if (tq_idset_init(&c->ord[c->slot[i]].levels, 64)) return TQ_ENOMEM;
+            }
     }
     if (c->d) {
         c->feature_names = calloc((size_t)c->d, sizeof *c->feature_names);
@@ -575,6 +631,59 @@ static int flush_batch(acc_ctx *c)
     c->written += c->nb;
     c->nb = 0;
     return rc;
+}
+
+/* An o_ field: its level's code into feat[slot] (the level added when new). Returns 1
+ * when the field is bad (reported). */
+static int ord_level(acc_ctx *c, int slot, int64_t line, const char *col, const char *s,
+                     size_t len, float *feat)
+{
+    ord_col *o = &c->ord[slot];
+    double lead;
+    if (!first_number(s, len, &lead)) {
+        if (report(c->rp, c->file, line, col, s, len,
+                   "no number to order this value by (o_ columns are ranked by the first "
+                   "number in each value; --missing WORD reads a word as blank)"))
+            c->stop = 1;
+        return 1;
+    }
+    int64_t code = o->levels.count, first = 0;
+    int dup = 0;
+    if (code < TQ_IMPORT_MAX_LEVELS) {
+        dup = tq_idset_insert(&o->levels, s, len, code, &first);
+    } else {
+        first = tq_idset_find(&o->levels, s, len);
+        dup = first >= 0;
+    }
+    if (dup < 0) {
+        c->stop = TQ_ENOMEM;
+        return 1;
+    }
+    if (dup) {
+        code = first;
+    } else if (code >= TQ_IMPORT_MAX_LEVELS) {
+        if (!o->full &&
+            report(c->rp, c->file, line, col, s, len,
+                   "more than %d different values: not an ordered code (f_ or c_ reads it)",
+                   TQ_IMPORT_MAX_LEVELS))
+            c->stop = 1;
+        o->full = 1;
+        return 1;
+    }
+    if (code >= o->cap) {
+        int64_t cap = o->cap ? 2 * o->cap : 64;
+        int64_t *n = realloc(o->count, (size_t)cap * sizeof *n);
+        if (!n) {
+            c->stop = TQ_ENOMEM;
+            return 1;
+        }
+        memset(n + o->cap, 0, (size_t)(cap - o->cap) * sizeof *n);
+        o->count = n;
+        o->cap = cap;
+    }
+    o->count[code]++;
+    if (feat) feat[slot] = (float)code;
+    return 0;
 }
 
 static int acc_row(const tq_csv_row *r, void *u)
@@ -721,6 +830,12 @@ static int acc_row(const tq_csv_row *r, void *u)
             }
             break;
         case R_FEAT:
+            if (c->is_ord[i]) {   /* a level code now, its rank after the last row */
+                if (feat) feat[c->slot[i]] = NAN;
+                if (len && ord_level(c, c->slot[i], r->line, col, s, len, feat))
+                    bad = 1;
+                break;
+            }
             code = tq_val_double(s, len, &v);
             if (code == TQ_FIELD_EMPTY) {   /* blank: the column's mean, filled at the end */
                 code = TQ_FIELD_OK;
@@ -729,9 +844,10 @@ static int acc_row(const tq_csv_row *r, void *u)
             if (code == TQ_FIELD_SYNTAX) {   /* words in a numeric column: say what helps */
                 bad = 1;
                 if (report(c->rp, c->file, r->line, col, s, len,
-                           "not a number (--map c_%s=%s reads the column as categories; "
-                           "--missing WORD reads a missing-value word as blank)", c->bare[i],
-                           col))
+                           "not a number (--map o_%s=%s ranks the values by their first "
+                           "number, --map c_%s=%s reads them as categories; --missing WORD "
+                           "reads a missing-value word as blank)", c->bare[i], col,
+                           c->bare[i], col))
                     c->stop = 1;
                 code = TQ_FIELD_OK;
                 break;
@@ -758,7 +874,7 @@ static int acc_row(const tq_csv_row *r, void *u)
     }
     c->n++;
     if (p->progress && !(c->n & 0xffff)) tq_progress_update(&c->prog, r->bytes_read);
-    if (c->stop) return 1;
+    if (c->stop) return c->stop < 0 ? c->stop : 1;
     /* the id goes into the set also when the row has other errors, so that a later
      * copy of it is reported as well */
     if (!bad || (idlen && idlen <= TQ_IMPORT_ID_MAX && tq_utf8_valid_prefix(id, idlen) == idlen)) {
@@ -790,7 +906,7 @@ static int acc_row(const tq_csv_row *r, void *u)
         if (isnan(x)) {
             c->fblank[c->slot[i]]++;
         } else {
-            c->fsum[c->slot[i]] += x;
+            c->fsum[c->slot[i]] += c->is_ord[i] ? 0.0 : x;   /* o_: from the ranks, later */
             c->fknown[c->slot[i]]++;
         }
     }
@@ -807,6 +923,13 @@ static void acc_free(acc_ctx *c)
     for (int i = 0; i < c->ncols && c->colname; i++) free(c->colname[i]);
     free(c->colname);
     free(c->bare);
+    free(c->is_ord);
+    for (int j = 0; c->ord && j < c->nf; j++) {
+        tq_idset_free(&c->ord[j].levels);
+        free(c->ord[j].count);
+        free(c->ord[j].rank);
+    }
+    free(c->ord);
     free(c->fsum);
     free(c->fknown);
     free(c->fblank);
@@ -819,9 +942,101 @@ static void acc_free(acc_ctx *c)
     tq_accounts_free(&c->bufs[1]);
 }
 
-/* Blank numeric features: the column's mean over the fields read, written over the
- * NaNs the rows left there; one warning per such column. */
-static int impute(acc_ctx *c, tq_import_stats *st)
+/* A level of an ordered column, for sorting. */
+typedef struct {
+    double lead;
+    const char *text;
+    int64_t code;
+} ord_level_t;
+
+static int ord_cmp(const void *a, const void *b)
+{
+    const ord_level_t *x = a, *y = b;
+    if (x->lead != y->lead) return x->lead < y->lead ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+/* Rank the levels of ordered column slot j by (first number, text); the order goes to
+ * *order as "NAME\x1fL0\x1fL1...\x1e" (appended; for --json). Warns when two levels
+ * start with the same number (then the text decides). */
+static int ord_rank(acc_ctx *c, int i, char **order, size_t *olen)
+{
+    ord_col *o = &c->ord[c->slot[i]];
+    int64_t L = o->levels.count;
+    ord_level_t *lv = malloc((size_t)(L ? L : 1) * sizeof *lv);
+    o->rank = malloc((size_t)(L ? L : 1) * sizeof *o->rank);
+    if (!lv || !o->rank) {
+        free(lv);
+        return TQ_ENOMEM;
+    }
+    /* the arena holds (int64 code, bytes, NUL) in insertion order */
+    int64_t off = 0;
+    for (int64_t k = 0; k < L; k++) {
+        const char *e = o->levels.arena + off + sizeof(int64_t);
+        memcpy(&lv[k].code, o->levels.arena + off, sizeof lv[k].code);
+        lv[k].text = e;
+        first_number(e, strlen(e), &lv[k].lead);
+        off += (int64_t)(sizeof(int64_t) + strlen(e) + 1);
+    }
+    qsort(lv, (size_t)L, sizeof *lv, ord_cmp);
+    size_t need = strlen(c->bare[i]) + 2;
+    for (int64_t k = 0; k < L; k++) need += strlen(lv[k].text) + 1;
+    char *b = realloc(*order, *olen + need + 1);
+    if (!b) {
+        free(lv);
+        return TQ_ENOMEM;
+    }
+    *order = b;
+    *olen += (size_t)sprintf(b + *olen, "%s", c->bare[i]);
+    for (int64_t k = 0; k < L; k++) {
+        o->rank[lv[k].code] = (double)k;
+        *olen += (size_t)sprintf(b + *olen, "\x1f%s", lv[k].text);
+        if (k && lv[k].lead == lv[k - 1].lead) {
+            char msg[700], q[3][200];
+            snprintf(msg, sizeof msg, "%s:%s: '%s' and '%s' start with the same number: "
+                     "ordered by their text", c->file,
+                     tq_val_quote(c->colname[i], strlen(c->colname[i]), q[0], sizeof q[0]),
+                     tq_val_quote(lv[k - 1].text, strlen(lv[k - 1].text), q[1], sizeof q[1]),
+                     tq_val_quote(lv[k].text, strlen(lv[k].text), q[2], sizeof q[2]));
+            if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
+            else tq_warn("%s", msg);
+        }
+    }
+    *olen += (size_t)sprintf(b + *olen, "\x1e");
+    /* the known fields' sum, for a blank's mean: ranks by their counts */
+    double sum = 0;
+    for (int64_t k = 0; k < L; k++) sum += (double)o->count[k] * o->rank[k];
+    c->fsum[c->slot[i]] = sum;
+    free(lv);
+    return TQ_OK;
+}
+
+typedef struct {
+    const acc_ctx *c;
+    const double *fill;   /* d: a blank's value (NaN: none) */
+} rewrite_ctx;
+
+/* tq_writer_rewrite_features's pass: level codes -> ranks, blanks -> the mean. */
+static void rewrite_rows(void *u, float *x, int64_t rows, int d)
+{
+    const rewrite_ctx *rc = u;
+    const acc_ctx *c = rc->c;
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * d;
+        for (int j = 0; j < c->nf; j++) {
+            if (isnan(xr[j])) {
+                if (!isnan(rc->fill[j])) xr[j] = (float)rc->fill[j];
+            } else if (c->ord[j].on) {
+                xr[j] = (float)c->ord[j].rank[(int64_t)xr[j]];
+            }
+        }
+    }
+}
+
+/* After the last row: ordered columns ranked, blank numeric fields read as their
+ * column's mean (one warning per such column), and the features rewritten once with
+ * both. */
+static int finish_features(acc_ctx *c, tq_import_stats *st)
 {
     int rc = TQ_OK;
     if (!c->nf) return TQ_OK;
@@ -831,6 +1046,14 @@ static int impute(acc_ctx *c, tq_import_stats *st)
         return TQ_ENOMEM;
     }
     for (int j = 0; j < c->d; j++) fill[j] = NAN;
+    for (int i = 0; i < c->ncols && rc == TQ_OK; i++)
+        if (c->role[i] == R_FEAT && c->is_ord[i])
+            rc = ord_rank(c, i, &st->ordered, &st->ordered_len);
+    if (rc) {
+        free(fill);
+        tq_err_set(c->err, rc, "import: out of memory ranking the ordered columns");
+        return rc;
+    }
     for (int i = 0; i < c->ncols; i++) {
         if (c->role[i] != R_FEAT) continue;
         int j = c->slot[i];
@@ -840,13 +1063,17 @@ static int impute(acc_ctx *c, tq_import_stats *st)
         st->imputed_columns++;
         char msg[512], q[256];
         snprintf(msg, sizeof msg, "%s:%s: %lld blank field%s (%.1f%%) read as the column's "
-                 "mean %.6g", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]), q,
+                 "mean %.6g%s", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]), q,
                  sizeof q), (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
-                 100.0 * (double)c->fblank[j] / (double)c->n, (double)(float)fill[j]);
+                 100.0 * (double)c->fblank[j] / (double)c->n, (double)(float)fill[j],
+                 c->is_ord[i] ? " (of the ranks)" : "");
         if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
         else tq_warn("%s", msg);
     }
-    if (st->imputed) rc = tq_writer_fill_features(c->w, fill, c->err);
+    if (st->imputed || c->nord) {
+        rewrite_ctx u = {c, fill};
+        rc = tq_writer_rewrite_features(c->w, rewrite_rows, &u, c->err);
+    }
     free(fill);
     return rc;
 }
@@ -968,7 +1195,8 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     st.blank_value = ac.blank[1];
     st.labels_pos = ac.pos;
     st.labels_neg = ac.neg;
-    if ((rc = impute(&ac, &st)) != TQ_OK) goto done;
+    st.nord = ac.nord;
+    if ((rc = finish_features(&ac, &st)) != TQ_OK) goto done;
     st.t_scan = tq_now() - t0;
     double t1 = tq_now();
 
@@ -1057,6 +1285,11 @@ done:
     st.k = terr.k;
     st.errors = rp.errors;
     st.ignored = ac.ignored;
+    if (rc != TQ_OK || !stats) {
+        free(st.ordered);
+        st.ordered = NULL;
+        st.ordered_len = 0;
+    }
     if (stats) *stats = st;
     acc_free(&ac);
     free(terr_ids);

@@ -4,8 +4,11 @@
  * columns (any order); id, lat, lon are required; workload, value (default 1, also
  * for a blank field),
  * prev_territory (default none), locked (default 0), label (default unknown) are
- * optional; f_NAME columns are numeric features, c_NAME columns categorical values
- * hashed into `hash_slots` signed feature slots (tq_feature_hash). A blank numeric
+ * optional; f_NAME columns are numeric features, o_NAME columns ordered codes in words
+ * ("1 - 10%", "50-199 employees": ranked 0, 1, ... by the first number in each value),
+ * c_NAME columns categorical values hashed into `hash_slots` signed feature slots
+ * (tq_feature_hash). A level code is written for an o_ field, its rank once all are
+ * known; a blank numeric
  * feature is read as the mean of its column's other fields: the row is written with
  * NaN there and, after the last row, the feature dataset is rewritten chunk by chunk
  * with the means (tq_writer_fill_features; only when some field was blank).
@@ -28,6 +31,7 @@
 
 #define TQ_IMPORT_MAX_MAP 64
 #define TQ_IMPORT_MAX_TOKENS 16   /* --positive, --missing values */
+#define TQ_IMPORT_MAX_LEVELS 65536   /* different values of an o_ (ordered) column */
 #define TQ_IMPORT_ID_MAX 255   /* bytes of an id, the HDF5 fixed-length string */
 #define TQ_IMPORT_K_MAX 1000000   /* territory index without a territories file */
 
@@ -48,9 +52,9 @@ typedef struct {
     const char *positive[TQ_IMPORT_MAX_TOKENS];   /* unknown); none: labels are 0/1 */
     int nmissing;              /* --missing: field values read as blank (e.g. NA) */
     const char *missing[TQ_IMPORT_MAX_TOKENS];
-    char rest;                 /* --rest: columns of other names are read as 'f' numeric
-                                * or 'c' categorical features; 0 = error (or skipped
-                                * with ignore_unknown) */
+    char rest;                 /* --rest: columns of other names are read as 'f' numeric,
+                                * 'o' ordered or 'c' categorical features; 0 = error
+                                * (or skipped with ignore_unknown) */
     /* Where each validation error goes (one line, no newline); NULL = tq_error. And
      * each warning (blank numeric fields imputed); NULL = tq_warn. */
     void (*report)(void *ctx, const char *msg);
@@ -76,6 +80,10 @@ typedef struct {
     int imputed_columns;  /* f_ columns with such fields */
     int64_t labels_pos, labels_neg;  /* label fields read as 1 and 0 */
     int unterminated;     /* the accounts CSV does not end with a line break (warned) */
+    int nord;             /* o_ (ordered) columns among the nf numeric ones */
+    char *ordered;        /* their levels in rank order: "NAME\x1fL0\x1fL1...\x1e" per
+                           * column (malloc'd, NULL when none: free() it) */
+    size_t ordered_len;
     int64_t bytes;        /* bytes of the accounts CSV */
     double t_scan;        /* seconds: territories, then parse, validate, convert and
                            * append the accounts */

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Real propensity data of ../shared/data, imported as they come: text labels
 # (--positive), missing-value words and blank numbers (--missing, the column mean),
-# columns of other names (--map, --rest). Then train and score, and check the model
+# ordered codes in words (o_), columns of other names (--map, --rest). Then train and score, and check the model
 # ranks far above chance on rows it never saw.
 #   credit_scoring.csv (4,454 applications, Status good/bad, "NA" in Income, Assets, Debt)
 #   caravan_coil2000.csv (CoIL 2000: 5,822 training and 4,000 test customers, 85
-#     attributes in words such as "37 - 49%", CARAVAN insurance/noinsurance)
+#     attributes, most in words such as "37 - 49%" (ordered codes: o_), CARAVAN
+#     insurance/noinsurance)
 # Each needs id, lat and lon columns (tqplan's data model): added with awk.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 DATA=${TQ_SRC:?}/../shared/data
@@ -27,7 +28,7 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 1 ] || fail "credit without --missing: exit $rc"
-grep -q "credit.csv:2:Home: not a number (--map c_Home=Home reads the column as categories" \
+grep -q "credit.csv:2:Home: not a number (--map o_Home=Home ranks the values by their first number, --map c_Home=Home reads them as categories" \
     "$W/err" || { cat "$W/err"; fail "credit: the hint for a word in a numeric column"; }
 [ -e "$W/x.h5" ] && fail "credit: output written despite errors"
 
@@ -59,17 +60,25 @@ assert auc > 0.78, ("credit validation AUC", auc)
 print("credit_scoring: validation AUC %.4f" % auc)
 PY
 
-# --- CoIL 2000: every attribute a word (hashed categories), the test labels blanked ---
+# --- CoIL 2000: 83 attributes are ordered codes in words ("0%", "1 - 10%", ...,
+# "f 1000-4999"), ranked by their first number (--rest o); two are categories; the
+# test labels blanked --------------------------------------------------------------------
 awk 'NR==1{print "id,lat,lon,"$0; next}
      {if (NR > 5823) sub(/"[a-z]*"$/, "\"\""); print "c"NR-1",0,0,"$0}' \
     "$DATA/caravan_coil2000.csv" >"$W/coil.csv"
 "$T" import "$W/coil.csv" -o "$W/coil.h5" --map label=CARAVAN --positive insurance \
-    --rest c --hash-slots 64 -q || fail "coil: import"
+    --map c_STYPE=STYPE --map c_MOSHOOFD=MOSHOOFD --rest o --json >"$W/coil.json" ||
+    fail "coil: import"
 "$T" train "$W/coil.h5" --val 0 -q || fail "coil: train"
 $PY - "$W" "$DATA/caravan_coil2000.csv" <<'PY'
-import csv, sys
+import csv, json, sys
 import h5py, numpy as np
 w, src = sys.argv[1], sys.argv[2]
+imp = json.load(open(f"{w}/coil.json"))
+assert imp["ordered_columns"] == 83, imp["ordered_columns"]
+assert imp["ordered"]["PPERSAUT"] == ["f 0", "f 200-499", "f 500-999", "f 1000-4999",
+                                      "f 5000-9999", "f 10000-19999", "f 20000-?"], imp["ordered"]
+assert imp["ordered"]["MGODRK"][:3] == ["0%", "1 - 10%", "11 - 23%"], imp["ordered"]["MGODRK"]
 truth = np.array([r["CARAVAN"] == "insurance" for r in csv.DictReader(open(src))])
 with h5py.File(f"{w}/coil.h5") as f:
     lab = f["accounts/label"][:]
@@ -86,8 +95,9 @@ for v in np.unique(st):
 npos = yt.sum()
 auc = (ranks[yt].sum() - npos * (npos + 1) / 2) / (npos * (len(yt) - npos))
 top = yt[np.argsort(-st, kind="stable")[:800]].sum()
-# chance: 0.5 and 800 * 238 / 4000 = 48 buyers; the CoIL winner found 121
-assert auc > 0.65 and top > 80, ("coil test AUC, buyers in the top 800", auc, top)
+# chance: 0.5 and 800 * 238 / 4000 = 48 buyers; LIBLINEAR on hand-coded ranks 112, the
+# CoIL winner 121; the same codes hashed as categories give about 0.68 and 92
+assert auc > 0.70 and top > 105, ("coil test AUC, buyers in the top 800", auc, top)
 print("CoIL 2000: test AUC %.4f, %d of %d buyers among the 800 top-scored" % (auc, top, npos))
 PY
 echo ok

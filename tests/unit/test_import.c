@@ -280,8 +280,9 @@ static void test_bad_inputs(void **state)
     expect_bad("bad_unknown_col.csv", NULL, 1,
                "bad_unknown_col.csv:1:segment: unknown column", NULL);
     expect_bad("bad_number.csv", NULL, 2,
-               "bad_number.csv:2:f_x: not a number (--map c_x=f_x reads the column as "
-               "categories; --missing WORD reads a missing-value word as blank) (value '1.2.3')",
+               "bad_number.csv:2:f_x: not a number (--map o_x=f_x ranks the values by their "
+               "first number, --map c_x=f_x reads them as categories; --missing WORD reads a "
+               "missing-value word as blank) (value '1.2.3')",
                "bad_number.csv:3:lat: not a number (value 'one')");
     expect_bad("bad_quote.csv", NULL, 1, "bad_quote.csv:3: malformed CSV", NULL);
     expect_bad("bad_unclosed.csv", NULL, 1,
@@ -553,6 +554,90 @@ static void test_crm_export(void **state)
     assert_null(tq_import_check(&p));
 }
 
+/* Ordered codes in words (o_): ranked by their first number (thousands groups, signs),
+ * ties by text with a warning; blanks the mean rank; the same file (checksum) as with
+ * the ranks written in; a value without a number is an error. */
+static void test_ordered(void **state)
+{
+    (void)state;
+    static const char *csv =
+        "id,lat,lon,o_size,f_x,o_temp\n"
+        "a,0,0,1-10,1,-5 to 0\n"
+        "b,0,0,11-50,2,0 to 5\n"
+        "c,0,0,,3,(-10) and below\n"
+        "d,0,0,\"1,001-5,000\",4,0 to 5\n"
+        "e,0,0,51-200,5,$2.5 up\n"
+        "f,0,0,NA,6,-5 to 0\n"
+        "g,0,0,11+,7,0 to 5\n";
+    /* size: 1-10 < 11+ < 11-50 < 51-200 < 1,001-5,000 (ranks 0..4; '+' < '-' in bytes);
+     * blanks: the mean rank of a, b, d, e, g = (0 + 2 + 4 + 3 + 1) / 5 = 2.
+     * temp: -10 < -5 < 0 < 2.5 */
+    static const char *filled =
+        "id,lat,lon,f_size,f_x,f_temp\n"
+        "a,0,0,0,1,1\n"
+        "b,0,0,2,2,2\n"
+        "c,0,0,2,3,0\n"
+        "d,0,0,4,4,2\n"
+        "e,0,0,3,5,3\n"
+        "f,0,0,2,6,1\n"
+        "g,0,0,1,7,2\n";
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    uint64_t sum[3];
+    for (int run = 0; run < 3; run++) {
+        params(&p, &s, "accounts_good.csv", NULL, "ord.h5");
+        p.accounts = write_tmp("ord.csv", run < 2 ? csv : filled);
+        p.missing[0] = "NA";
+        p.nmissing = 1;
+        p.warn = collect;
+        p.batch_rows = run == 1 ? 2 : 65536;
+        int rc = tq_import_run(&p, &st, &err);
+        if (rc) fail_msg("run %d: %d %s / %s", run, rc, err.msg, s.n ? s.msg[0] : "");
+        if (run < 2) {
+            assert_int_equal(st.nord, 2);
+            assert_int_equal(st.nf, 3);
+            assert_int_equal(st.imputed, 2);
+            assert_non_null(st.ordered);
+            assert_memory_equal(st.ordered, "size\x1f" "1-10\x1f" "11+\x1f" "11-50\x1f"
+                                "51-200\x1f" "1,001-5,000\x1e" "temp\x1f" "(-10) and below\x1f"
+                                "-5 to 0\x1f" "0 to 5\x1f" "$2.5 up\x1e",
+                                st.ordered_len);
+            assert_int_equal(s.n, 2);
+            assert_non_null(strstr(s.msg[0], "ord.csv:o_size: '11+' and '11-50' start with "
+                                             "the same number: ordered by their text"));
+            assert_non_null(strstr(s.msg[1], "ord.csv:o_size: 2 blank fields (28.6%) read as "
+                                             "the column's mean 2 (of the ranks)"));
+            free(st.ordered);
+        } else {
+            assert_int_equal(st.nord, 0);
+        }
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        const float size[7] = {0, 2, 2, 4, 3, 2, 1}, temp[7] = {1, 2, 0, 2, 3, 1, 2};
+        for (int i = 0; i < 7; i++) {
+            assert_true(a.features[i * 3] == size[i]);
+            assert_true(a.features[i * 3 + 1] == (float)(i + 1));
+            assert_true(a.features[i * 3 + 2] == temp[i]);
+        }
+        tq_accounts_free(&a);
+        sum[run] = file_checksum(p.out);
+        unlink(p.out);
+    }
+    assert_true(sum[0] == sum[1]);
+    assert_true(sum[0] == sum[2]);
+    /* a value without a number */
+    params(&p, &s, "accounts_good.csv", NULL, "ord.h5");
+    p.accounts = write_tmp("ord.csv", "id,lat,lon,o_size\na,0,0,1-10\nb,0,0,unknown\n");
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.msg[0], "ord.csv:3:o_size: no number to order this value by"));
+    assert_null(st.ordered);
+    unlink(p.accounts);
+    assert_int_equal(files_left(), 0);
+}
+
 /* tq_writer_append_ids (ids after the rows): a commit with too few ids fails and
  * leaves no file; ids to a writer that has them in its batches are refused. */
 static void test_writer_ids_later(void **state)
@@ -603,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_map_and_params),
         cmocka_unit_test(test_crm_export),
+        cmocka_unit_test(test_ordered),
         cmocka_unit_test(test_writer_ids_later),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
