@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  --positive V           label values V mean 1 (bought), others 0, blank\n"
             "                         unknown (repeatable), e.g. --positive Won\n"
             "  --missing V            read fields V as blank (repeatable), e.g. --missing NA\n"
+            "  --indicator NAME|all   add a feature NAME_missing: 1 where NAME is blank\n"
+            "                         (repeatable; all: every f_ and o_ feature)\n"
             "  --max-errors N         report up to N problems, then stop (default 20)\n"
             "  --hash-slots M         feature slots for c_ columns (default 32)\n"
             "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
@@ -71,6 +73,7 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     cJSON_AddNumberToObject(o, "labels_positive", (double)st->labels_pos);
     cJSON_AddNumberToObject(o, "labels_negative", (double)st->labels_neg);
     cJSON_AddNumberToObject(o, "ordered_columns", st->nord);
+    cJSON_AddNumberToObject(o, "indicator_columns", st->nind);
     /* each o_ column's levels in rank order */
     cJSON *ord = cJSON_AddObjectToObject(o, "ordered");
     for (const char *r = st->ordered; ord && r && *r;) {
@@ -105,6 +108,7 @@ int tq_cmd_import(int argc, char **argv)
         {"rest", required_argument, 0, 2006},
         {"positive", required_argument, 0, 2007},
         {"missing", required_argument, 0, 2008},
+        {"indicator", required_argument, 0, 2009},
         {"help", no_argument, 0, 'h'},
         TQ_CLI_LONGOPTS,
         {0, 0, 0, 0}};
@@ -178,6 +182,13 @@ int tq_cmd_import(int argc, char **argv)
             v[(*n)++] = optarg;
             break;
         }
+        case 2009:
+            if (p.nindicator == TQ_IMPORT_MAX_MAP) {
+                tq_error("option --indicator: at most %d of them", TQ_IMPORT_MAX_MAP);
+                goto done;
+            }
+            p.indicator[p.nindicator++] = optarg;
+            break;
         case 'h':
             if (tq_g.rank == 0) usage(stdout);
             rc = TQ_EXIT_OK;
@@ -227,9 +238,11 @@ int tq_cmd_import(int argc, char **argv)
     if (st.nord)
         tq_say("import: %d ordered column%s, ranked by the first number in each value "
                "(--json lists the order)", st.nord, st.nord > 1 ? "s" : "");
-    tq_say("import: %lld accounts, %d features (%d numeric, %d categorical columns hashed), "
-           "%d territories -> %s in %.2f s (%.0f rows/s)",
-           (long long)st.n, st.d, st.nf, st.nc, st.k, p.out, t,
+    char ind[64] = "";
+    if (st.nind) snprintf(ind, sizeof ind, ", %d missing-value indicators", st.nind);
+    tq_say("import: %lld accounts, %d features (%d numeric%s, %d categorical columns "
+           "hashed), %d territories -> %s in %.2f s (%.0f rows/s)",
+           (long long)st.n, st.d, st.nf, ind, st.nc, st.k, p.out, t,
            t > 0 ? (double)st.n / t : 0.0);
     if (tq_g.json) {
         cJSON *o = cJSON_CreateObject();

@@ -158,7 +158,7 @@ static void args_free(args *a)
 
 /* Keys of s (but those in skip) as options. Import's repeatable options, a key that
  * cannot repeat here, take lists: `map = a=X, b=Y` becomes --map a=X --map b=Y, and
- * likewise positive and missing. */
+ * likewise positive, missing and indicator. */
 static void arg_keys(args *a, const section *s, const char *const *skip)
 {
     for (int i = 0; s && i < s->nkeys; i++) {
@@ -166,7 +166,7 @@ static void arg_keys(args *a, const section *s, const char *const *skip)
         for (int j = 0; skip && skip[j]; j++) skipped |= !strcmp(s->key[i], skip[j]);
         if (skipped || falsy(s->val[i])) continue;
         if (!strcmp(s->key[i], "map") || !strcmp(s->key[i], "positive") ||
-            !strcmp(s->key[i], "missing")) {
+            !strcmp(s->key[i], "missing") || !strcmp(s->key[i], "indicator")) {
             char opt[16];
             snprintf(opt, sizeof opt, "--%s", s->key[i]);
             const char *p = s->val[i];

@@ -63,6 +63,7 @@ void tq_import_defaults(tq_import_params *p)
     p->npositive = 0;          /* labels are 0, 1 or blank */
     p->nmissing = 0;           /* only an empty field is blank */
     p->rest = 0;               /* columns of other names are errors */
+    p->nindicator = 0;         /* no NAME_missing features */
     p->progress = 0;
 }
 
@@ -92,6 +93,9 @@ const char *tq_import_check(const tq_import_params *p)
     if (p->rest && p->rest != 'f' && p->rest != 'o' && p->rest != 'c')
         return "--rest must be f, o or c";
     if (p->rest && p->ignore_unknown) return "--rest and --ignore-unknown exclude each other";
+    if (p->nindicator < 0 || p->nindicator > TQ_IMPORT_MAX_MAP) return "too many --indicator options";
+    for (int i = 0; i < p->nindicator; i++)
+        if (!p->indicator[i] || !*p->indicator[i]) return "--indicator needs a feature name or all";
     for (int i = 0; i < p->nmap; i++) {
         if (!p->map_name[i] || !*p->map_name[i] || !p->map_col[i] || !*p->map_col[i])
             return "--map needs NAME=CSVCOLUMN with both parts non-empty";
@@ -411,6 +415,8 @@ typedef struct {
     char **colname;      /* per CSV column: name as in the file (for messages) */
     const char **bare;   /* per CSV column: feature name without f_/o_/c_ (R_FEAT, R_CAT) */
     char *is_ord;        /* per CSV column: 1 for an ordered (o_) feature */
+    int *ind_slot;       /* per CSV column: its NAME_missing feature slot, or -1 */
+    int nind;            /* such slots (--indicator) */
     int nord;            /* o_ columns */
     ord_col *ord;        /* per feature slot (nf): the levels of an o_ column */
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
@@ -454,7 +460,9 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     c->colname = calloc((size_t)r->n, sizeof *c->colname);
     c->bare = calloc((size_t)r->n, sizeof *c->bare);
     c->is_ord = calloc((size_t)r->n, sizeof *c->is_ord);
-    if (!c->role || !c->slot || !c->colname || !c->bare || !c->is_ord) return TQ_ENOMEM;
+    c->ind_slot = calloc((size_t)r->n, sizeof *c->ind_slot);
+    if (!c->role || !c->slot || !c->colname || !c->bare || !c->is_ord || !c->ind_slot)
+        return TQ_ENOMEM;
     for (int i = 0; i < r->n; i++) {
         c->colname[i] = strdup(r->field[i]);
         if (!c->colname[i]) return TQ_ENOMEM;
@@ -547,11 +555,31 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             report(c->rp, c->file, r->line, NULL, NULL, 0,
                    "--map %s=%s: the header has no column '%s'", p->map_name[m],
                    p->map_col[m], p->map_col[m]);
+    /* --indicator NAME|all: a NAME_missing slot after the hashed ones (1 where the
+     * field is blank) */
+    const int hash_end = c->nf + (c->nc ? p->hash_slots : 0);
+    for (int i = 0; i < r->n; i++) c->ind_slot[i] = -1;
+    for (int i = 0; i < r->n; i++) {
+        if (c->role[i] != R_FEAT) continue;
+        int want = 0;
+        for (int m = 0; m < p->nindicator; m++)
+            want |= !strcmp(p->indicator[m], "all") || !strcmp(p->indicator[m], c->bare[i]);
+        if (want) c->ind_slot[i] = hash_end + c->nind++;
+    }
+    for (int m = 0; m < p->nindicator; m++) {
+        int found = !strcmp(p->indicator[m], "all");
+        for (int i = 0; i < r->n && !found; i++)
+            found = c->role[i] == R_FEAT && !strcmp(p->indicator[m], c->bare[i]);
+        if (!found)
+            report(c->rp, c->file, r->line, NULL, NULL, 0,
+                   "--indicator %s: no numeric (f_ or o_) feature of that name",
+                   p->indicator[m]);
+    }
     if (c->rp->errors) {
         c->stop = 1;
         return TQ_OK;
     }
-    c->d = c->nf + (c->nc ? p->hash_slots : 0);
+    c->d = hash_end + c->nind;
     if (c->nf) {
         c->fsum = calloc((size_t)c->nf, sizeof *c->fsum);
         c->fknown = calloc((size_t)c->nf, sizeof *c->fknown);
@@ -572,11 +600,18 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             c->feature_names[c->slot[i]] = strdup(c->bare[i]);
             if (!c->feature_names[c->slot[i]]) return TQ_ENOMEM;
         }
-        for (int j = c->nf; j < c->d; j++) {
+        for (int j = c->nf; j < hash_end; j++) {
             char buf[32];
             snprintf(buf, sizeof buf, "hash%d", j - c->nf);
             c->feature_names[j] = strdup(buf);
             if (!c->feature_names[j]) return TQ_ENOMEM;
+        }
+        for (int i = 0; i < r->n; i++) {
+            if (c->ind_slot[i] < 0) continue;
+            size_t len = strlen(c->bare[i]) + sizeof "_missing";
+            c->feature_names[c->ind_slot[i]] = malloc(len);
+            if (!c->feature_names[c->ind_slot[i]]) return TQ_ENOMEM;
+            snprintf(c->feature_names[c->ind_slot[i]], len, "%s_missing", c->bare[i]);
         }
     }
     return TQ_OK;
@@ -905,6 +940,7 @@ static int acc_row(const tq_csv_row *r, void *u)
         float x = feat[c->slot[i]];
         if (isnan(x)) {
             c->fblank[c->slot[i]]++;
+            if (c->ind_slot[i] >= 0) feat[c->ind_slot[i]] = 1.0f;
         } else {
             c->fsum[c->slot[i]] += c->is_ord[i] ? 0.0 : x;   /* o_: from the ranks, later */
             c->fknown[c->slot[i]]++;
@@ -924,6 +960,7 @@ static void acc_free(acc_ctx *c)
     free(c->colname);
     free(c->bare);
     free(c->is_ord);
+    free(c->ind_slot);
     for (int j = 0; c->ord && j < c->nf; j++) {
         tq_idset_free(&c->ord[j].levels);
         free(c->ord[j].count);
@@ -1062,11 +1099,15 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
         st->imputed += c->fblank[j];
         st->imputed_columns++;
         char msg[512], q[256];
+        char hint[300] = "";
+        if (c->ind_slot[i] < 0)
+            snprintf(hint, sizeof hint, "; --indicator %s adds a feature %s_missing",
+                     c->bare[i], c->bare[i]);
         snprintf(msg, sizeof msg, "%s:%s: %lld blank field%s (%.1f%%) read as the column's "
-                 "mean %.6g%s", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]), q,
-                 sizeof q), (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
+                 "mean %.6g%s%s", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]),
+                 q, sizeof q), (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
                  100.0 * (double)c->fblank[j] / (double)c->n, (double)(float)fill[j],
-                 c->is_ord[i] ? " (of the ranks)" : "");
+                 c->is_ord[i] ? " (of the ranks)" : "", hint);
         if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
         else tq_warn("%s", msg);
     }
@@ -1196,6 +1237,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     st.labels_pos = ac.pos;
     st.labels_neg = ac.neg;
     st.nord = ac.nord;
+    st.nind = ac.nind;
     if ((rc = finish_features(&ac, &st)) != TQ_OK) goto done;
     st.t_scan = tq_now() - t0;
     double t1 = tq_now();

@@ -52,6 +52,9 @@ typedef struct {
     const char *positive[TQ_IMPORT_MAX_TOKENS];   /* unknown); none: labels are 0/1 */
     int nmissing;              /* --missing: field values read as blank (e.g. NA) */
     const char *missing[TQ_IMPORT_MAX_TOKENS];
+    int nindicator;            /* --indicator NAME (or all): a feature NAME_missing, 1
+                                * where NAME's field is blank, after the hashed slots */
+    const char *indicator[TQ_IMPORT_MAX_MAP];
     char rest;                 /* --rest: columns of other names are read as 'f' numeric,
                                 * 'o' ordered or 'c' categorical features; 0 = error
                                 * (or skipped with ignore_unknown) */
@@ -69,7 +72,8 @@ const char *tq_import_check(const tq_import_params *p);
 
 typedef struct {
     int64_t n;            /* accounts written */
-    int d;                /* feature columns: f_ columns + hash slots (when c_ ones) */
+    int d;                /* feature columns: f_ and o_ columns + hash slots (when c_
+                           * ones) + indicators */
     int nf, nc;           /* f_ and c_ columns */
     int k;                /* territories written (0: none) */
     int id_len;           /* bytes per stored id, NUL included */
@@ -81,6 +85,7 @@ typedef struct {
     int64_t labels_pos, labels_neg;  /* label fields read as 1 and 0 */
     int unterminated;     /* the accounts CSV does not end with a line break (warned) */
     int nord;             /* o_ (ordered) columns among the nf numeric ones */
+    int nind;             /* NAME_missing indicator features (--indicator) */
     char *ordered;        /* their levels in rank order: "NAME\x1fL0\x1fL1...\x1e" per
                            * column (malloc'd, NULL when none: free() it) */
     size_t ordered_len;

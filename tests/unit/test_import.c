@@ -490,6 +490,49 @@ static void test_crm_export(void **state)
     assert_true(sum[0] == sum[1]);   /* batch size does not matter */
     assert_true(sum[0] == sum[2]);   /* the same as the means written in */
 
+    /* --indicator: NAME_missing after the hashed slots, 1 where the field was blank */
+    for (int run = 0; run < 2; run++) {
+        params(&p, &s, "accounts_good.csv", NULL, "ind.h5");
+        p.accounts = write_tmp("crm.csv", crm);
+        for (int m = 0; m < 5; m++) {
+            p.map_name[m] = maps[m][0];
+            p.map_col[m] = maps[m][1];
+        }
+        p.nmap = 5;
+        p.rest = 'f';
+        p.positive[0] = "Won";
+        p.npositive = 1;
+        p.missing[0] = "NA";
+        p.missing[1] = "n/a";
+        p.nmissing = 2;
+        p.warn = collect;
+        p.indicator[0] = run ? "all" : "Revenue";
+        p.nindicator = 1;
+        int rc = tq_import_run(&p, &st, &err);
+        if (rc) fail_msg("indicator run %d: %d %s / %s", run, rc, err.msg, s.n ? s.msg[0] : "");
+        assert_int_equal(st.nind, run ? 2 : 1);
+        assert_int_equal(st.d, 2 + 32 + st.nind);
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        assert_string_equal(a.feature_names[34], "Revenue_missing");
+        if (run) assert_string_equal(a.feature_names[35], "Employees_missing");
+        const float rmiss[6] = {0, 1, 0, 1, 0, 0}, emiss[6] = {0, 0, 1, 0, 1, 0};
+        for (int i = 0; i < 6; i++) {
+            assert_true(a.features[i * a.d + 34] == rmiss[i]);
+            if (run) assert_true(a.features[i * a.d + 35] == emiss[i]);
+        }
+        tq_accounts_free(&a);
+        /* the warning suggests --indicator only for a column without one */
+        assert_null(strstr(s.msg[0], "--indicator Revenue"));
+        if (!run) assert_non_null(strstr(s.msg[1], "; --indicator Employees adds a feature "
+                                                   "Employees_missing"));
+        unlink(p.out);
+    }
+    p.indicator[0] = "Nope";
+    s.n = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_non_null(strstr(s.msg[0], "--indicator Nope: no numeric (f_ or o_) feature"));
+
     /* bad cases: a --positive no label has; a column with no number; no label column */
     params(&p, &s, "accounts_good.csv", NULL, "bad.h5");
     p.accounts = write_tmp("crm.csv", crm);
