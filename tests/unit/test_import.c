@@ -405,6 +405,33 @@ static uint64_t file_checksum(const char *path)
     return info.checksum;
 }
 
+/* Parameters for the CRM export of test_crm_export: its column names mapped, other
+ * columns numeric features, "Won" (and "Closed Won" when both) positive, "NA" and "n/a"
+ * missing, warnings collected. */
+static void crm_params(tq_import_params *p, sink *s, const char *out, const char *text,
+                       int words)
+{
+    static const char *maps[][2] = {{"id", "AccountId"}, {"lat", "Latitude"},
+                                    {"lon", "Longitude"}, {"label", "Stage"},
+                                    {"c_Industry", "Industry"}};
+    params(p, s, "accounts_good.csv", NULL, out);
+    p->accounts = write_tmp("crm.csv", text);
+    for (int m = 0; m < 5; m++) {
+        p->map_name[m] = maps[m][0];
+        p->map_col[m] = maps[m][1];
+    }
+    p->nmap = 5;
+    p->rest = 'f';
+    p->warn = collect;
+    if (!words) return;
+    p->positive[0] = "Won";
+    p->positive[1] = "Closed Won";
+    p->npositive = 2;
+    p->missing[0] = "NA";
+    p->missing[1] = "n/a";
+    p->nmissing = 2;
+}
+
 /* A CRM export as it comes: other column names (--map, --rest), text labels
  * (--positive), missing-value words (--missing) and blank numbers (the column mean).
  * The result equals the import of the same file with the means written in, for any
@@ -429,33 +456,14 @@ static void test_crm_export(void **state)
         "x4,13,23,,400,9,retail\n"
         "x5,14,24,1,500,8,\n"
         "x6,15,25,0,700,11,finance\n";
-    static const char *maps[][2] = {{"id", "AccountId"}, {"lat", "Latitude"},
-                                    {"lon", "Longitude"}, {"label", "Stage"},
-                                    {"c_Industry", "Industry"}};
     tq_import_params p;
     tq_import_stats st;
     sink s;
     tq_err err = {0, ""};
     uint64_t sum[3];
     for (int run = 0; run < 3; run++) {
-        params(&p, &s, "accounts_good.csv", NULL, run == 0 ? "crm.h5" : run == 1 ? "crm1.h5"
-                                                                                 : "filled.h5");
-        p.accounts = write_tmp("crm.csv", run < 2 ? crm : filled);
-        for (int m = 0; m < 5; m++) {
-            p.map_name[m] = maps[m][0];
-            p.map_col[m] = maps[m][1];
-        }
-        p.nmap = 5;
-        p.rest = 'f';
-        if (run < 2) {
-            p.positive[0] = "Won";
-            p.positive[1] = "Closed Won";
-            p.npositive = 2;
-            p.missing[0] = "NA";
-            p.missing[1] = "n/a";
-            p.nmissing = 2;
-            p.warn = collect;
-        }
+        crm_params(&p, &s, run == 0 ? "crm.h5" : run == 1 ? "crm1.h5" : "filled.h5",
+                   run < 2 ? crm : filled, run < 2);
         p.batch_rows = run == 1 ? 1 : 65536;
         int rc = tq_import_run(&p, &st, &err);
         if (rc) fail_msg("run %d: %d %s / %s", run, rc, err.msg, s.n ? s.msg[0] : "");
@@ -492,20 +500,7 @@ static void test_crm_export(void **state)
 
     /* --indicator: NAME_missing after the hashed slots, 1 where the field was blank */
     for (int run = 0; run < 2; run++) {
-        params(&p, &s, "accounts_good.csv", NULL, "ind.h5");
-        p.accounts = write_tmp("crm.csv", crm);
-        for (int m = 0; m < 5; m++) {
-            p.map_name[m] = maps[m][0];
-            p.map_col[m] = maps[m][1];
-        }
-        p.nmap = 5;
-        p.rest = 'f';
-        p.positive[0] = "Won";
-        p.npositive = 1;
-        p.missing[0] = "NA";
-        p.missing[1] = "n/a";
-        p.nmissing = 2;
-        p.warn = collect;
+        crm_params(&p, &s, "ind.h5", crm, 1);
         p.indicator[0] = run ? "all" : "Revenue";
         p.nindicator = 1;
         int rc = tq_import_run(&p, &st, &err);
@@ -534,19 +529,10 @@ static void test_crm_export(void **state)
     assert_non_null(strstr(s.msg[0], "--indicator Nope: no numeric (f_ or o_) feature"));
 
     /* bad cases: a --positive no label has; a column with no number; no label column */
-    params(&p, &s, "accounts_good.csv", NULL, "bad.h5");
-    p.accounts = write_tmp("crm.csv", crm);
-    for (int m = 0; m < 5; m++) {
-        p.map_name[m] = maps[m][0];
-        p.map_col[m] = maps[m][1];
-    }
-    p.nmap = 5;
-    p.rest = 'f';
-    p.missing[0] = "NA";
-    p.missing[1] = "n/a";
-    p.nmissing = 2;
+    crm_params(&p, &s, "bad.h5", crm, 1);
     p.positive[0] = "won";
     p.npositive = 1;
+    p.warn = NULL;
     assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
     assert_int_equal(s.n, 1);
     assert_non_null(strstr(s.msg[0], "crm.csv:Stage: no label is --positive 'won'; 4 are "
