@@ -90,11 +90,17 @@ assert e["cost"] <= s["cost"] * (1 + 1e-12) and e["bound"] >= s["bound"] * (1 - 
 print("counties x 8: --exact at 1 s: cost %.6g (scale path %.6g)" % (e["cost"], s["cost"]))
 PY
 
+# state_h5 STATE K NAME: the counties of one state, imported and clustered into K as
+# $W/NAME.h5
+state_h5() {
+    { head -1 "$W/us.csv"; grep ",$1\$" "$W/us.csv"; } >"$W/$3.csv"
+    "$T" import "$W/$3.csv" --ignore-unknown -o "$W/$3.h5" -q
+    "$T" cluster "$W/$3.h5" -k "$2" -q
+}
+
 # Montana's 56 counties in 6 territories at 5%: no alignment exists (CBC proves it too);
 # the repair's MIP covered every county and territory, so the message says it is proven
-{ head -1 "$W/us.csv"; grep ",montana\$" "$W/us.csv"; } >"$W/mt.csv"
-"$T" import "$W/mt.csv" --ignore-unknown -o "$W/mt.h5" -q
-"$T" cluster "$W/mt.h5" -k 6 -q
+state_h5 montana 6 mt
 set +e
 "$T" align "$W/mt.h5" --tol-workload 5% --tol-potential 5% 2>"$W/err"; rc=$?
 set -e
@@ -103,9 +109,7 @@ set -e
 # New York's 62 counties x 6 at 5%: no alignment exists either (CBC proves it in 2 s,
 # GLPK not in 120 s); without a proof the message must not ask for more candidates
 # when every territory already was one, and points to --write-lp
-{ head -1 "$W/us.csv"; grep ",new york\$" "$W/us.csv"; } >"$W/ny.csv"
-"$T" import "$W/ny.csv" --ignore-unknown -o "$W/ny.h5" -q
-"$T" cluster "$W/ny.h5" -k 6 -q
+state_h5 "new york" 6 ny
 set +e
 "$T" align "$W/ny.h5" --tol-workload 5% --tol-potential 5% 2>"$W/err"; rc=$?
 set -e
@@ -116,9 +120,7 @@ set -e
 # single states: the scale path against the proven optimum (5% windows)
 for sk in "south carolina:4" "north carolina:4" "iowa:4" "ohio:5" "kentucky:5"; do
     st=${sk%:*}; k=${sk#*:}
-    { head -1 "$W/us.csv"; grep ",$st\$" "$W/us.csv"; } >"$W/st.csv"
-    "$T" import "$W/st.csv" --ignore-unknown -o "$W/st.h5" -q
-    "$T" cluster "$W/st.h5" -k "$k" -q
+    state_h5 "$st" "$k" st
     cp "$W/st.h5" "$W/ex.h5"
     "$T" align "$W/st.h5" --tol-workload 5% --tol-potential 5% --json >"$W/sc.json" || fail "$st: align"
     "$T" align "$W/ex.h5" --tol-workload 5% --tol-potential 5% --exact --json >"$W/ex.json" ||
