@@ -312,9 +312,36 @@ int tq_cmd_train(int argc, char **argv)
            rep.stopped_early ? ", early stop" : "", line,
            rep.n_val > 0 ? "validation" : "training", mode_name(p.mode),
            model_out ? ", " : "", model_out ? model_out : "", total);
+    /* the strongest features: |weight| per standard deviation, largest first */
+    int top[10], ntop = 0;
+    for (int j = 0; j < model.d; j++) {
+        if (model.w[j] == 0.0) continue;
+        int at = ntop < 10 ? ntop++ : 10;
+        while (at > 0 && fabs(model.w[top[at - 1]]) < fabs(model.w[j])) {
+            if (at < 10) top[at] = top[at - 1];
+            at--;
+        }
+        if (at < 10) top[at] = j;
+    }
+    if (ntop) {
+        char drv[512];
+        size_t o = 0;
+        for (int t = 0; t < ntop && t < 5 && o < sizeof drv; t++)
+            o += (size_t)snprintf(drv + o, sizeof drv - o, "%s%s %+.3g", t ? ", " : "",
+                                  names && names[top[t]] ? names[top[t]] : "?",
+                                  model.w[top[t]]);
+        tq_say("train: strongest features (weight per standard deviation): %s", drv);
+    }
     if (tq_g.json) {
         out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "command", "train");
+        cJSON *dj = cJSON_AddArrayToObject(out, "drivers");
+        for (int t = 0; dj && t < ntop; t++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "feature", names && names[top[t]] ? names[top[t]] : "?");
+            cJSON_AddNumberToObject(e, "weight", model.w[top[t]]);
+            cJSON_AddItemToArray(dj, e);
+        }
         cJSON_AddStringToObject(out, "input", path);
         cJSON_AddNumberToObject(out, "rows", (double)info.n);
         cJSON_AddNumberToObject(out, "d", model.d);
