@@ -155,6 +155,51 @@ static spread spread_of(const terr_stats *t, int k, size_t off)
 }
 
 /* A bar chart of one per-territory metric relative to the mean (100%), with a band. */
+/* The propensity model train wrote (/model), if any: its metrics and the features with
+ * the largest weights per standard deviation. */
+static void model_section(FILE *f, const char *path, const tq_accounts *a)
+{
+    double *w = NULL;
+    int64_t d = 0;
+    int width = 0;
+    tq_err e = {0, ""};
+    if (tq_result_read_f64(path, "/model/weights", &w, &d, &width, &e) != TQ_OK || width != 1 ||
+        d != a->d) {
+        free(w);
+        return;
+    }
+    double auc = tq_data_attr_f64(path, "/model", "auc");
+    double lift = tq_data_attr_f64(path, "/model", "lift_top_decile");
+    char *split = tq_data_attr_str(path, "/model", "metrics_split");
+    fputs("<h2>Propensity model</h2>\n<p>", f);
+    if (isfinite(auc)) fprintf(f, "AUC %.3f", auc);
+    if (isfinite(lift)) fprintf(f, ", buyers %.2f times as frequent in the top-scored 10%% as "
+                                   "overall", lift);
+    if (split) {
+        fputs(" (on the ", f);
+        html_str(f, split);
+        fputs(" rows)", f);
+    }
+    fputs(". The strongest features, as the change in log-odds per standard deviation "
+          "(associations in the training data, not causes):</p>\n<table><tr><th>feature"
+          "</th><th>weight</th><th></th></tr>\n", f);
+    for (int t = 0; t < 8; t++) {
+        int best = -1;
+        for (int64_t j = 0; j < d; j++)
+            if (w[j] != 0.0 && isfinite(w[j]) && (best < 0 || fabs(w[j]) > fabs(w[best])))
+                best = (int)j;
+        if (best < 0) break;
+        fputs("<tr><td>", f);
+        html_str(f, a->feature_names && a->feature_names[best] ? a->feature_names[best] : "?");
+        fprintf(f, "</td><td>%+.3f</td><td>%s</td></tr>\n", w[best],
+                w[best] > 0 ? "raises the propensity" : "lowers the propensity");
+        w[best] = 0.0;   /* taken */
+    }
+    fputs("</table>\n", f);
+    free(split);
+    free(w);
+}
+
 static void bar_chart(FILE *f, const char *title, const terr_stats *t, int k, size_t off,
                       double tol)
 {
@@ -592,6 +637,7 @@ int tq_cmd_report(int argc, char **argv)
         fprintf(f, "</td><td>%lld</td><td>%lld</td></tr>\n", (long long)t[j].moved, (long long)t[j].locked);
     }
     fputs("</table>\n", f);
+    model_section(f, path, &a);
     if (params) {
         fputs("<h2>Run</h2>\n<p>Alignment parameters: <code>", f);
         html_str(f, params);

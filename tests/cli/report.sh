@@ -38,6 +38,21 @@ for f in polys:
         assert all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring)
 html = open(f"{w}/rep/report.html").read()
 assert html.count("<svg") >= 3 and "T0011" in html and "</html>" in html
+assert "Propensity model" not in html   # no /model yet
+PY
+# with a model: its section, the strongest features as train printed them
+"$T" train "$W/d.h5" --json >"$W/t.json" 2>/dev/null
+"$T" report "$W/d.h5" -o "$W/rep3" -q
+$PY - "$W" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+t = json.load(open(f"{w}/t.json"))
+html = open(f"{w}/rep3/report.html").read()
+assert "<h2>Propensity model</h2>" in html and "AUC %.3f" % t["metrics"]["auc"] in html
+sec = html[html.index("<h2>Propensity model</h2>"):]
+shown = re.findall(r"<tr><td>([^<]*)</td><td>([+-][0-9.]+)</td>", sec)
+assert [f for f, _ in shown] == [d["feature"] for d in t["drivers"][:len(shown)]], (shown, t["drivers"])
+assert len(shown) == min(8, len(t["drivers"]))
 PY
 # errors
 set +e
