@@ -43,6 +43,8 @@ static void usage(FILE *f)
             "  --missing V            read fields V as blank (repeatable), e.g. --missing NA\n"
             "  --indicator NAME|all   add a feature NAME_missing: 1 where NAME is blank\n"
             "                         (repeatable; all: every f_ and o_ feature)\n"
+            "  --like FROM.h5         blanks and o_ levels read as in FROM (to score this\n"
+            "                         file with a model trained on FROM)\n"
             "  --max-errors N         report up to N problems, then stop (default 20)\n"
             "  --hash-slots M         feature slots for c_ columns (default 32)\n"
             "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
@@ -74,6 +76,10 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     cJSON_AddNumberToObject(o, "labels_negative", (double)st->labels_neg);
     cJSON_AddNumberToObject(o, "ordered_columns", st->nord);
     cJSON_AddNumberToObject(o, "indicator_columns", st->nind);
+    if (p->like) {
+        cJSON_AddStringToObject(o, "like", p->like);
+        cJSON_AddNumberToObject(o, "like_new_levels", (double)st->like_new);
+    }
     /* each o_ column's levels in rank order */
     cJSON *ord = cJSON_AddObjectToObject(o, "ordered");
     for (const char *r = st->ordered; ord && r && *r;) {
@@ -109,6 +115,7 @@ int tq_cmd_import(int argc, char **argv)
         {"positive", required_argument, 0, 2007},
         {"missing", required_argument, 0, 2008},
         {"indicator", required_argument, 0, 2009},
+        {"like", required_argument, 0, 2010},
         {"help", no_argument, 0, 'h'},
         TQ_CLI_LONGOPTS,
         {0, 0, 0, 0}};
@@ -189,6 +196,7 @@ int tq_cmd_import(int argc, char **argv)
             }
             p.indicator[p.nindicator++] = optarg;
             break;
+        case 2010: p.like = optarg; break;
         case 'h':
             if (tq_g.rank == 0) usage(stdout);
             rc = TQ_EXIT_OK;

@@ -875,6 +875,11 @@ int tq_writer_rewrite_features(tq_writer *w, void (*fn)(void *ctx, float *x, int
     return status;
 }
 
+int tq_writer_attr_str(tq_writer *w, const char *name, const char *v)
+{
+    return attr_write_str(w->g, name, v);
+}
+
 int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n)
 {
     hsize_t dims = (hsize_t)n;
@@ -1267,6 +1272,39 @@ char *tq_data_attr_str(const char *path, const char *object, const char *name)
     }
     H5Fclose(f);
     return out;
+}
+
+int tq_data_attr_f64v(const char *path, const char *object, const char *name, double **v,
+                      int *n)
+{
+    tq_err err;
+    int status = TQ_EIO;
+    *v = NULL;
+    *n = 0;
+    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
+    if (f < 0) return TQ_EIO;
+    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
+        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+        if (o >= 0 && H5Aexists(o, name) > 0) {
+            hid_t a = H5Aopen(o, name, H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+            hssize_t m = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+            if (m >= 0 && m < (1 << 24)) {
+                *v = malloc((size_t)(m ? m : 1) * sizeof **v);
+                if (*v && H5Aread(a, H5T_NATIVE_DOUBLE, *v) >= 0) {
+                    *n = (int)m;
+                    status = TQ_OK;
+                } else {
+                    free(*v);
+                    *v = NULL;
+                }
+            }
+            if (sp >= 0) H5Sclose(sp);
+            if (a >= 0) H5Aclose(a);
+        }
+        if (o >= 0) H5Oclose(o);
+    }
+    H5Fclose(f);
+    return status;
 }
 
 double tq_data_attr_f64(const char *path, const char *object, const char *name)

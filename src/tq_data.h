@@ -142,6 +142,8 @@ int tq_writer_territories(tq_writer *w, const tq_territories *t, tq_err *err);
  * fields, whose codes and means are known only after the last row. */
 int tq_writer_rewrite_features(tq_writer *w, void (*fn)(void *ctx, float *x, int64_t rows, int d),
                                void *ctx, tq_err *err);
+/* A string attribute on /accounts. */
+int tq_writer_attr_str(tq_writer *w, const char *name, const char *v);
 /* A vector attribute on /accounts (e.g. the generator's true model). */
 int tq_writer_attr_f64v(tq_writer *w, const char *name, const double *v, int n);
 /* commit=1: flush, record n and checksum, rename onto path. commit=0: delete the temp. */
@@ -191,6 +193,10 @@ int tq_result_read_f64(const char *path, const char *dataset, double **v, int64_
                        int *width, tq_err *err);
 /* A string attribute of an object ("/alignment", "/"), malloc'ed; NULL if absent. */
 char *tq_data_attr_str(const char *path, const char *object, const char *name);
+/* A vector attribute (converted to double), malloc'ed into *v with its length *n;
+ * TQ_EIO (and *v NULL) if absent. */
+int tq_data_attr_f64v(const char *path, const char *object, const char *name, double **v,
+                      int *n);
 /* A numeric attribute (converted to double); NAN if absent. */
 double tq_data_attr_f64(const char *path, const char *object, const char *name);
 int tq_result_read_rows_i32(const char *path, const tq_comm *comm, const char *dataset,

@@ -419,6 +419,13 @@ typedef struct {
     int nind;            /* such slots (--indicator) */
     int nord;            /* o_ columns */
     ord_col *ord;        /* per feature slot (nf): the levels of an o_ column */
+    /* --like FROM.h5: FROM's blank values and level orders, per feature slot (nf) */
+    double *lfill;       /* FROM's feature_fill of the feature */
+    const char **lvl;    /* FROM's levels of an o_ feature: "L0\x1fL1...\x1e", or NULL */
+    char *like_levels;   /* FROM's ordered_levels attribute (lvl points into it) */
+    int64_t like_new;    /* levels not among FROM's (the first LIKE_WARN_MAX warned) */
+    char *lev_attr;      /* this file's ordered_levels: the records defining its ranks */
+    size_t lev_len;
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
     int nf, nc, d;
     int ignored;         /* columns skipped (--ignore-unknown) */
@@ -449,6 +456,68 @@ typedef struct {
     tq_err *err;
     tq_progress prog;
 } acc_ctx;
+
+/* --like FROM.h5: for each f_/o_ feature of this file, FROM's value for a blank field
+ * and, for an o_ one, FROM's order of its levels; a feature FROM lacks, or one ordered
+ * in one file and not in the other, is an error. */
+static int like_load(acc_ctx *c, const tq_csv_row *r)
+{
+    const char *from = c->p->like;
+    tq_accounts a;
+    tq_err e = {0, ""};
+    double *fill = NULL;
+    int nfill = 0, rc = TQ_OK;
+    memset(&a, 0, sizeof a);
+    c->lfill = calloc((size_t)c->nf, sizeof *c->lfill);
+    c->lvl = calloc((size_t)c->nf, sizeof *c->lvl);
+    if (!c->lfill || !c->lvl) return TQ_ENOMEM;
+    if (tq_accounts_read_range(from, TQ_COL_LABEL, 0, 0, &a, &e) != TQ_OK) {
+        report(c->rp, c->file, r->line, NULL, NULL, 0, "--like %s: %s", from, e.msg);
+        return TQ_OK;
+    }
+    if (tq_data_attr_f64v(from, "/accounts", "feature_fill", &fill, &nfill) != TQ_OK ||
+        nfill != a.d) {
+        report(c->rp, c->file, r->line, NULL, NULL, 0,
+               "--like %s: the file does not record what its blank features were read as "
+               "(written by an older tqplan import: import it again)", from);
+        goto done;
+    }
+    c->like_levels = tq_data_attr_str(from, "/accounts", "ordered_levels");
+    for (int i = 0; i < r->n; i++) {
+        if (c->role[i] != R_FEAT) continue;
+        int j = c->slot[i], at = -1;
+        for (int q = 0; q < a.d && at < 0; q++)
+            if (a.feature_names && a.feature_names[q] && !strcmp(a.feature_names[q], c->bare[i]))
+                at = q;
+        if (at < 0) {
+            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                   "--like %s: it has no feature '%s'", from, c->bare[i]);
+            continue;
+        }
+        c->lfill[j] = fill[at];
+        /* FROM's record "NAME\x1fL0\x1f...\x1e" of this feature, if ordered there */
+        size_t bl = strlen(c->bare[i]);
+        for (const char *rec = c->like_levels; rec && *rec;) {
+            size_t rl = strcspn(rec, "\x1e");
+            if (rl > bl && !strncmp(rec, c->bare[i], bl) && rec[bl] == '\x1f') {
+                c->lvl[j] = rec + bl + 1;
+                break;
+            }
+            rec += rl + (rec[rl] != 0);
+        }
+        if (c->is_ord[i] && !c->lvl[j])
+            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                   "--like %s: '%s' is not an ordered (o_) feature there", from, c->bare[i]);
+        else if (!c->is_ord[i] && c->lvl[j])
+            report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
+                   "--like %s: '%s' is an ordered feature there: read it as o_%s", from,
+                   c->bare[i], c->bare[i]);
+    }
+done:
+    free(fill);
+    tq_accounts_free(&a);
+    return rc;
+}
 
 static int acc_header(acc_ctx *c, const tq_csv_row *r)
 {
@@ -591,6 +660,14 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
                 c->ord[c->slot[i]].on = 1;
                 if (tq_idset_init(&c->ord[c->slot[i]].levels, 64)) return TQ_ENOMEM;
             }
+        if (p->like) {
+            int rc = like_load(c, r);
+            if (rc) return rc;
+            if (c->rp->errors) {
+                c->stop = 1;
+                return TQ_OK;
+            }
+        }
     }
     if (c->d) {
         c->feature_names = calloc((size_t)c->d, sizeof *c->feature_names);
@@ -967,6 +1044,10 @@ static void acc_free(acc_ctx *c)
         free(c->ord[j].rank);
     }
     free(c->ord);
+    free(c->lfill);
+    free(c->lvl);
+    free(c->like_levels);
+    free(c->lev_attr);
     free(c->fsum);
     free(c->fknown);
     free(c->fblank);
@@ -991,6 +1072,95 @@ static int ord_cmp(const void *a, const void *b)
     const ord_level_t *x = a, *y = b;
     if (x->lead != y->lead) return x->lead < y->lead ? -1 : 1;
     return strcmp(x->text, y->text);
+}
+
+#define LIKE_WARN_MAX 5
+
+/* --like: the ranks of column i's levels lv (L of them, sorted) are their places among
+ * FROM's levels; a level FROM lacks goes between its neighbours there (a rank x.5),
+ * with a warning. *rec is set to FROM's record of the column (malloc'ed), the one that
+ * defines these ranks. */
+static int like_ranks(acc_ctx *c, int i, const ord_level_t *lv, int64_t L, const char **rec,
+                      size_t *reclen)
+{
+    ord_col *o = &c->ord[c->slot[i]];
+    const char *ls = c->lvl[c->slot[i]];
+    size_t total = strcspn(ls, "\x1e");
+    int64_t M = 0;
+    for (size_t q = 0; q <= total; q++) M += q == total || ls[q] == '\x1f';
+    ord_level_t *fl = calloc((size_t)M, sizeof *fl);
+    char *copy = strndup(ls, total);
+    size_t bl = strlen(c->bare[i]);
+    char *r = malloc(bl + total + 3);
+    tq_idset set;
+    memset(&set, 0, sizeof set);
+    if (!fl || !copy || !r || tq_idset_init(&set, M)) {
+        free(fl);
+        free(copy);
+        free(r);
+        tq_idset_free(&set);
+        return TQ_ENOMEM;
+    }
+    sprintf(r, "%s\x1f%s\x1e", c->bare[i], copy);
+    int64_t m = 0;
+    for (char *t = copy;; t++) {
+        char *e = t + strcspn(t, "\x1f");
+        int last = !*e;
+        *e = 0;
+        fl[m].text = t;
+        fl[m].code = m;
+        first_number(t, strlen(t), &fl[m].lead);
+        int64_t first;
+        if (tq_idset_insert(&set, t, strlen(t), m, &first) < 0) M = -1;
+        m++;
+        if (last || M < 0) break;
+        t = e;
+    }
+    int64_t unknown = 0;
+    for (int64_t k = 0; k < L && M >= 0; k++) {
+        int64_t at = tq_idset_find(&set, lv[k].text, strlen(lv[k].text));
+        if (at >= 0) {
+            o->rank[lv[k].code] = (double)at;
+            continue;
+        }
+        /* FROM's levels are in (first number, text) order: the first one after it */
+        int64_t lo = 0, hi = m;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (ord_cmp(&fl[mid], &lv[k]) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        o->rank[lv[k].code] = (double)lo - 0.5;
+        unknown++;
+        if (c->like_new++ < LIKE_WARN_MAX) {
+            char msg[800], q[4][160], where[400];
+            tq_val_quote(lo > 0 ? fl[lo - 1].text : "", lo > 0 ? strlen(fl[lo - 1].text) : 0,
+                         q[2], sizeof q[2]);
+            tq_val_quote(lo < m ? fl[lo].text : "", lo < m ? strlen(fl[lo].text) : 0, q[3],
+                         sizeof q[3]);
+            if (lo == 0) snprintf(where, sizeof where, "below the lowest, '%s'", q[3]);
+            else if (lo == m) snprintf(where, sizeof where, "above the highest, '%s'", q[2]);
+            else snprintf(where, sizeof where, "between '%s' and '%s'", q[2], q[3]);
+            snprintf(msg, sizeof msg, "%s:%s: '%s' is not among the levels of %s: ranked "
+                     "%.1f, %s", c->file,
+                     tq_val_quote(c->colname[i], strlen(c->colname[i]), q[0], sizeof q[0]),
+                     tq_val_quote(lv[k].text, strlen(lv[k].text), q[1], sizeof q[1]),
+                     c->p->like, (double)lo - 0.5, where);
+            if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
+            else tq_warn("%s", msg);
+        }
+    }
+    (void)unknown;
+    tq_idset_free(&set);
+    free(fl);
+    free(copy);
+    if (M < 0) {
+        free(r);
+        return TQ_ENOMEM;
+    }
+    *rec = r;
+    *reclen = strlen(r);
+    return TQ_OK;
 }
 
 /* Rank the levels of ordered column slot j by (first number, text); the order goes to
@@ -1040,6 +1210,21 @@ static int ord_rank(acc_ctx *c, int i, char **order, size_t *olen)
         }
     }
     *olen += (size_t)sprintf(b + *olen, "\x1e");
+    int rc = TQ_OK;
+    const char *rec = b + *olen - need + 1;   /* this column's record, as appended */
+    size_t reclen = need - 1;
+    if (c->lvl && c->lvl[c->slot[i]]) rc = like_ranks(c, i, lv, L, &rec, &reclen);
+    /* the record that defines the ranks goes into the file (ordered_levels) */
+    char *la = rc ? NULL : realloc(c->lev_attr, c->lev_len + reclen + 1);
+    if (!la) {
+        free(lv);
+        return TQ_ENOMEM;
+    }
+    c->lev_attr = la;
+    memcpy(la + c->lev_len, rec, reclen);
+    c->lev_len += reclen;
+    la[c->lev_len] = 0;
+    if (c->lvl && c->lvl[c->slot[i]]) free((char *)rec);
     /* the known fields' sum, for a blank's mean: ranks by their counts */
     double sum = 0;
     for (int64_t k = 0; k < L; k++) sum += (double)o->count[k] * o->rank[k];
@@ -1091,11 +1276,27 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
         tq_err_set(c->err, rc, "import: out of memory ranking the ordered columns");
         return rc;
     }
+    if (c->like_new > LIKE_WARN_MAX) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s: %lld more o_ values not among the levels of %s, each "
+                 "ranked between its neighbours there", c->file,
+                 (long long)(c->like_new - LIKE_WARN_MAX), c->p->like);
+        if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
+        else tq_warn("%s", msg);
+    }
+    st->like_new = c->like_new;
+    /* a blank's value for every f_/o_ feature (recorded as feature_fill, for --like):
+     * FROM's with --like, else the mean of the column's fields */
+    for (int i = 0; i < c->ncols; i++)
+        if (c->role[i] == R_FEAT)
+            fill[c->slot[i]] = c->lfill ? c->lfill[c->slot[i]]
+                                        : c->fknown[c->slot[i]]
+                                              ? c->fsum[c->slot[i]] / (double)c->fknown[c->slot[i]]
+                                              : NAN;
     for (int i = 0; i < c->ncols; i++) {
         if (c->role[i] != R_FEAT) continue;
         int j = c->slot[i];
         if (!c->fblank[j]) continue;
-        fill[j] = c->fsum[j] / (double)c->fknown[j];
         st->imputed += c->fblank[j];
         st->imputed_columns++;
         char msg[512], q[256];
@@ -1103,10 +1304,13 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
         if (c->ind_slot[i] < 0)
             snprintf(hint, sizeof hint, "; --indicator %s adds a feature %s_missing",
                      c->bare[i], c->bare[i]);
-        snprintf(msg, sizeof msg, "%s:%s: %lld blank field%s (%.1f%%) read as the column's "
-                 "mean %.6g%s%s", c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]),
-                 q, sizeof q), (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
-                 100.0 * (double)c->fblank[j] / (double)c->n, (double)(float)fill[j],
+        char whose[300];
+        if (c->lfill) snprintf(whose, sizeof whose, "the value %s gives it,", c->p->like);
+        else snprintf(whose, sizeof whose, "the column's mean");
+        snprintf(msg, sizeof msg, "%s:%s: %lld blank field%s (%.1f%%) read as %s %.6g%s%s",
+                 c->file, tq_val_quote(c->colname[i], strlen(c->colname[i]), q, sizeof q),
+                 (long long)c->fblank[j], c->fblank[j] > 1 ? "s" : "",
+                 100.0 * (double)c->fblank[j] / (double)c->n, whose, (double)(float)fill[j],
                  c->is_ord[i] ? " (of the ranks)" : "", hint);
         if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
         else tq_warn("%s", msg);
@@ -1114,6 +1318,13 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
     if (st->imputed || c->nord) {
         rewrite_ctx u = {c, fill};
         rc = tq_writer_rewrite_features(c->w, rewrite_rows, &u, c->err);
+    }
+    /* what a later import --like this file needs */
+    if (rc == TQ_OK && (tq_writer_attr_f64v(c->w, "feature_fill", fill, c->d) != TQ_OK ||
+                        (c->lev_attr && tq_writer_attr_str(c->w, "ordered_levels",
+                                                           c->lev_attr) != TQ_OK))) {
+        tq_err_set(c->err, TQ_EIO, "import: cannot write the feature attributes");
+        rc = TQ_EIO;
     }
     free(fill);
     return rc;
@@ -1211,7 +1422,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
                "blank", vals, (long long)ac.neg, ac.first_other,
                (long long)(ac.n - ac.neg));
     }
-    for (int i = 0; i < ac.ncols && !rp.errors; i++)
+    for (int i = 0; i < ac.ncols && !rp.errors && !p->like; i++)
         if (ac.role[i] == R_FEAT && ac.fblank[ac.slot[i]] && !ac.fknown[ac.slot[i]])
             report(&rp, p->accounts, 0, ac.colname[i], NULL, 0,
                    "every field is blank: no mean to read them as (drop the column or "

@@ -52,6 +52,9 @@ typedef struct {
     const char *positive[TQ_IMPORT_MAX_TOKENS];   /* unknown); none: labels are 0/1 */
     int nmissing;              /* --missing: field values read as blank (e.g. NA) */
     const char *missing[TQ_IMPORT_MAX_TOKENS];
+    const char *like;          /* --like FROM.h5: blanks read as FROM's values and o_
+                                * levels ranked as in FROM (a dataset scored with a
+                                * model trained on FROM means the same) */
     int nindicator;            /* --indicator NAME (or all): a feature NAME_missing, 1
                                 * where NAME's field is blank, after the hashed slots */
     const char *indicator[TQ_IMPORT_MAX_MAP];
@@ -86,6 +89,7 @@ typedef struct {
     int unterminated;     /* the accounts CSV does not end with a line break (warned) */
     int nord;             /* o_ (ordered) columns among the nf numeric ones */
     int nind;             /* NAME_missing indicator features (--indicator) */
+    int64_t like_new;     /* --like: o_ values not among FROM's levels (warned) */
     char *ordered;        /* their levels in rank order: "NAME\x1fL0\x1fL1...\x1e" per
                            * column (malloc'd, NULL when none: free() it) */
     size_t ordered_len;

@@ -114,4 +114,50 @@ print("CoIL 2000: test AUC %.4f, %d of %d buyers among the 800 top-scored" % (au
 dr = json.load(open(f"{w}/coil_train.json"))["drivers"]
 assert dr[0]["feature"] == "PPERSAUT", dr[:3]
 PY
+
+# --- the same as two files: import the training customers, train, then import the test
+# customers --like the training file (blanks and level ranks as there) and score them
+# with the model; what next year's batch of accounts goes through ------------------------
+awk 'NR==1{print "id,lat,lon,"$0; next} NR <= 5823 {print "c"NR-1",0,0,"$0}' \
+    "$DATA/caravan_coil2000.csv" >"$W/coil_train.csv"
+awk 'NR==1{print "id,lat,lon,"$0; next} NR > 5823 {print "c"NR-1",0,0,"$0}' \
+    "$DATA/caravan_coil2000.csv" >"$W/coil_test.csv"
+opts=(--map label=CARAVAN --positive insurance --map c_STYPE=STYPE --map c_MOSHOOFD=MOSHOOFD
+      --rest o)
+"$T" import "$W/coil_train.csv" -o "$W/ctrain.h5" "${opts[@]}" -q || fail "coil train: import"
+"$T" train "$W/ctrain.h5" --val 0 --model-out "$W/model.json" -q || fail "coil: train"
+"$T" import "$W/coil_test.csv" -o "$W/ctest.h5" "${opts[@]}" --like "$W/ctrain.h5" --json \
+    >"$W/like.json" 2>"$W/like.err" || { cat "$W/like.err"; fail "coil test: import --like"; }
+grep -q "is not among the levels of" "$W/like.err" || fail "coil test: no warning for new levels"
+"$T" score "$W/ctest.h5" --model "$W/model.json" -q || fail "coil test: score"
+$PY - "$W" <<'PY'
+import json, sys
+import h5py, numpy as np
+w = sys.argv[1]
+j = json.load(open(f"{w}/like.json"))
+assert j["like_new_levels"] > 0, j
+with h5py.File(f"{w}/ctrain.h5") as a, h5py.File(f"{w}/ctest.h5") as b:
+    names = a["accounts"].attrs["feature_names"]
+    names = (names.decode() if isinstance(names, bytes) else names).split(",")
+    assert a["accounts"].attrs["ordered_levels"] == b["accounts"].attrs["ordered_levels"]
+    Xa, Xb = a["accounts/features"][:], b["accounts/features"][:]
+    y, s = b["accounts/label"][:] == 1, b["accounts/score"][:]
+    lv = a["accounts"].attrs["ordered_levels"]
+    lv = lv.decode() if isinstance(lv, bytes) else lv
+# each test value of PPERSAUT has its rank among the training file's levels, and one
+# the training file lacks falls between its neighbours (x.5)
+import csv
+rec = {r.split("\x1f")[0]: r.split("\x1f")[1:] for r in lv.split("\x1e") if r}
+levels = rec["PPERSAUT"]
+q = names.index("PPERSAUT")
+vals = [r["PPERSAUT"] for r in csv.DictReader(open(f"{w}/coil_test.csv"))]
+for v, x in zip(vals, Xb[:, q]):
+    if v in levels:
+        assert x == levels.index(v), (v, x)
+    else:
+        assert x % 1 == 0.5, (v, x)
+top = y[np.argsort(-s, kind="stable")[:800]].sum()
+assert top > 105, ("coil scored from the training file's model: buyers in the top 800", top)
+print("CoIL 2000, test file imported --like the training file and scored: %d buyers" % top)
+PY
 echo ok

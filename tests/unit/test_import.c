@@ -656,6 +656,70 @@ static void test_ordered(void **state)
     }
     assert_true(sum[0] == sum[1]);
     assert_true(sum[0] == sum[2]);
+
+    /* --like FROM: blanks read as FROM's values (size: mean rank 2, x: mean 4), levels
+     * ranked as in FROM, a level FROM lacks between its neighbours there */
+    static char from[600];
+    params(&p, &s, "accounts_good.csv", NULL, "from.h5");
+    p.accounts = write_tmp("ord.csv", csv);
+    p.missing[0] = "NA";
+    p.nmissing = 1;
+    p.warn = collect;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    free(st.ordered);
+    snprintf(from, sizeof from, "%s", p.out);
+    params(&p, &s, "accounts_good.csv", NULL, "new.h5");
+    p.accounts = write_tmp("new.csv", "id,lat,lon,o_size,f_x,o_temp\n"
+                                      "z1,0,0,11-50,,0 to 5\n"
+                                      "z2,0,0,300-999,8,$2.5 up\n"
+                                      "z3,0,0,,9,-5 to 0\n");
+    p.like = from;
+    p.warn = collect;
+    int rc = tq_import_run(&p, &st, &err);
+    if (rc) fail_msg("--like: %d %s / %s", rc, err.msg, s.n ? s.msg[0] : "");
+    free(st.ordered);
+    assert_int_equal(st.like_new, 1);
+    assert_non_null(strstr(s.msg[0], "new.csv:o_size: '300-999' is not among the levels of "));
+    assert_non_null(strstr(s.msg[0], "ranked 3.5, between '51-200' and '1,001-5,000'"));
+    {
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        const float size[3] = {2, 3.5f, 2}, x[3] = {4, 8, 9}, temp[3] = {2, 3, 1};
+        for (int i = 0; i < 3; i++) {
+            assert_true(a.features[i * 3] == size[i]);
+            assert_true(a.features[i * 3 + 1] == x[i]);
+            assert_true(a.features[i * 3 + 2] == temp[i]);
+        }
+        tq_accounts_free(&a);
+    }
+    /* a file imported --like keeps FROM's levels and fills: --like it gives the same */
+    static char mid[600];
+    snprintf(mid, sizeof mid, "%s", p.out);
+    params(&p, &s, "accounts_good.csv", NULL, "new2.h5");
+    p.accounts = write_tmp("new.csv", "id,lat,lon,o_size,f_x,o_temp\nz1,0,0,,,11 up\n");
+    p.like = mid;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    free(st.ordered);
+    {
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        assert_true(a.features[0] == 2 && a.features[1] == 4 && a.features[2] == 3.5f);
+        tq_accounts_free(&a);
+    }
+    unlink(p.out);
+    unlink(mid);
+    /* FROM lacks a feature; f_ here and o_ there */
+    params(&p, &s, "accounts_good.csv", NULL, "new.h5");
+    p.accounts = write_tmp("new.csv", "id,lat,lon,f_size,f_y\nz1,0,0,1,2\n");
+    p.like = from;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 2);
+    assert_non_null(strstr(s.msg[0], "new.csv:1:f_size: --like "));
+    assert_non_null(strstr(s.msg[0], "'size' is an ordered feature there: read it as o_size"));
+    assert_non_null(strstr(s.msg[1], "new.csv:1:f_y: --like "));
+    assert_non_null(strstr(s.msg[1], "it has no feature 'y'"));
+    unlink(p.accounts);
+    unlink(from);
     /* a value without a number */
     params(&p, &s, "accounts_good.csv", NULL, "ord.h5");
     p.accounts = write_tmp("ord.csv", "id,lat,lon,o_size\na,0,0,1-10\nb,0,0,unknown\n");
