@@ -570,7 +570,7 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             c->value_is_workload = 1;
         }
         int role = fixed_role(name, fixed_names, R_NFIXED);
-        int kind = 0;   /* 'f' numeric feature, 'c' categorical */
+        int kind = 0;   /* 'f' numeric, 'o' ordered or 'c' categorical feature */
         const char *own = name == r->field[i] ? c->colname[i] : name;   /* outlives the scan */
         if (role >= 0) {
             if (c->has[role]) {
