@@ -5,6 +5,7 @@
  *                        its rep home base, with its metrics as properties (RFC 7946)
  *   spm_territories.csv  territory_id, accounts, workload, potential, value, quota, ...
  *   spm_assignments.csv  account_id, territory_id, previous_territory_id, moved, locked
+ *   (both CSVs end with effective_start, effective_end when --effective-from/-to)
  * The alignment shown is /alignment/territory, else /clusters/label, else last year's
  * prev_territory. Each file is written to a temporary name and renamed when complete.
  * Runs on rank 0 (other ranks return at once); memory O(N). */
@@ -245,6 +246,19 @@ static void bar_chart(FILE *f, const char *title, const terr_stats *t, int k, si
             tol > 0 ? "; green band: tolerance" : "");
 }
 
+/* 1 when s is a calendar date written YYYY-MM-DD (years 1000-9999). */
+static int iso_date(const char *s)
+{
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    if (y < 1000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1]) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return !(m == 2 && d == 29 && !leap);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -254,14 +268,20 @@ static void usage(FILE *f)
             "for SPM systems. DIR defaults to DATA_report/ beside the dataset.\n"
             "The alignment shown: /alignment, else /clusters, else last year's.\n\n"
             "  -o DIR            output directory (created if missing)\n"
+            "  --effective-from YYYY-MM-DD, --effective-to YYYY-MM-DD\n"
+            "                    the period the alignment holds: columns effective_start,\n"
+            "                    effective_end in both SPM CSVs\n"
             "  --json, -q\n");
 }
 
 int tq_cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"effective-from", required_argument, 0, 3001},
+                                         {"effective-to", required_argument, 0, 3002},
                                          {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS,
                                          {0, 0, 0, 0}};
+    const char *eff_from = NULL, *eff_to = NULL;
     int c, rc = TQ_EXIT_INPUT;
     const char *dir = NULL;
     char *dirbuf = NULL, *params = NULL;
@@ -284,10 +304,29 @@ int tq_cmd_report(int argc, char **argv)
         if (r) continue;
         switch (c) {
         case 'o': dir = optarg; break;
+        case 3001:
+        case 3002:
+            if (!iso_date(optarg)) {
+                tq_error("option --effective-%s: '%s' is not a date YYYY-MM-DD",
+                         c == 3001 ? "from" : "to", optarg);
+                return TQ_EXIT_INPUT;
+            }
+            if (c == 3001) eff_from = optarg;
+            else eff_to = optarg;
+            break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
         default: usage(stderr); return TQ_EXIT_INPUT;
         }
     }
+    if (eff_from && eff_to && strcmp(eff_to, eff_from) < 0) {
+        tq_error("--effective-to %s is before --effective-from %s", eff_to, eff_from);
+        return TQ_EXIT_INPUT;
+    }
+    /* the period's columns, appended to each row of both SPM CSVs */
+    char eff[32] = "";
+    if (eff_from || eff_to)
+        snprintf(eff, sizeof eff, ",%s,%s", eff_from ? eff_from : "", eff_to ? eff_to : "");
+    const char *eff_head = eff[0] ? ",effective_start,effective_end" : "";
     if (optind != argc - 1) {
         tq_error("report needs exactly one dataset file");
         usage(stderr);
@@ -453,7 +492,7 @@ int tq_cmd_report(int argc, char **argv)
     /* ---- SPM CSVs ---- */
     snprintf(fn, sizeof fn, "%s/spm_assignments.csv", dir);
     if (tq_out_open(&o, fn, &err) != TQ_OK) goto fail;
-    fputs("account_id,territory_id,previous_territory_id,moved,locked\n", o.f);
+    fprintf(o.f, "account_id,territory_id,previous_territory_id,moved,locked%s\n", eff_head);
     for (int64_t i = 0; i < n; i++) {
         csv_field(o.f, a.id + i * a.id_len);
         fputc(',', o.f);
@@ -463,15 +502,15 @@ int tq_cmd_report(int argc, char **argv)
             if (clusters) csv_field(o.f, tq_territory_id(&tt, a.prev_territory[i], tid, sizeof tid));
             else csv_field(o.f, TID(a.prev_territory[i]));
         }
-        fprintf(o.f, ",%d,%d\n", cmp_prev && a.prev_territory[i] >= 0 && lab[i] != a.prev_territory[i],
-                a.locked[i] != 0);
+        fprintf(o.f, ",%d,%d%s\n", cmp_prev && a.prev_territory[i] >= 0 && lab[i] != a.prev_territory[i],
+                a.locked[i] != 0, eff);
     }
     if (tq_out_commit(&o, &err) != TQ_OK) goto fail;
 
     snprintf(fn, sizeof fn, "%s/spm_territories.csv", dir);
     if (tq_out_open(&o, fn, &err) != TQ_OK) goto fail;
-    fputs("territory_id,accounts,workload,potential,value,quota,locked,moved_in,"
-          "center_lat,center_lon,home_lat,home_lon\n", o.f);
+    fprintf(o.f, "territory_id,accounts,workload,potential,value,quota,locked,moved_in,"
+                 "center_lat,center_lon,home_lat,home_lon%s\n", eff_head);
     for (int j = 0; j < k; j++) {
         terr_stats *s = &t[j];
         csv_field(o.f, TID(j));
@@ -482,7 +521,7 @@ int tq_cmd_report(int argc, char **argv)
                 s->clat, s->clon);
         if (s->has_home) fprintf(o.f, "%.6f,%.6f", s->home_lat, s->home_lon);
         else fputc(',', o.f);
-        fputc('\n', o.f);
+        fprintf(o.f, "%s\n", eff);
     }
     if (tq_out_commit(&o, &err) != TQ_OK) goto fail;
 

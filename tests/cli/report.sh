@@ -54,6 +54,24 @@ shown = re.findall(r"<tr><td>([^<]*)</td><td>([+-][0-9.]+)</td>", sec)
 assert [f for f, _ in shown] == [d["feature"] for d in t["drivers"][:len(shown)]], (shown, t["drivers"])
 assert len(shown) == min(8, len(t["drivers"]))
 PY
+# the period the alignment holds, for the SPM load: two columns in both CSVs
+"$T" report "$W/d.h5" -o "$W/rep4" -q --effective-from 2027-01-01 --effective-to 2027-12-31
+head -1 "$W/rep4/spm_assignments.csv" | grep -q ",locked,effective_start,effective_end\$" ||
+  fail "effective columns in spm_assignments.csv"
+[ "$(tail -n +2 "$W/rep4/spm_assignments.csv" | grep -vc ',2027-01-01,2027-12-31$')" = 0 ] ||
+  fail "every assignment row carries the period"
+[ "$(tail -n +2 "$W/rep4/spm_territories.csv" | grep -c ',2027-01-01,2027-12-31$')" = 12 ] ||
+  fail "every territory row carries the period"
+for bad in "--effective-from 2027-02-29" "--effective-from 2027-1-1" \
+           "--effective-from 2027-03-01 --effective-to 2027-02-01"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$T" report "$W/d.h5" -o "$W/rep5" $bad 2>"$W/err"; rc=$?
+  set -e
+  [ $rc = 1 ] || fail "report $bad: exit $rc"
+  grep -q "effective" "$W/err" || { cat "$W/err"; fail "report $bad: message"; }
+  [ ! -e "$W/rep5" ] || fail "report $bad: output written"
+done
 # errors
 set +e
 "$T" report "$W/none.h5" -o "$W/rep2" 2>"$W/err"; rc=$?
