@@ -1257,19 +1257,27 @@ done:
     return status;
 }
 
-char *tq_data_attr_str(const char *path, const char *object, const char *name)
+/* The object `object` ("/" or a path) of the dataset file at path, opened read-only:
+ * its id (close it, then *f), or a negative id when the file or the object is not there
+ * (*f is then closed already). */
+static hid_t open_object(const char *path, const char *object, hid_t *f)
 {
     tq_err err;
-    char *out = NULL;
-    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
-    if (f < 0) return NULL;
-    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
-        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
-        if (o >= 0) {
-            out = attr_read_str(o, name);
-            H5Oclose(o);
-        }
-    }
+    hid_t o = H5I_INVALID_HID;
+    *f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
+    if (*f < 0) return H5I_INVALID_HID;
+    if (H5Lexists(*f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/"))
+        o = H5Oopen(*f, object, H5P_DEFAULT);
+    if (o < 0) H5Fclose(*f);
+    return o;
+}
+
+char *tq_data_attr_str(const char *path, const char *object, const char *name)
+{
+    hid_t f, o = open_object(path, object, &f);
+    if (o < 0) return NULL;
+    char *out = attr_read_str(o, name);
+    H5Oclose(o);
     H5Fclose(f);
     return out;
 }
@@ -1277,49 +1285,39 @@ char *tq_data_attr_str(const char *path, const char *object, const char *name)
 int tq_data_attr_f64v(const char *path, const char *object, const char *name, double **v,
                       int *n)
 {
-    tq_err err;
     int status = TQ_EIO;
     *v = NULL;
     *n = 0;
-    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
-    if (f < 0) return TQ_EIO;
-    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
-        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
-        if (o >= 0 && H5Aexists(o, name) > 0) {
-            hid_t a = H5Aopen(o, name, H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
-            hssize_t m = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-            if (m >= 0 && m < (1 << 24)) {
-                *v = malloc((size_t)(m ? m : 1) * sizeof **v);
-                if (*v && H5Aread(a, H5T_NATIVE_DOUBLE, *v) >= 0) {
-                    *n = (int)m;
-                    status = TQ_OK;
-                } else {
-                    free(*v);
-                    *v = NULL;
-                }
+    hid_t f, o = open_object(path, object, &f);
+    if (o < 0) return TQ_EIO;
+    if (H5Aexists(o, name) > 0) {
+        hid_t a = H5Aopen(o, name, H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+        hssize_t m = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (m >= 0 && m < (1 << 24)) {
+            *v = malloc((size_t)(m ? m : 1) * sizeof **v);
+            if (*v && H5Aread(a, H5T_NATIVE_DOUBLE, *v) >= 0) {
+                *n = (int)m;
+                status = TQ_OK;
+            } else {
+                free(*v);
+                *v = NULL;
             }
-            if (sp >= 0) H5Sclose(sp);
-            if (a >= 0) H5Aclose(a);
         }
-        if (o >= 0) H5Oclose(o);
+        if (sp >= 0) H5Sclose(sp);
+        if (a >= 0) H5Aclose(a);
     }
+    H5Oclose(o);
     H5Fclose(f);
     return status;
 }
 
 double tq_data_attr_f64(const char *path, const char *object, const char *name)
 {
-    tq_err err;
     double v = NAN;
-    hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, &err);
-    if (f < 0) return NAN;
-    if (H5Lexists(f, object, H5P_DEFAULT) > 0 || !strcmp(object, "/")) {
-        hid_t o = H5Oopen(f, object, H5P_DEFAULT);
-        if (o >= 0) {
-            if (attr_read(o, name, H5T_NATIVE_DOUBLE, &v) != TQ_OK) v = NAN;
-            H5Oclose(o);
-        }
-    }
+    hid_t f, o = open_object(path, object, &f);
+    if (o < 0) return NAN;
+    if (attr_read(o, name, H5T_NATIVE_DOUBLE, &v) != TQ_OK) v = NAN;
+    H5Oclose(o);
     H5Fclose(f);
     return v;
 }
