@@ -64,6 +64,19 @@ int tq_cmd_score(int argc, char **argv)
     if (tq_g.threads > 0) tq_set_threads(tq_g.threads);
     double t0 = tq_now();
     if (tq_model_load(model_path, &m, &names, &err) != TQ_OK) goto fail;
+    /* the dataset's feature names: the model's weights follow them (columns of a later
+     * CSV may come in another order) */
+    int reordered = 0;
+    {
+        tq_accounts a = {0};
+        if (tq_accounts_read_range(path, TQ_COL_LABEL, 0, 0, &a, &err) != TQ_OK) goto fail;
+        int st = tq_model_match(&m, names, a.feature_names, a.d, model_path, path, &reordered,
+                                &err);
+        tq_accounts_free(&a);
+        if (st != TQ_OK) goto fail;
+    }
+    if (reordered)
+        tq_say("score: %s has the model's features in another order: matched by name", path);
     int64_t lo, hi;
     if (tq_model_score_file(path, comm, &m, stream, &scores, &labels, &lo, &hi, &err) != TQ_OK)
         goto fail;
@@ -94,6 +107,7 @@ int tq_cmd_score(int argc, char **argv)
         cJSON_AddStringToObject(o, "model", model_path);
         cJSON_AddNumberToObject(o, "rows", (double)n);
         cJSON_AddNumberToObject(o, "d", m.d);
+        cJSON_AddBoolToObject(o, "reordered", reordered);
         if (met.n > 0) cJSON_AddItemToObject(o, "metrics_labelled", tq_metrics_to_json(&met));
         tq_json_time(o, "score", t_score);
         tq_json_time(o, "write", t_write);

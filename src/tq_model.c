@@ -68,6 +68,80 @@ done:
     return status;
 }
 
+int tq_model_match(tq_sgd_model *m, char *const *mnames, char *const *dnames, int dd,
+                   const char *model_path, const char *data_path, int *reordered,
+                   tq_err *err)
+{
+    *reordered = 0;
+    if (!mnames || !dnames || m->d <= 0 || dd <= 0) return TQ_OK;
+    if (dd != m->d) {   /* name the first feature one side lacks */
+        for (int j = 0; j < dd; j++) {
+            int found = 0;
+            for (int k = 0; k < m->d && !found; k++)
+                found = mnames[k] && dnames[j] && !strcmp(mnames[k], dnames[j]);
+            if (!found) {
+                tq_err_set(err, TQ_EINVAL,
+                           "%s: feature '%s' (column %d of /accounts/features) is not among "
+                           "the %d features of the model %s: import the data with the "
+                           "columns the model was trained on (import --like the training "
+                           "file)", data_path, dnames[j] ? dnames[j] : "?", j + 1, m->d,
+                           model_path);
+                return TQ_EINVAL;
+            }
+        }
+        for (int k = 0; k < m->d; k++) {
+            int found = 0;
+            for (int j = 0; j < dd && !found; j++)
+                found = mnames[k] && dnames[j] && !strcmp(mnames[k], dnames[j]);
+            if (!found) {
+                tq_err_set(err, TQ_EINVAL, "%s: the model %s's feature '%s' is not among the "
+                           "%d features of the data", data_path, model_path,
+                           mnames[k] ? mnames[k] : "?", dd);
+                return TQ_EINVAL;
+            }
+        }
+        return TQ_OK;   /* the same names, repeated differently: the d check says so */
+    }
+    int d = m->d, status = TQ_OK;
+    int *perm = malloc((size_t)d * sizeof *perm);
+    char *used = calloc((size_t)d, 1);
+    double *tmp = malloc((size_t)d * sizeof *tmp);
+    if (!perm || !used || !tmp) {
+        tq_err_set(err, status = TQ_ENOMEM, "out of memory matching features");
+        goto done;
+    }
+    for (int j = 0; j < d; j++) {
+        /* the same place first (so repeated names keep their order), else the first
+         * unused model feature of that name */
+        int k = mnames[j] && dnames[j] && !strcmp(mnames[j], dnames[j]) && !used[j] ? j : -1;
+        for (int q = 0; q < d && k < 0; q++)
+            if (!used[q] && mnames[q] && dnames[j] && !strcmp(mnames[q], dnames[j])) k = q;
+        if (k < 0) {
+            tq_err_set(err, status = TQ_EINVAL,
+                       "%s: feature '%s' (column %d of /accounts/features) is not among the "
+                       "features of the model %s: import the data with the columns the "
+                       "model was trained on (import --like the training file)",
+                       data_path, dnames[j] ? dnames[j] : "?", j + 1, model_path);
+            goto done;
+        }
+        used[k] = 1;
+        perm[j] = k;
+        if (k != j) *reordered = 1;
+    }
+    if (*reordered) {
+        double *v[3] = {m->w, m->mean, m->std};
+        for (int a = 0; a < 3; a++) {
+            for (int j = 0; j < d; j++) tmp[j] = v[a][perm[j]];
+            memcpy(v[a], tmp, (size_t)d * sizeof *tmp);
+        }
+    }
+done:
+    free(perm);
+    free(used);
+    free(tmp);
+    return status;
+}
+
 void tq_model_names_free(char **names, int d)
 {
     if (!names) return;

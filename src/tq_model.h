@@ -22,6 +22,13 @@ int tq_model_save(const char *path, const tq_sgd_model *m, char *const *names,
 /* Read a model JSON file; *names gets d malloc'ed names or NULL (tq_model_names_free). */
 int tq_model_load(const char *path, tq_sgd_model *m, char ***names, tq_err *err);
 void tq_model_names_free(char **names, int d);
+/* Match the model's features to a dataset's by name: when the dataset (dnames, dd of
+ * them) has the model's features in another order, m's weights and standardisation are
+ * put in the dataset's order (*reordered = 1). A feature one side lacks is TQ_EINVAL
+ * (err names it and both files). Nothing is checked when either side has no names. */
+int tq_model_match(tq_sgd_model *m, char *const *mnames, char *const *dnames, int dd,
+                   const char *model_path, const char *data_path, int *reordered,
+                   tq_err *err);
 
 /* The metrics as a JSON object (AUC, log-loss, Brier, lift, calibration table). */
 cJSON *tq_metrics_to_json(const tq_metrics *m);

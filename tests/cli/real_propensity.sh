@@ -36,7 +36,8 @@ grep -q "credit.csv:2:Home: not a number (--map o_Home=Home ranks the values by 
     "$W/err" || { cat "$W/err"; fail "credit: the hint for a word in a numeric column"; }
 [ -e "$W/x.h5" ] && fail "credit: output written despite errors"
 
-"$T" train "$W/credit.h5" --val 0.25 --json >"$W/train.json" 2>/dev/null || fail "credit: train"
+"$T" train "$W/credit.h5" --val 0.25 --json --model-out "$W/credit_model.json" \
+    >"$W/train.json" 2>/dev/null || fail "credit: train"
 $PY - "$W" <<'PY'
 import json, sys
 import h5py, numpy as np
@@ -70,6 +71,45 @@ dr = t["drivers"]
 assert [abs(e["weight"]) for e in dr] == sorted((abs(e["weight"]) for e in dr), reverse=True)
 assert dr[0]["feature"] in ("Amount", "Seniority", "Income"), dr[:3]
 PY
+
+# the same applications exported with the columns in another order: imported --like
+# the training file and scored with its model, they get the same scores (the model's
+# weights follow the features by name); a feature the model lacks is an error naming it
+$PY - "$W" <<'PY'
+import csv, sys
+w = sys.argv[1]
+rows = list(csv.reader(open(f"{w}/credit.csv")))
+order = [0, 1, 2] + list(range(len(rows[0]) - 1, 2, -1))   # id, lat, lon, then reversed
+with open(f"{w}/credit_rev.csv", "w", newline="") as f:
+    csv.writer(f).writerows([[r[i] for i in order] for r in rows])
+with open(f"{w}/credit_extra.csv", "w", newline="") as f:
+    csv.writer(f).writerows([r + (["Extra"] if k == 0 else ["1"]) for k, r in enumerate(rows)])
+PY
+copts=(--map label=Status --positive bad --missing NA --map c_Home=Home --map c_Marital=Marital
+       --map c_Records=Records --map c_Job=Job --rest f --hash-slots 16 --indicator Income
+       --indicator Assets -q)
+"$T" import "$W/credit_rev.csv" -o "$W/credit_rev.h5" "${copts[@]}" --like "$W/credit.h5" ||
+    fail "credit reordered: import"
+"$T" score "$W/credit_rev.h5" --model "$W/credit_model.json" --json >"$W/rev.json" ||
+    fail "credit reordered: score"
+"$T" score "$W/credit.h5" --model "$W/credit_model.json" -q || fail "credit: score"
+$PY - "$W" <<'PY'
+import json, sys
+import h5py, numpy as np
+w = sys.argv[1]
+assert json.load(open(f"{w}/rev.json"))["reordered"] is True
+with h5py.File(f"{w}/credit.h5") as a, h5py.File(f"{w}/credit_rev.h5") as b:
+    sa, sb = a["accounts/score"][:], b["accounts/score"][:]
+assert np.allclose(sa, sb, rtol=1e-5, atol=1e-7), np.abs(sa - sb).max()
+PY
+"$T" import "$W/credit_extra.csv" -o "$W/credit_extra.h5" "${copts[@]}" ||
+    fail "credit extra: import"
+set +e
+"$T" score "$W/credit_extra.h5" --model "$W/credit_model.json" 2>"$W/err"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "feature 'Extra' (column 10 of /accounts/features) is not among the 27 features of" \
+    "$W/err" ||
+    { cat "$W/err"; fail "credit extra: a feature the model lacks (exit $rc)"; }
 
 # --- CoIL 2000: 83 attributes are ordered codes in words ("0%", "1 - 10%", ...,
 # "f 1000-4999"), ranked by their first number (--rest o); two are categories; the

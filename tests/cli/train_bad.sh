@@ -30,7 +30,7 @@ expect_rc 1 "row 10, column label: value 3" "$T" train "$W/x.h5"
 # d mismatch between model and data
 "$T" train "$W/g.h5" --model-out "$W/m4.json" -q
 "$T" generate -n 5000 --features 6 -o "$W/d6.h5" -q
-expect_rc 1 "d = 6 .* d = 4" "$T" score "$W/d6.h5" --model "$W/m4.json"
+expect_rc 1 "feature 'x4' .* is not among the 4 features of the model" "$T" score "$W/d6.h5" --model "$W/m4.json"
 echo '{"format": "tqplan-logistic-model", "version": 1, "d": 4}' >"$W/bad.json"
 expect_rc 1 "bias|weights" "$T" score "$W/g.h5" --model "$W/bad.json"
 echo '{"weights": [1, 2' >"$W/bad.json"
