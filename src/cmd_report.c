@@ -1,7 +1,8 @@
 /* tqplan report: what people and other systems read.
  *   report.html          self-contained page: summary, SVG map of accounts by territory with
  *                        hulls and centers, balance charts, quota chart, territory table
- *   territories.geojson  one Feature per territory (convex hull polygon, or point), and
+ *   territories.geojson  one Feature per territory (convex hull polygon, cut in two at
+ *                        the antimeridian when it crosses it, or point), and
  *                        its rep home base, with its metrics as properties (RFC 7946)
  *   spm_territories.csv  territory_id, accounts, workload, potential, value, quota, ...
  *   spm_assignments.csv  account_id, territory_id, previous_territory_id, moved, locked
@@ -102,6 +103,72 @@ static int pt_cmp(const void *a, const void *b)
     const pt *p = a, *q = b;
     if (p->x != q->x) return p->x < q->x ? -1 : 1;
     return (p->y > q->y) - (p->y < q->y);
+}
+
+/* Longitude lon as seen from center c: within 180 degrees of c (beyond +-180 when the
+ * two are on either side of the antimeridian); lon itself when c is not a number. */
+static double unwrap(double lon, double c)
+{
+    if (isnan(c)) return lon;
+    double d = lon - c;
+    if (d > 180) d -= 360;
+    else if (d < -180) d += 360;
+    return c + d;
+}
+
+/* The part of polygon (x, y)[0..n) with x <= b (keep < 0) or x >= b (keep > 0), shifted
+ * by dx, into (ox, oy) (room for n + 2 vertices): Sutherland-Hodgman against one
+ * vertical line. Returns its vertex count. */
+static int clip_x(const double *x, const double *y, int n, double b, int keep, double dx,
+                  double *ox, double *oy)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int j = (i + 1) % n;
+        int in_i = keep < 0 ? x[i] <= b : x[i] >= b, in_j = keep < 0 ? x[j] <= b : x[j] >= b;
+        if (in_i) {
+            ox[m] = x[i] + dx;
+            oy[m++] = y[i];
+        }
+        if (in_i != in_j && x[j] != x[i]) {
+            ox[m] = b + dx;
+            oy[m++] = y[i] + (b - x[i]) * (y[j] - y[i]) / (x[j] - x[i]);
+        }
+    }
+    return m;
+}
+
+/* A hull in longitudes unwrapped around its territory's center may pass 180 or -180
+ * degrees. Then it is cut there into two polygons, the outer one shifted by 360 degrees
+ * (RFC 7946 3.1.9: no geometry crosses the antimeridian); else (x, y) is part 0 alone.
+ * px[2], py[2] need room for n + 2 vertices each. Returns the number of parts. */
+static int antimeridian_parts(const double *x, const double *y, int n, double *px[2],
+                              double *py[2], int np[2])
+{
+    double lo = x[0], hi = x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    if (lo >= -180 && hi <= 180) {
+        memcpy(px[0], x, (size_t)n * sizeof *x);
+        memcpy(py[0], y, (size_t)n * sizeof *y);
+        np[0] = n;
+        return 1;
+    }
+    double b = hi > 180 ? 180 : -180;
+    int east = hi > 180;   /* the part past 180 moves to -180 and beyond, and back */
+    np[0] = clip_x(x, y, n, b, east ? -1 : 1, 0, px[0], py[0]);
+    np[1] = clip_x(x, y, n, b, east ? 1 : -1, east ? -360 : 360, px[1], py[1]);
+    if (np[0] >= 3) return np[1] >= 3 ? 2 : 1;
+    /* all of it past the line (a sliver on this side at most): the shifted part alone */
+    double *tx = px[0], *ty = py[0];
+    px[0] = px[1];
+    py[0] = py[1];
+    px[1] = tx;
+    py[1] = ty;
+    np[0] = np[1];
+    return 1;
 }
 
 /* Andrew's monotone chain: convex hull of pts[0..n) (sorted in place) into hx, hy. */
@@ -295,6 +362,7 @@ int tq_cmd_report(int argc, char **argv)
     double *quota = NULL;
     pt *pts = NULL;
     double *dist = NULL, *dsort = NULL;
+    double *partx[2] = {NULL, NULL}, *party[2] = {NULL, NULL};   /* a hull cut in two */
     tq_out o = {0};
     int k = 0, clusters = 0;
     optind = 1;
@@ -466,12 +534,12 @@ int tq_cmd_report(int argc, char **argv)
             for (int64_t q = 0; q < m; q++) {
                 if (dist[q] > cutoff) continue;
                 int64_t i = order[start[j] + q];
-                pts[mc].x = a.lon[i];
+                pts[mc].x = unwrap(a.lon[i], s->clon);
                 pts[mc++].y = a.lat[i];
             }
         } else {
             for (int64_t q = 0; q < m; q++) {
-                pts[q].x = a.lon[order[start[j] + q]];
+                pts[q].x = unwrap(a.lon[order[start[j] + q]], s->clon);
                 pts[q].y = a.lat[order[start[j] + q]];
             }
         }
@@ -479,6 +547,16 @@ int tq_cmd_report(int argc, char **argv)
         s->hy = malloc((size_t)(2 * m + 2) * sizeof(double));
         if (!s->hx || !s->hy) goto nomem;
         s->nh = mc > 0 ? hull(pts, mc, s->hx, s->hy) : 0;
+    }
+    {
+        int maxh = 0;
+        for (int j = 0; j < k; j++)
+            if (t[j].nh > maxh) maxh = t[j].nh;
+        for (int q = 0; q < 2; q++) {
+            partx[q] = malloc((size_t)(maxh + 2) * sizeof(double));
+            party[q] = malloc((size_t)(maxh + 2) * sizeof(double));
+            if (!partx[q] || !party[q]) goto nomem;
+        }
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         tq_err_set(&err, TQ_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
@@ -544,10 +622,18 @@ int tq_cmd_report(int argc, char **argv)
         if (quota) fprintf(o.f, ",\"quota\":%.2f", s->quota);
         fputs("},\"geometry\":", o.f);
         if (s->nh >= 3) {
-            fputs("{\"type\":\"Polygon\",\"coordinates\":[[", o.f);
-            for (int h = 0; h <= s->nh; h++)  /* closed ring, counter-clockwise */
-                fprintf(o.f, "%s[%.6f,%.6f]", h ? "," : "", s->hx[h % s->nh], s->hy[h % s->nh]);
-            fputs("]]}}", o.f);
+            double *px[2] = {partx[0], partx[1]}, *py[2] = {party[0], party[1]};
+            int np[2], parts = antimeridian_parts(s->hx, s->hy, s->nh, px, py, np);
+            fputs(parts == 1 ? "{\"type\":\"Polygon\",\"coordinates\":["
+                             : "{\"type\":\"MultiPolygon\",\"coordinates\":[", o.f);
+            for (int q = 0; q < parts; q++) {
+                fputs(parts == 1 ? "[" : q ? ",[[" : "[[", o.f);
+                for (int h = 0; h <= np[q]; h++)  /* closed ring, counter-clockwise */
+                    fprintf(o.f, "%s[%.6f,%.6f]", h ? "," : "", px[q][h % np[q]],
+                            py[q][h % np[q]]);
+                fputs(parts == 1 ? "]" : "]]", o.f);
+            }
+            fputs("]}}", o.f);
         } else {
             fprintf(o.f, "{\"type\":\"Point\",\"coordinates\":[%.6f,%.6f]}}", s->clon, s->clat);
         }
@@ -613,9 +699,25 @@ int tq_cmd_report(int argc, char **argv)
         lo[ns] = a.lon[i];
     }
     double la0 = -10, la1 = 10, lo0 = -10, lo1 = 10;
+    /* accounts on both sides of the antimeridian but within half the globe (the Pacific
+     * islands): the map starts at the east end of the widest empty band of longitudes,
+     * and longitudes west of it are drawn 360 degrees on (wrap_at; -inf: none) */
+    double wrap_at = -INFINITY;
     if (ns > 0) {
         qsort(la, (size_t)ns, sizeof *la, cmp_double);
         qsort(lo, (size_t)ns, sizeof *lo, cmp_double);
+        double gap = lo[0] + 360 - lo[ns - 1], east = lo[0];
+        for (int64_t q = 1; q < ns; q++)
+            if (lo[q] - lo[q - 1] > gap) {
+                gap = lo[q] - lo[q - 1];
+                east = lo[q];
+            }
+        if (gap > 180 && east > lo[0]) {
+            wrap_at = east;
+            for (int64_t q = 0; q < ns; q++)
+                if (lo[q] < wrap_at) lo[q] += 360;
+            qsort(lo, (size_t)ns, sizeof *lo, cmp_double);
+        }
         la0 = la[ns / 100];
         la1 = la[ns - 1 - ns / 100];
         lo0 = lo[ns / 100];
@@ -629,7 +731,7 @@ int tq_cmd_report(int argc, char **argv)
     double MW = 960, MH = MW * (Y1 - Y0) / (X1 - X0);
     if (MH > 900) MH = 900;
     double sx = MW / (X1 - X0), sy = MH / (Y1 - Y0), sc = sx < sy ? sx : sy;
-#define PX(lon) (((lon) * kx - X0) * sc)
+#define PX(lon) ((((lon) < wrap_at ? (lon) + 360 : (lon)) * kx - X0) * sc)
 #define PY(lat) ((-(lat) - Y0) * sc)
     fprintf(f, "<h2>Map</h2>\n<p>%lld of %lld accounts drawn, coloured by territory; outlines are "
                "convex hulls of the 90%% of each territory's accounts nearest its center, black rings the territory centers, squares the rep home bases.</p>\n"
@@ -639,9 +741,26 @@ int tq_cmd_report(int argc, char **argv)
         if (t[j].nh < 3) continue;
         char col[40];
         colour(j, col, sizeof col);
-        fputs("<polygon points=\"", f);
-        for (int h = 0; h < t[j].nh; h++) fprintf(f, "%.1f,%.1f ", PX(t[j].hx[h]), PY(t[j].hy[h]));
-        fprintf(f, "\" fill=\"%s\" fill-opacity=\"0.08\" stroke=\"%s\" stroke-width=\"0.8\"/>\n", col, col);
+        double *px[2] = {partx[0], partx[1]}, *py[2] = {party[0], party[1]};
+        int np[2], parts;
+        if (wrap_at > -INFINITY) {   /* one piece, moved with its center */
+            double off = t[j].clon < wrap_at ? 360 : 0;
+            for (int h = 0; h < t[j].nh; h++) {
+                px[0][h] = t[j].hx[h] + off;
+                py[0][h] = t[j].hy[h];
+            }
+            np[0] = t[j].nh;
+            parts = 1;
+        } else {
+            parts = antimeridian_parts(t[j].hx, t[j].hy, t[j].nh, px, py, np);
+        }
+        for (int q = 0; q < parts; q++) {
+            fputs("<polygon points=\"", f);
+            for (int h = 0; h < np[q]; h++)
+                fprintf(f, "%.1f,%.1f ", (px[q][h] * kx - X0) * sc, PY(py[q][h]));
+            fprintf(f, "\" fill=\"%s\" fill-opacity=\"0.08\" stroke=\"%s\" stroke-width=\"0.8\"/>\n",
+                    col, col);
+        }
     }
     for (int64_t i = 0; i < n; i += stride) {
         if (lab[i] < 0) continue;
@@ -725,6 +844,10 @@ done:
     free(pts);
     free(dist);
     free(dsort);
+    for (int q = 0; q < 2; q++) {
+        free(partx[q]);
+        free(party[q]);
+    }
     free(quota);
     free(lab);
     free(params);

@@ -72,6 +72,52 @@ for bad in "--effective-from 2027-02-29" "--effective-from 2027-1-1" \
   grep -q "effective" "$W/err" || { cat "$W/err"; fail "report $bad: message"; }
   [ ! -e "$W/rep5" ] || fail "report $bad: output written"
 done
+# a territory across the antimeridian (Fiji, Tonga, Samoa): its outline is cut at 180
+# degrees into two polygons (RFC 7946 3.1.9), not a band around the world
+$PY - "$W" <<'PY'
+import random, sys
+random.seed(3)
+w = sys.argv[1]
+with open(f"{w}/pacific.csv", "w") as f:
+    f.write("id,lat,lon,prev_territory\n")
+    for i in range(80):
+        lon = random.uniform(174, 188)
+        lon = lon - 360 if lon > 180 else lon
+        f.write(f"p{i},{random.uniform(-22, -13):.4f},{lon:.4f},{i % 2}\n")
+PY
+"$T" import "$W/pacific.csv" -o "$W/pac.h5" -q
+"$T" report "$W/pac.h5" -o "$W/pac" -q
+$PY - "$W" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+g = json.load(open(f"{w}/pac/territories.geojson"))
+terr = [f for f in g["features"] if f["properties"]["kind"] == "territory"]
+assert len(terr) == 2
+for f in terr:
+    gm = f["geometry"]
+    assert gm["type"] == "MultiPolygon", gm["type"]
+    assert len(gm["coordinates"]) == 2
+    xs = []
+    for poly in gm["coordinates"]:
+        ring = poly[0]
+        assert ring[0] == ring[-1] and len(ring) >= 4
+        xs += [p[0] for p in ring]
+    assert all(-180 <= x <= 180 for x in xs) and 180 in xs and -180 in xs, xs
+html = open(f"{w}/pac/report.html").read()
+# the map is centred on the islands: each outline one polygon, every point on the map
+polys = re.findall(r'<polygon points="([^"]*)"', html)
+assert len(polys) == 2, len(polys)
+svg = html[html.index("<svg"):html.index("</svg>")]
+vb = [float(v) for v in re.search(r'viewBox="([^"]*)"', svg).group(1).split()]
+xs = [float(x) for x in re.findall(r'<circle cx="([-0-9.]+)"', svg)]
+assert len(xs) >= 80 and all(-1 <= x <= vb[2] + 1 for x in xs), (min(xs), max(xs), vb)
+xs.sort()
+# not split to the two edges of a world map: no empty band of half the width
+assert max(b - a for a, b in zip(xs, xs[1:])) < vb[2] / 2, xs
+for p in polys:
+    px = [float(v.split(",")[0]) for v in p.split()]
+    assert min(px) >= xs[0] - 2 and max(px) <= xs[-1] + 2, (min(px), max(px), xs[0], xs[-1])
+PY
 # errors
 set +e
 "$T" report "$W/none.h5" -o "$W/rep2" 2>"$W/err"; rc=$?
