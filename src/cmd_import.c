@@ -48,6 +48,8 @@ static void usage(FILE *f)
             "  --max-errors N         report up to N problems, then stop (default 20)\n"
             "  --hash-slots M         feature slots for c_ columns (default 32)\n"
             "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
+            "  --decimal , | .        decimal mark of numbers (default .; ',' as in\n"
+            "                         --delimiter ';' --decimal , for 52,52;13,40)\n"
             "  --json, -q, --threads  as for every subcommand\n"
             "\n"
             "Every problem is reported as FILE:LINE:COLUMN: message (value 'X'); with any\n"
@@ -116,6 +118,7 @@ int tq_cmd_import(int argc, char **argv)
         {"missing", required_argument, 0, 2008},
         {"indicator", required_argument, 0, 2009},
         {"like", required_argument, 0, 2010},
+        {"decimal", required_argument, 0, 2011},
         {"help", no_argument, 0, 'h'},
         TQ_CLI_LONGOPTS,
         {0, 0, 0, 0}};
@@ -197,6 +200,13 @@ int tq_cmd_import(int argc, char **argv)
             p.indicator[p.nindicator++] = optarg;
             break;
         case 2010: p.like = optarg; break;
+        case 2011:
+            if (strcmp(optarg, ".") && strcmp(optarg, ",")) {
+                tq_error("option --decimal: '%s' is not . or ,", optarg);
+                goto done;
+            }
+            p.decimal = optarg[0];
+            break;
         case 'h':
             if (tq_g.rank == 0) usage(stdout);
             rc = TQ_EXIT_OK;

@@ -64,6 +64,7 @@ void tq_import_defaults(tq_import_params *p)
     p->nmissing = 0;           /* only an empty field is blank */
     p->rest = 0;               /* columns of other names are errors */
     p->nindicator = 0;         /* no NAME_missing features */
+    p->decimal = '.';          /* 1.5; ',' reads 1,5 (with another delimiter) */
     p->progress = 0;
 }
 
@@ -93,6 +94,9 @@ const char *tq_import_check(const tq_import_params *p)
     if (p->rest && p->rest != 'f' && p->rest != 'o' && p->rest != 'c')
         return "--rest must be f, o or c";
     if (p->rest && p->ignore_unknown) return "--rest and --ignore-unknown exclude each other";
+    if (p->decimal != '.' && p->decimal != ',') return "--decimal must be . or ,";
+    if (p->decimal == ',' && p->delim == ',')
+        return "--decimal , needs another field separator (--delimiter ';' or tab)";
     if (p->nindicator < 0 || p->nindicator > TQ_IMPORT_MAX_MAP) return "too many --indicator options";
     for (int i = 0; i < p->nindicator; i++)
         if (!p->indicator[i] || !*p->indicator[i]) return "--indicator needs a feature name or all";
@@ -181,6 +185,28 @@ static int check_utf8(reporter *rp, const char *file, int64_t line, const char *
     return 1;
 }
 
+/* A numeric field with --decimal ',': its copy with the comma as a point, in buf (the
+ * field itself otherwise, and for fields too long to be a number). Messages keep
+ * showing the field as written. */
+static const char *dec_point(const tq_import_params *p, const char *s, size_t len, char *buf,
+                             size_t bufsz)
+{
+    if (p->decimal != ',') return s;
+    if (len >= bufsz) return s;
+    /* a point there is a thousands separator (1.234,5), never read as a decimal mark:
+     * the field fails as not a number */
+    if (memchr(s, '.', len)) {
+        memset(buf, 'x', len);
+        buf[len] = 0;
+        return buf;
+    }
+    if (!memchr(s, ',', len)) return s;
+    for (size_t i = 0; i < len; i++) buf[i] = s[i] == ',' ? '.' : s[i];
+    buf[len] = 0;
+    return buf;
+}
+#define NUM(s, len) dec_point(p, (s), (len), numbuf, sizeof numbuf)
+
 /* ---- territories CSV ---------------------------------------------------------------- */
 
 typedef struct {
@@ -245,6 +271,8 @@ static int terr_header(terr_ctx *c, const tq_csv_row *r)
 static int terr_row(const tq_csv_row *r, void *u)
 {
     terr_ctx *c = u;
+    const tq_import_params *p = c->p;
+    char numbuf[64];
     int rc = TQ_OK;
     if (r->index == 0) {
         rc = terr_header(c, r);
@@ -291,13 +319,13 @@ static int terr_row(const tq_csv_row *r, void *u)
             else if (len > TQ_IMPORT_ID_MAX) code = TQ_FIELD_TOOLONG;
             break;
         case T_HLAT:
-            if (len) code = tq_val_double_in(s, len, -90, 90, &c->hlat[k]);
+            if (len) code = tq_val_double_in(NUM(s, len), len, -90, 90, &c->hlat[k]);
             break;
         case T_HLON:
-            if (len) code = tq_val_double_in(s, len, -180, 180, &c->hlon[k]);
+            if (len) code = tq_val_double_in(NUM(s, len), len, -180, 180, &c->hlon[k]);
             break;
         case T_CAP:
-            if (len) code = tq_val_positive(s, len, &c->capacity[k]);
+            if (len) code = tq_val_positive(NUM(s, len), len, &c->capacity[k]);
             break;
         default: break;
         }
@@ -802,6 +830,7 @@ static int acc_row(const tq_csv_row *r, void *u)
 {
     acc_ctx *c = u;
     const tq_import_params *p = c->p;
+    char numbuf[64];
     if (r->index == 0) {
         int rc = acc_header(c, r);
         if (rc) return rc;
@@ -858,11 +887,11 @@ static int acc_row(const tq_csv_row *r, void *u)
             else if (len > TQ_IMPORT_ID_MAX) code = TQ_FIELD_TOOLONG;
             break;
         case R_LAT:
-            code = tq_val_double_in(s, len, -90, 90, &lat);
+            code = tq_val_double_in(NUM(s, len), len, -90, 90, &lat);
             range = "[-90, 90]";
             break;
         case R_LON:
-            code = tq_val_double_in(s, len, -180, 180, &lon);
+            code = tq_val_double_in(NUM(s, len), len, -180, 180, &lon);
             range = "[-180, 180]";
             break;
         case R_WORKLOAD:
@@ -871,7 +900,7 @@ static int acc_row(const tq_csv_row *r, void *u)
                 c->blank[1] += c->value_is_workload;
                 break;
             }
-            code = tq_val_nonneg(s, len, &workload);
+            code = tq_val_nonneg(NUM(s, len), len, &workload);
             if (!code && workload > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
             if (c->value_is_workload) value = workload;
@@ -881,7 +910,7 @@ static int acc_row(const tq_csv_row *r, void *u)
                 c->blank[1]++;
                 break;
             }
-            code = tq_val_nonneg(s, len, &value);
+            code = tq_val_nonneg(NUM(s, len), len, &value);
             if (!code && value > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
             break;
@@ -948,7 +977,7 @@ static int acc_row(const tq_csv_row *r, void *u)
                     bad = 1;
                 break;
             }
-            code = tq_val_double(s, len, &v);
+            code = tq_val_double(NUM(s, len), len, &v);
             if (code == TQ_FIELD_EMPTY) {   /* blank: the column's mean, filled at the end */
                 code = TQ_FIELD_OK;
                 v = NAN;

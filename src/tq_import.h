@@ -45,6 +45,8 @@ typedef struct {
     int64_t batch_rows;        /* rows per writer batch (>= 1), default 65536 */
     size_t buf_bytes;          /* CSV read buffer, bytes (>= 1), default 1 MiB */
     char delim;                /* field separator of both CSVs, default ',' */
+    char decimal;              /* decimal mark of numbers: '.' (default) or ',' (1,5;
+                                * the delimiter must then be another character) */
     int nmap;                  /* --map entries: the CSV column map_col[i] ... */
     const char *map_name[TQ_IMPORT_MAX_MAP];  /* ... is read as column map_name[i] */
     const char *map_col[TQ_IMPORT_MAX_MAP];

@@ -568,10 +568,49 @@ static void test_crm_export(void **state)
     assert_int_equal(s.n, 0);
     unlink(p.accounts);
     unlink(p.out);
+    /* --decimal ',' with ';' between fields (a German export); the territories file too */
+    params(&p, &s, "accounts_good.csv", NULL, "de.h5");
+    p.accounts = write_tmp("de.csv", "id;lat;lon;workload;value;f_x;prev_territory\n"
+                                     "a;52,52;13,405;1,5;2500,75;-0,25;T1\n"
+                                     "b;48,1;11,6;2;3;4;T1\n");
+    static char terr_path[600];
+    snprintf(terr_path, sizeof terr_path, "%s", write_tmp("de_t.csv", "id;home_lat;home_lon;capacity\n"
+                                                                    "T1;50,1;8,7;1,25\n"));
+    p.territories = terr_path;
+    p.delim = ';';
+    p.decimal = ',';
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    {
+        tq_accounts a;
+        tq_territories t;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        assert_true(a.lat[0] == 52.52 && a.lon[0] == 13.405 && a.workload[0] == 1.5f);
+        assert_true(a.value[0] == 2500.75f && a.features[0] == -0.25f && a.lat[1] == 48.1);
+        tq_accounts_free(&a);
+        assert_int_equal(tq_territories_read(p.out, &t, &err), TQ_OK);
+        assert_true(t.home_lat[0] == 50.1 && t.home_lon[0] == 8.7 && t.capacity[0] == 1.25);
+        tq_territories_free(&t);
+    }
+    unlink(p.out);
+    /* a point is then an error (a thousands separator there), shown as written */
+    p.accounts = write_tmp("de.csv", "id;lat;lon;value\na;52.5,2;13,4;1.234\n");
+    p.territories = NULL;
+    s.n = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 2);
+    assert_non_null(strstr(s.msg[0], "de.csv:2:lat: not a number (value '52.5,2')"));
+    assert_non_null(strstr(s.msg[1], "de.csv:2:value: not a number (value '1.234')"));
+    unlink(p.accounts);
+    unlink(terr_path);
     /* parameter checks */
     tq_import_defaults(&p);
     p.accounts = "a.csv";
     p.out = "o.h5";
+    p.decimal = ',';   /* with the default ',' between fields */
+    assert_non_null(tq_import_check(&p));
+    p.delim = ';';
+    assert_null(tq_import_check(&p));
+    p.decimal = '.';
     p.rest = 'f';
     p.ignore_unknown = 1;
     assert_non_null(tq_import_check(&p));
