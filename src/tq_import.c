@@ -452,6 +452,7 @@ typedef struct {
     const char **lvl;    /* FROM's levels of an o_ feature: "L0\x1fL1...\x1e", or NULL */
     char *like_levels;   /* FROM's ordered_levels attribute (lvl points into it) */
     int64_t like_new;    /* levels not among FROM's (the first LIKE_WARN_MAX warned) */
+    int64_t ties;        /* o_ levels with the same first number (the first ones warned) */
     char *lev_attr;      /* this file's ordered_levels: the records defining its ranks */
     size_t lev_len;
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
@@ -1227,7 +1228,7 @@ static int ord_rank(acc_ctx *c, int i, char **order, size_t *olen)
     for (int64_t k = 0; k < L; k++) {
         o->rank[lv[k].code] = (double)k;
         *olen += (size_t)sprintf(b + *olen, "\x1f%s", lv[k].text);
-        if (k && lv[k].lead == lv[k - 1].lead) {
+        if (k && lv[k].lead == lv[k - 1].lead && c->ties++ < LIKE_WARN_MAX) {
             char msg[700], q[3][200];
             snprintf(msg, sizeof msg, "%s:%s: '%s' and '%s' start with the same number: "
                      "ordered by their text", c->file,
@@ -1304,6 +1305,14 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
         free(fill);
         tq_err_set(c->err, rc, "import: out of memory ranking the ordered columns");
         return rc;
+    }
+    if (c->ties > LIKE_WARN_MAX) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s: %lld more o_ values start with the same number as "
+                 "another value of their column: ordered by their text", c->file,
+                 (long long)(c->ties - LIKE_WARN_MAX));
+        if (c->p->warn) c->p->warn(c->p->report_ctx, msg);
+        else tq_warn("%s", msg);
     }
     if (c->like_new > LIKE_WARN_MAX) {
         char msg[600];
