@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "tq_cli.h"
+#include "tq_model.h"
 #include "tq_out.h"
 
 #define DEG (M_PI / 180.0)
@@ -237,6 +238,7 @@ static void model_section(FILE *f, const char *path, const tq_accounts *a)
         return;
     }
     double auc = tq_data_attr_f64(path, "/model", "auc");
+    char *hashed = tq_data_attr_str(path, "/accounts", "hash_contents");
     double lift = tq_data_attr_f64(path, "/model", "lift_top_decile");
     char *split = tq_data_attr_str(path, "/model", "metrics_split");
     fputs("<h2>Propensity model</h2>\n<p>", f);
@@ -257,13 +259,23 @@ static void model_section(FILE *f, const char *path, const tq_accounts *a)
             if (w[j] != 0.0 && isfinite(w[j]) && (best < 0 || fabs(w[j]) > fabs(w[best])))
                 best = (int)j;
         if (best < 0) break;
+        const char *nm = a->feature_names && a->feature_names[best] ? a->feature_names[best] : "?";
+        char cats[512];
         fputs("<tr><td>", f);
-        html_str(f, a->feature_names && a->feature_names[best] ? a->feature_names[best] : "?");
+        html_str(f, nm);
+        int slot = tq_hash_describe(hashed, nm, w[best], cats, sizeof cats, NULL, NULL);
+        if (slot) {
+            fputs(" (", f);   /* a hashed slot: its categories, each with its own effect */
+            html_str(f, cats);
+            fputs(")", f);
+        }
         fprintf(f, "</td><td>%+.3f</td><td>%s</td></tr>\n", w[best],
-                w[best] > 0 ? "raises the propensity" : "lowers the propensity");
+                slot ? "each category as shown" : w[best] > 0 ? "raises the propensity"
+                                                               : "lowers the propensity");
         w[best] = 0.0;   /* taken */
     }
     fputs("</table>\n", f);
+    free(hashed);
     free(split);
     free(w);
 }

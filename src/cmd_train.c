@@ -323,13 +323,21 @@ int tq_cmd_train(int argc, char **argv)
         }
         if (at < 10) top[at] = j;
     }
+    /* what hashed categorical slots hold (import's hash_contents), to name them */
+    char *hashed = ntop && tq_g.rank == 0 ? tq_data_attr_str(path, "/accounts", "hash_contents")
+                                          : NULL;
     if (ntop) {
-        char drv[512];
+        char drv[1024];
         size_t o = 0;
-        for (int t = 0; t < ntop && t < 5 && o < sizeof drv; t++)
-            o += (size_t)snprintf(drv + o, sizeof drv - o, "%s%s %+.3g", t ? ", " : "",
-                                  names && names[top[t]] ? names[top[t]] : "?",
+        for (int t = 0; t < ntop && t < 5 && o < sizeof drv; t++) {
+            const char *nm = names && names[top[t]] ? names[top[t]] : "?";
+            char cats[256];
+            o += (size_t)snprintf(drv + o, sizeof drv - o, "%s%s %+.3g", t ? ", " : "", nm,
                                   model.w[top[t]]);
+            if (o < sizeof drv &&
+                tq_hash_describe(hashed, nm, model.w[top[t]], cats, sizeof cats, NULL, NULL))
+                o += (size_t)snprintf(drv + o, sizeof drv - o, " (%s)", cats);
+        }
         tq_say("train: strongest features (weight per standard deviation): %s", drv);
     }
     if (tq_g.json) {
@@ -338,8 +346,19 @@ int tq_cmd_train(int argc, char **argv)
         cJSON *dj = cJSON_AddArrayToObject(out, "drivers");
         for (int t = 0; dj && t < ntop; t++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "feature", names && names[top[t]] ? names[top[t]] : "?");
+            const char *nm = names && names[top[t]] ? names[top[t]] : "?";
+            cJSON_AddStringToObject(e, "feature", nm);
             cJSON_AddNumberToObject(e, "weight", model.w[top[t]]);
+            cJSON *cats = cJSON_CreateArray();
+            long long other = 0;
+            char tmp[8];
+            if (cats && tq_hash_describe(hashed, nm, model.w[top[t]], tmp, sizeof tmp, cats,
+                                         &other)) {
+                cJSON_AddItemToObject(e, "categories", cats);
+                cJSON_AddNumberToObject(e, "other_fields", (double)other);
+            } else {
+                cJSON_Delete(cats);
+            }
             cJSON_AddItemToArray(dj, e);
         }
         cJSON_AddStringToObject(out, "input", path);
@@ -374,6 +393,7 @@ int tq_cmd_train(int argc, char **argv)
         tq_json_emit(out);
         out = NULL;
     }
+    free(hashed);
     rc = TQ_EXIT_OK;
     goto done;
 fail:

@@ -453,6 +453,7 @@ typedef struct {
     char *like_levels;   /* FROM's ordered_levels attribute (lvl points into it) */
     int64_t like_new;    /* levels not among FROM's (the first LIKE_WARN_MAX warned) */
     int64_t ties;        /* o_ levels with the same first number (the first ones warned) */
+    struct hash_seen_s **seen;  /* per hashed slot (hash_slots): what it holds, or NULL */
     char *lev_attr;      /* this file's ordered_levels: the records defining its ranks */
     size_t lev_len;
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
@@ -678,6 +679,10 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
         return TQ_OK;
     }
     c->d = hash_end + c->nind;
+    if (c->nc) {
+        c->seen = calloc((size_t)p->hash_slots, sizeof *c->seen);
+        if (!c->seen) return TQ_ENOMEM;
+    }
     if (c->nf) {
         c->fsum = calloc((size_t)c->nf, sizeof *c->fsum);
         c->fknown = calloc((size_t)c->nf, sizeof *c->fknown);
@@ -772,6 +777,38 @@ static int flush_batch(acc_ctx *c)
     c->written += c->nb;
     c->nb = 0;
     return rc;
+}
+
+/* What a hashed slot holds, for reading a model: its first HASH_SEEN categories
+ * ("NAME=V", by their 64-bit hash) and how many fields of others. */
+#define HASH_SEEN 4
+typedef struct hash_seen_s {
+    int n;
+    uint64_t h[HASH_SEEN];
+    char *txt[HASH_SEEN];   /* "NAME=V" */
+    int64_t other;          /* fields of other categories */
+} hash_seen;
+
+static int slot_seen(acc_ctx *c, int slot, uint64_t h, const char *name, const char *v,
+                     size_t vlen)
+{
+    hash_seen *e = c->seen[slot];
+    if (!e) {
+        e = c->seen[slot] = calloc(1, sizeof *e);
+        if (!e) return 1;
+    }
+    for (int q = 0; q < e->n; q++)
+        if (e->h[q] == h) return 0;
+    if (e->n == HASH_SEEN) {
+        e->other++;
+        return 0;
+    }
+    size_t len = strlen(name) + vlen + 2;
+    e->txt[e->n] = malloc(len);
+    if (!e->txt[e->n]) return 1;
+    snprintf(e->txt[e->n], len, "%s=%.*s", name, (int)vlen, v);
+    e->h[e->n++] = h;
+    return 0;
 }
 
 /* An o_ field: its level's code into feat[slot] (the level added when new). Returns 1
@@ -1000,10 +1037,10 @@ static int acc_row(const tq_csv_row *r, void *u)
             break;
         case R_CAT:
             if (len && feat) {
-                int slot;
-                float sign;
-                tq_feature_hash(c->bare[i], s, len, p->hash_slots, &slot, &sign);
-                feat[c->nf + slot] += sign;
+                uint64_t h = tq_feature_hash64(c->bare[i], s, len);
+                int slot = (int)(h % (uint64_t)p->hash_slots);
+                feat[c->nf + slot] += (h >> 63) ? -1.0f : 1.0f;
+                if (slot_seen(c, slot, h, c->bare[i], s, len)) return TQ_ENOMEM;
             }
             break;
         default: break;
@@ -1068,6 +1105,12 @@ static void acc_free(acc_ctx *c)
     free(c->bare);
     free(c->is_ord);
     free(c->ind_slot);
+    for (int j = 0; c->seen && j < c->p->hash_slots; j++) {
+        if (!c->seen[j]) continue;
+        for (int q = 0; q < c->seen[j]->n; q++) free(c->seen[j]->txt[q]);
+        free(c->seen[j]);
+    }
+    free(c->seen);
     for (int j = 0; c->ord && j < c->nf; j++) {
         tq_idset_free(&c->ord[j].levels);
         free(c->ord[j].count);
@@ -1368,6 +1411,42 @@ static int finish_features(acc_ctx *c, tq_import_stats *st)
     return rc;
 }
 
+/* The /accounts attribute hash_contents: per hashed slot that holds anything,
+ * "hashJ" US "+NAME=V" US "-NAME=V" ... [US "~N"] RS (US = 0x1F, RS = 0x1E): the first
+ * HASH_SEEN categories with the sign they add, then N fields of other categories. */
+static int write_hash_contents(acc_ctx *c)
+{
+    if (!c->seen) return TQ_OK;
+    size_t cap = 256, len = 0;
+    char *b = malloc(cap);
+    if (!b) return TQ_ENOMEM;
+    b[0] = 0;
+    for (int j = 0; j < c->p->hash_slots; j++) {
+        const hash_seen *e = c->seen[j];
+        if (!e) continue;
+        size_t need = 64;
+        for (int q = 0; q < e->n; q++) need += strlen(e->txt[q]) + 2;
+        if (len + need >= cap) {
+            while (len + need >= cap) cap *= 2;
+            char *nb = realloc(b, cap);
+            if (!nb) {
+                free(b);
+                return TQ_ENOMEM;
+            }
+            b = nb;
+        }
+        len += (size_t)sprintf(b + len, "hash%d", j);
+        for (int q = 0; q < e->n; q++)
+            len += (size_t)sprintf(b + len, "\x1f%c%s", (e->h[q] >> 63) ? '-' : '+', e->txt[q]);
+        if (e->other) len += (size_t)sprintf(b + len, "\x1f~%lld", (long long)e->other);
+        len += (size_t)sprintf(b + len, "\x1e");
+    }
+    int rc = tq_writer_attr_str(c->w, "hash_contents", b) == TQ_OK ? TQ_OK : TQ_EIO;
+    if (rc) tq_err_set(c->err, rc, "import: cannot write hash_contents");
+    free(b);
+    return rc;
+}
+
 /* ---- the import ----------------------------------------------------------------------- */
 
 int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err)
@@ -1488,6 +1567,7 @@ int tq_import_run(const tq_import_params *p, tq_import_stats *stats, tq_err *err
     st.nord = ac.nord;
     st.nind = ac.nind;
     if ((rc = finish_features(&ac, &st)) != TQ_OK) goto done;
+    if ((rc = write_hash_contents(&ac)) != TQ_OK) goto done;
     st.t_scan = tq_now() - t0;
     double t1 = tq_now();
 

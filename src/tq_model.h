@@ -32,6 +32,15 @@ int tq_model_match(tq_sgd_model *m, char *const *mnames, char *const *dnames, in
 
 /* The metrics as a JSON object (AUC, log-loss, Brier, lift, calibration table). */
 cJSON *tq_metrics_to_json(const tq_metrics *m);
+
+/* What hashed feature `feature` (hash0, ...) stands for, from the /accounts attribute
+ * hash_contents (import; NULL: unknown), for a weight w on it: each category with its
+ * own effect (w times the sign it adds), as text into buf ("Records=yes -0.85,
+ * Home=other +0.85, 12 other fields"; returns 1) and, when arr is not NULL, as objects
+ * {category, weight} appended to arr (and *other = the fields of other categories).
+ * Returns 0 when the feature is not a hashed slot there. */
+int tq_hash_describe(const char *contents, const char *feature, double w, char *buf,
+                     size_t n, cJSON *arr, long long *other);
 /* "AUC 0.8123  log-loss 0.4012  Brier 0.1311  lift@10% 2.71" */
 void tq_metrics_line(const tq_metrics *m, char *buf, size_t size);
 

@@ -310,12 +310,17 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 }
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 
-void tq_feature_hash(const char *name, const char *val, size_t vlen, int m, int *slot,
-                     float *sign)
+uint64_t tq_feature_hash64(const char *name, const char *val, size_t vlen)
 {
     uint64_t h = fnv1a(FNV_OFFSET, name, strlen(name));
     h = fnv1a(h, "=", 1);
-    h = tq_mix64(fnv1a(h, val, vlen));
+    return tq_mix64(fnv1a(h, val, vlen));
+}
+
+void tq_feature_hash(const char *name, const char *val, size_t vlen, int m, int *slot,
+                     float *sign)
+{
+    uint64_t h = tq_feature_hash64(name, val, vlen);
     *slot = (int)(h % (uint64_t)m);
     *sign = (h >> 63) ? -1.0f : 1.0f;
 }

@@ -76,6 +76,8 @@ char *tq_val_quote(const char *s, size_t len, char *buf, size_t cap);
  * nothing. */
 void tq_feature_hash(const char *name, const char *val, size_t vlen, int m, int *slot,
                      float *sign);
+/* The same h (slot = h mod m, sign from its top bit). */
+uint64_t tq_feature_hash64(const char *name, const char *val, size_t vlen);
 
 /* ---- duplicate-id set ---------------------------------------------------------------
  * Open addressing (linear probing) over 64-bit hashes of the id bytes; ids are copied

@@ -70,6 +70,9 @@ print("credit_scoring: validation AUC %.4f" % auc)
 dr = t["drivers"]
 assert [abs(e["weight"]) for e in dr] == sorted((abs(e["weight"]) for e in dr), reverse=True)
 assert dr[0]["feature"] in ("Amount", "Seniority", "Income"), dr[:3]
+# hashed slots are named by what they hold: a record of arrears raises the risk
+cats = {c["category"]: c["weight"] for e in dr for c in e.get("categories", [])}
+assert cats.get("Records=yes", 0) > 0, cats
 PY
 
 # the same applications exported with the columns in another order: imported --like

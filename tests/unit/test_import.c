@@ -151,6 +151,22 @@ static void test_good_round_trip(void **state)
     assert_string_equal(a.feature_names[2], "hash0");
     assert_string_equal(a.feature_names[33], "hash31");
     tq_accounts_free(&a);
+    /* what the hashed slots hold: each category in its slot's record, with its sign */
+    char *hc = tq_data_attr_str(p.out, "/accounts", "hash_contents");
+    assert_non_null(hc);
+    const char *cats[3] = {"retail", "health", "finance"};
+    for (int q = 0; q < 3; q++) {
+        uint64_t h = tq_feature_hash64("industry", cats[q], strlen(cats[q]));
+        char rec[64], item[64];
+        snprintf(rec, sizeof rec, "hash%d\x1f", (int)(h % 32));
+        snprintf(item, sizeof item, "\x1f%cindustry=%s", (h >> 63) ? '-' : '+', cats[q]);
+        const char *r = strstr(hc, rec);
+        if (!r) fail_msg("no record %s in '%s'", rec, hc);
+        const char *end = strchr(r, '\x1e');
+        const char *it = strstr(r, item);
+        if (!it || !end || it > end) fail_msg("%s not in its slot's record: '%s'", item, hc);
+    }
+    free(hc);
 
     tq_territories t;
     assert_int_equal(tq_territories_read(p.out, &t, &err), TQ_OK);
