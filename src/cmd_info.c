@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tq_cli.h"
+#include "tq_model.h"
 
 #define SLICE (1 << 20)
 
@@ -72,6 +73,19 @@ static void usage(FILE *f)
     fprintf(f, "usage: tqplan info data.h5 [--json]\n\n"
                "Prints the number of accounts and territories, the columns with their ranges\n"
                "and totals, the schema version, the checksum and the result groups.\n");
+}
+
+/* The levels "L0 US L1 ... " of feature name in an ordered_levels attribute (records
+ * "NAME US L0 US L1 ... RS"), or NULL. */
+static const char *record_of(const char *ord, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *r = ord; r && *r;) {
+        size_t rl = strcspn(r, "\x1e");
+        if (rl > nl && !strncmp(r, name, nl) && r[nl] == '\x1f') return r + nl + 1;
+        r += rl + (r[rl] != 0);
+    }
+    return NULL;
 }
 
 int tq_cmd_info(int argc, char **argv)
@@ -171,11 +185,30 @@ int tq_cmd_info(int argc, char **argv)
         printf("  %-16s %lld bought, %lld did not, %lld unknown\n", "label", (long long)lab[1],
                (long long)lab[0], (long long)lab[2]);
         if (info.has_score) print_stat("score", &score, 0);
+        /* ordered features show their levels, hashed slots what they hold (import's
+         * attributes ordered_levels and hash_contents) */
+        char *ord = tq_data_attr_str(path, "/accounts", "ordered_levels");
+        char *hashed = tq_data_attr_str(path, "/accounts", "hash_contents");
         for (int j = 0; j < info.d; j++) {
-            char name[64];
-            snprintf(name, sizeof name, "f_%s", fnames && fnames[j] ? fnames[j] : "?");
+            const char *fn = fnames && fnames[j] ? fnames[j] : "?";
+            const char *rec = record_of(ord, fn);
+            char name[64], cats[256];
+            snprintf(name, sizeof name, "%s_%s", rec ? "o" : "f", fn);
             print_stat(name, &feat[j], 0);
+            if (rec) {
+                size_t rl = strcspn(rec, "\x1e"), first = strcspn(rec, "\x1f\x1e");
+                const char *last = rec + rl;
+                while (last > rec && last[-1] != '\x1f') last--;
+                int levels = 1;
+                for (size_t q = 0; q < rl; q++) levels += rec[q] == '\x1f';
+                printf("  %-16s ranks of %d levels: '%.*s' (0) .. '%.*s' (%d)\n", "", levels,
+                       (int)first, rec, (int)(rec + rl - last), last, levels - 1);
+            } else if (tq_hash_describe(hashed, fn, 1.0, cats, sizeof cats, NULL, NULL)) {
+                printf("  %-16s holds (sign): %s\n", "", cats);
+            }
         }
+        free(ord);
+        free(hashed);
         if (info.k > 0) {
             int homes = 0;
             double cap = 0;

@@ -124,6 +124,11 @@ awk 'NR==1{print "id,lat,lon,"$0; next}
     --map c_STYPE=STYPE --map c_MOSHOOFD=MOSHOOFD --rest o --json >"$W/coil.json" ||
     fail "coil: import"
 "$T" train "$W/coil.h5" --val 0 --json >"$W/coil_train.json" || fail "coil: train"
+# info shows an ordered feature's levels and what a hashed slot holds
+"$T" info "$W/coil.h5" >"$W/info.txt"
+grep -A1 "^  o_PPERSAUT " "$W/info.txt" | grep -q "ranks of 7 levels: 'f 0' (0) .. 'f 20000-?' (6)" ||
+    { cat "$W/info.txt"; fail "coil: info on an ordered feature"; }
+grep -q "holds (sign): STYPE=" "$W/info.txt" || fail "coil: info on a hashed slot"
 $PY - "$W" "$DATA/caravan_coil2000.csv" <<'PY'
 import csv, json, sys
 import h5py, numpy as np
