@@ -393,11 +393,13 @@ typedef struct {
 } ord_col;
 
 /* The first number in s[0..len): digits with optional ',ddd' thousands groups and a
- * '.ddd' fraction; a '-' right before it is its sign when the value starts with it or
- * a space, '(' or '$' comes before. "1 - 10%" -> 1, "f 1,000-4,999" -> 1000, "-5 to 0"
- * -> -5, "$2.5M" -> 2.5. 0 when the value has no digit. */
-static int first_number(const char *s, size_t len, double *out)
+ * '.ddd' fraction (with dec ',': '.ddd' groups and a ',ddd' fraction); a '-' right
+ * before it is its sign when the value starts with it or a space, '(' or '$' comes
+ * before. "1 - 10%" -> 1, "f 1,000-4,999" -> 1000, "-5 to 0" -> -5, "$2.5M" -> 2.5
+ * ("2,5 Mio" -> 2.5 with dec ','). 0 when the value has no digit. */
+static int first_number(const char *s, size_t len, char dec, double *out)
 {
+    const char sep = dec == ',' ? '.' : ',';
     size_t i = 0;
     while (i < len && (s[i] < '0' || s[i] > '9')) i++;
     if (i == len) return 0;
@@ -407,7 +409,7 @@ static int first_number(const char *s, size_t len, double *out)
     for (;;) {
         while (i < len && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
         /* a thousands group: ',' and exactly three digits */
-        if (i + 3 < len + 0 && s[i] == ',' && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+        if (i + 3 < len && s[i] == sep && s[i + 1] >= '0' && s[i + 1] <= '9' &&
             s[i + 2] >= '0' && s[i + 2] <= '9' && s[i + 3] >= '0' && s[i + 3] <= '9' &&
             (i + 4 == len || s[i + 4] < '0' || s[i + 4] > '9')) {
             i++;
@@ -415,7 +417,7 @@ static int first_number(const char *s, size_t len, double *out)
         }
         break;
     }
-    if (i + 1 < len && s[i] == '.' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+    if (i + 1 < len && s[i] == dec && s[i + 1] >= '0' && s[i + 1] <= '9') {
         double f = 0.1;
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, f /= 10) v += (s[i] - '0') * f;
     }
@@ -818,7 +820,7 @@ static int ord_level(acc_ctx *c, int slot, int64_t line, const char *col, const 
 {
     ord_col *o = &c->ord[slot];
     double lead;
-    if (!first_number(s, len, &lead)) {
+    if (!first_number(s, len, c->p->decimal, &lead)) {
         if (report(c->rp, c->file, line, col, s, len,
                    "no number to order this value by (o_ columns are ranked by the first "
                    "number in each value; --missing WORD reads a word as blank)"))
@@ -1182,7 +1184,7 @@ static int like_ranks(acc_ctx *c, int i, const ord_level_t *lv, int64_t L, const
         *e = 0;
         fl[m].text = t;
         fl[m].code = m;
-        first_number(t, strlen(t), &fl[m].lead);
+        first_number(t, strlen(t), c->p->decimal, &fl[m].lead);
         int64_t first;
         if (tq_idset_insert(&set, t, strlen(t), m, &first) < 0) M = -1;
         m++;
@@ -1255,7 +1257,7 @@ static int ord_rank(acc_ctx *c, int i, char **order, size_t *olen)
         const char *e = o->levels.arena + off + sizeof(int64_t);
         memcpy(&lv[k].code, o->levels.arena + off, sizeof lv[k].code);
         lv[k].text = e;
-        first_number(e, strlen(e), &lv[k].lead);
+        first_number(e, strlen(e), c->p->decimal, &lv[k].lead);
         off += (int64_t)(sizeof(int64_t) + strlen(e) + 1);
     }
     qsort(lv, (size_t)L, sizeof *lv, ord_cmp);

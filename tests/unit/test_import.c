@@ -608,6 +608,15 @@ static void test_crm_export(void **state)
         tq_territories_free(&t);
     }
     unlink(p.out);
+    /* o_ values read the comma as the decimal mark and the point as thousands */
+    p.accounts = write_tmp("de.csv", "id;lat;lon;o_rev\na;1;2;2,5 - 5 Mio\nb;1;2;2 - 2,5 Mio\n"
+                                     "c;1;2;1.000 - 1.999 Tsd\nd;1;2;10 - 25 Mio\n");
+    p.territories = NULL;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    assert_memory_equal(st.ordered, "rev\x1f" "2 - 2,5 Mio\x1f" "2,5 - 5 Mio\x1f"
+                        "10 - 25 Mio\x1f" "1.000 - 1.999 Tsd\x1e", st.ordered_len);
+    free(st.ordered);
+    unlink(p.out);
     /* a point is then an error (a thousands separator there), shown as written */
     p.accounts = write_tmp("de.csv", "id;lat;lon;value\na;52.5,2;13,4;1.234\n");
     p.territories = NULL;
