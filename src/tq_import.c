@@ -455,7 +455,8 @@ typedef struct {
     char *like_levels;   /* FROM's ordered_levels attribute (lvl points into it) */
     int64_t like_new;    /* levels not among FROM's (the first LIKE_WARN_MAX warned) */
     int64_t ties;        /* o_ levels with the same first number (the first ones warned) */
-    struct hash_seen_s **seen;  /* per hashed slot (hash_slots): what it holds, or NULL */
+    int hslots;          /* hashed slots: --hash-slots, or FROM's with --like */
+    struct hash_seen_s **seen;  /* per hashed slot (hslots): what it holds, or NULL */
     char *lev_attr;      /* this file's ordered_levels: the records defining its ranks */
     size_t lev_len;
     int has[R_NFIXED];   /* column index + 1 of each fixed column, 0 = absent */
@@ -656,17 +657,43 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             report(c->rp, c->file, r->line, NULL, NULL, 0,
                    "--map %s=%s: the header has no column '%s'", p->map_name[m],
                    p->map_col[m], p->map_col[m]);
+    /* --like FROM: FROM's number of hashed slots, and its NAME_missing indicators */
+    c->hslots = p->hash_slots;
+    char *like_ind = calloc((size_t)r->n, 1);
+    if (!like_ind) return TQ_ENOMEM;
+    if (p->like) {
+        tq_accounts fa;
+        tq_err e = {0, ""};
+        memset(&fa, 0, sizeof fa);
+        if (tq_accounts_read_range(p->like, TQ_COL_LABEL, 0, 0, &fa, &e) == TQ_OK &&
+            fa.feature_names) {
+            int nh = 0;
+            for (int q = 0; q < fa.d; q++) {
+                const char *fn = fa.feature_names[q];
+                nh += fn && !strncmp(fn, "hash", 4) && fn[4] && strspn(fn + 4, "0123456789") ==
+                      strlen(fn + 4);
+                size_t fl = fn ? strlen(fn) : 0;
+                for (int i = 0; fl > 8 && !strcmp(fn + fl - 8, "_missing") && i < r->n; i++)
+                    if (c->role[i] == R_FEAT && strlen(c->bare[i]) == fl - 8 &&
+                        !strncmp(fn, c->bare[i], fl - 8))
+                        like_ind[i] = 1;
+            }
+            if (nh > 0) c->hslots = nh;
+        }
+        tq_accounts_free(&fa);
+    }
     /* --indicator NAME|all: a NAME_missing slot after the hashed ones (1 where the
      * field is blank) */
-    const int hash_end = c->nf + (c->nc ? p->hash_slots : 0);
+    const int hash_end = c->nf + (c->nc ? c->hslots : 0);
     for (int i = 0; i < r->n; i++) c->ind_slot[i] = -1;
     for (int i = 0; i < r->n; i++) {
         if (c->role[i] != R_FEAT) continue;
-        int want = 0;
+        int want = like_ind[i];
         for (int m = 0; m < p->nindicator; m++)
             want |= !strcmp(p->indicator[m], "all") || !strcmp(p->indicator[m], c->bare[i]);
         if (want) c->ind_slot[i] = hash_end + c->nind++;
     }
+    free(like_ind);
     for (int m = 0; m < p->nindicator; m++) {
         int found = !strcmp(p->indicator[m], "all");
         for (int i = 0; i < r->n && !found; i++)
@@ -682,7 +709,7 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     }
     c->d = hash_end + c->nind;
     if (c->nc) {
-        c->seen = calloc((size_t)p->hash_slots, sizeof *c->seen);
+        c->seen = calloc((size_t)c->hslots, sizeof *c->seen);
         if (!c->seen) return TQ_ENOMEM;
     }
     if (c->nf) {
@@ -1040,7 +1067,7 @@ static int acc_row(const tq_csv_row *r, void *u)
         case R_CAT:
             if (len && feat) {
                 uint64_t h = tq_feature_hash64(c->bare[i], s, len);
-                int slot = (int)(h % (uint64_t)p->hash_slots);
+                int slot = (int)(h % (uint64_t)c->hslots);
                 feat[c->nf + slot] += (h >> 63) ? -1.0f : 1.0f;
                 if (slot_seen(c, slot, h, c->bare[i], s, len)) return TQ_ENOMEM;
             }
@@ -1107,7 +1134,7 @@ static void acc_free(acc_ctx *c)
     free(c->bare);
     free(c->is_ord);
     free(c->ind_slot);
-    for (int j = 0; c->seen && j < c->p->hash_slots; j++) {
+    for (int j = 0; c->seen && j < c->hslots; j++) {
         if (!c->seen[j]) continue;
         for (int q = 0; q < c->seen[j]->n; q++) free(c->seen[j]->txt[q]);
         free(c->seen[j]);
@@ -1423,7 +1450,7 @@ static int write_hash_contents(acc_ctx *c)
     char *b = malloc(cap);
     if (!b) return TQ_ENOMEM;
     b[0] = 0;
-    for (int j = 0; j < c->p->hash_slots; j++) {
+    for (int j = 0; j < c->hslots; j++) {
         const hash_seen *e = c->seen[j];
         if (!e) continue;
         size_t need = 64;

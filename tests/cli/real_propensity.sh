@@ -91,8 +91,11 @@ PY
 copts=(--map label=Status --positive bad --missing NA --map c_Home=Home --map c_Marital=Marital
        --map c_Records=Records --map c_Job=Job --rest f --hash-slots 16 --indicator Income
        --indicator Assets -q)
-"$T" import "$W/credit_rev.csv" -o "$W/credit_rev.h5" "${copts[@]}" --like "$W/credit.h5" ||
-    fail "credit reordered: import"
+# --like also takes the training file's hashed slots (16, not the default 32) and its
+# Income_missing and Assets_missing indicators
+"$T" import "$W/credit_rev.csv" -o "$W/credit_rev.h5" --map label=Status --positive bad \
+    --missing NA --map c_Home=Home --map c_Marital=Marital --map c_Records=Records \
+    --map c_Job=Job --rest f -q --like "$W/credit.h5" || fail "credit reordered: import"
 "$T" score "$W/credit_rev.h5" --model "$W/credit_model.json" --json >"$W/rev.json" ||
     fail "credit reordered: score"
 "$T" score "$W/credit.h5" --model "$W/credit_model.json" -q || fail "credit: score"
