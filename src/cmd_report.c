@@ -223,7 +223,6 @@ static spread spread_of(const terr_stats *t, int k, size_t off)
     return s;
 }
 
-/* A bar chart of one per-territory metric relative to the mean (100%), with a band. */
 /* The propensity model train wrote (/model), if any: its metrics and the features with
  * the largest weights per standard deviation. */
 static void model_section(FILE *f, const char *path, const tq_accounts *a)
@@ -280,6 +279,7 @@ static void model_section(FILE *f, const char *path, const tq_accounts *a)
     free(w);
 }
 
+/* A bar chart of one per-territory metric relative to the mean (100%), with a band. */
 static void bar_chart(FILE *f, const char *title, const terr_stats *t, int k, size_t off,
                       double tol)
 {
