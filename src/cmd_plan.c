@@ -5,7 +5,8 @@
  *   [plan]              out = DIR (default out/<ini name>)
  *   [data]              generate = yes, plus generate options (n, k, features, seed, ...)
  *                       | dataset = file.h5 | accounts = a.csv [territories = t.csv, ...]
- *   [train] [cluster]   run once on the base dataset; every key is that stage's option
+ *   [train] [score] [cluster]  run once on the base dataset, in this order; every key
+ *                       is that stage's option ([score] model = last_year.json)
  *   [scenario NAME]     one scenario: its keys are `align` options; each scenario works
  *                       on its own copy DIR/NAME.h5 of the base dataset
  *   [quota] [report]    run for every scenario after align (report = yes)
@@ -322,9 +323,9 @@ int tq_cmd_plan(int argc, char **argv)
                 }
             scen[nscen++] = i;
         } else if (strcmp(n, "plan") && strcmp(n, "data") && strcmp(n, "train") &&
-                   strcmp(n, "cluster") && strcmp(n, "quota") && strcmp(n, "report") &&
-                   strcmp(n, "")) {
-            tq_error("%s:%d: unknown section [%s] (known: plan, data, train, cluster, "
+                   strcmp(n, "score") && strcmp(n, "cluster") && strcmp(n, "quota") &&
+                   strcmp(n, "report") && strcmp(n, "")) {
+            tq_error("%s:%d: unknown section [%s] (known: plan, data, train, score, cluster, "
                      "scenario NAME, quota, report)", pf.file, pf.sec[i].line, n);
             goto done;
         }
@@ -390,7 +391,7 @@ int tq_cmd_plan(int argc, char **argv)
     static const struct {
         const char *sec;
         cmd_fn fn;
-    } once[] = {{"train", tq_cmd_train}, {"cluster", tq_cmd_cluster}};
+    } once[] = {{"train", tq_cmd_train}, {"score", tq_cmd_score}, {"cluster", tq_cmd_cluster}};
     for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) {
         section *s = find(&pf, once[i].sec);
         if (!s) continue;

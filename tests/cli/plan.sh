@@ -101,6 +101,30 @@ assert np.allclose(rev[~known], line[known].mean(), rtol=1e-6), (rev[~known][:3]
 j = json.load(open(f"{w}/m.json"))
 assert [r["status"] for r in j["scenarios"]] == ["ok"], j
 PY
+# [score]: last year's model scores the base dataset (before cluster and align)
+"$T" generate -n 4000 -k 4 --features 4 --seed 9 -o "$W/g.h5" -q
+cp "$W/g.h5" "$W/g_train.h5"   # g.h5 itself stays without scores
+"$T" train "$W/g_train.h5" --model-out "$W/last.json" -q
+cat >"$W/sc.ini" <<INI
+[plan]
+out = $W/scout
+[data]
+dataset = $W/g.h5
+[score]
+model = $W/last.json
+[scenario s]
+tol_workload = 20%
+tol_potential = 20%
+INI
+"$T" plan "$W/sc.ini" -q || fail "plan with [score]"
+$PY - "$W" <<'PY'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+assert "score" not in h5py.File(f"{w}/g.h5", "r")["accounts"]
+a = h5py.File(f"{w}/g_train.h5", "r")["accounts/score"][:]   # train's own scores
+b = h5py.File(f"{w}/scout/base.h5", "r")["accounts/score"][:]
+assert np.allclose(a, b, rtol=1e-5, atol=1e-7), np.abs(a - b).max()
+PY
 # INI errors name file and line
 printf '[data]\ngenerate = yes\n[bogus]\nx = 1\n' >"$W/bad.ini"
 set +e
