@@ -75,19 +75,6 @@ static void usage(FILE *f)
                "and totals, the schema version, the checksum and the result groups.\n");
 }
 
-/* The levels "L0 US L1 ... " of feature name in an ordered_levels attribute (records
- * "NAME US L0 US L1 ... RS"), or NULL. */
-static const char *record_of(const char *ord, const char *name)
-{
-    size_t nl = strlen(name);
-    for (const char *r = ord; r && *r;) {
-        size_t rl = strcspn(r, "\x1e");
-        if (rl > nl && !strncmp(r, name, nl) && r[nl] == '\x1f') return r + nl + 1;
-        r += rl + (r[rl] != 0);
-    }
-    return NULL;
-}
-
 int tq_cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS,
@@ -191,7 +178,7 @@ int tq_cmd_info(int argc, char **argv)
         char *hashed = tq_data_attr_str(path, "/accounts", "hash_contents");
         for (int j = 0; j < info.d; j++) {
             const char *fn = fnames && fnames[j] ? fnames[j] : "?";
-            const char *rec = record_of(ord, fn);
+            const char *rec = tq_attr_record(ord, fn);
             char name[64], cats[256];
             snprintf(name, sizeof name, "%s_%s", rec ? "o" : "f", fn);
             print_stat(name, &feat[j], 0);

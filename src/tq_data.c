@@ -1311,6 +1311,17 @@ int tq_data_attr_f64v(const char *path, const char *object, const char *name, do
     return status;
 }
 
+const char *tq_attr_record(const char *records, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *r = records; r && *r;) {
+        size_t rl = strcspn(r, "\x1e");
+        if (rl > nl && !strncmp(r, name, nl) && r[nl] == '\x1f') return r + nl + 1;
+        r += rl + (r[rl] != 0);
+    }
+    return NULL;
+}
+
 double tq_data_attr_f64(const char *path, const char *object, const char *name)
 {
     double v = NAN;

@@ -197,6 +197,10 @@ char *tq_data_attr_str(const char *path, const char *object, const char *name);
  * TQ_EIO (and *v NULL) if absent. */
 int tq_data_attr_f64v(const char *path, const char *object, const char *name, double **v,
                       int *n);
+/* In an attribute of records "NAME US item US item ... RS" (US = 0x1F, RS = 0x1E;
+ * import's ordered_levels and hash_contents), the items of NAME's record (they end at
+ * its RS), or NULL when records is NULL or has none. */
+const char *tq_attr_record(const char *records, const char *name);
 /* A numeric attribute (converted to double); NAN if absent. */
 double tq_data_attr_f64(const char *path, const char *object, const char *name);
 int tq_result_read_rows_i32(const char *path, const tq_comm *comm, const char *dataset,

@@ -528,16 +528,7 @@ static int like_load(acc_ctx *c, const tq_csv_row *r)
             continue;
         }
         c->lfill[j] = fill[at];
-        /* FROM's record "NAME\x1fL0\x1f...\x1e" of this feature, if ordered there */
-        size_t bl = strlen(c->bare[i]);
-        for (const char *rec = c->like_levels; rec && *rec;) {
-            size_t rl = strcspn(rec, "\x1e");
-            if (rl > bl && !strncmp(rec, c->bare[i], bl) && rec[bl] == '\x1f') {
-                c->lvl[j] = rec + bl + 1;
-                break;
-            }
-            rec += rl + (rec[rl] != 0);
-        }
+        c->lvl[j] = tq_attr_record(c->like_levels, c->bare[i]);   /* if ordered there */
         if (c->is_ord[i] && !c->lvl[j])
             report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
                    "--like %s: '%s' is not an ordered (o_) feature there", from, c->bare[i]);

@@ -413,42 +413,36 @@ int tq_hash_describe(const char *contents, const char *feature, double w, char *
 {
     if (n) buf[0] = 0;
     if (other) *other = 0;
-    if (!contents || !feature || strncmp(feature, "hash", 4)) return 0;
-    size_t fl = strlen(feature);
-    for (const char *rec = contents; *rec;) {
-        size_t rl = strcspn(rec, "\x1e");
-        if (rl > fl && !strncmp(rec, feature, fl) && rec[fl] == '\x1f') {
-            size_t o = 0;
-            for (const char *it = rec + fl; it < rec + rl && *it == '\x1f';) {
-                it++;
-                size_t il = strcspn(it, "\x1f\x1e");
-                if (il > 1 && (*it == '+' || *it == '-')) {
-                    double e = *it == '-' ? -w : w;
-                    if (o < n)
-                        o += (size_t)snprintf(buf + o, n - o, "%s%.*s %+.3g", o ? ", " : "",
-                                              (int)(il - 1), it + 1, e);
-                    if (arr) {
-                        cJSON *c = cJSON_CreateObject();
-                        char *name = strndup(it + 1, il - 1);
-                        if (c && name) {
-                            cJSON_AddStringToObject(c, "category", name);
-                            cJSON_AddNumberToObject(c, "weight", e);
-                            cJSON_AddItemToArray(arr, c);
-                        } else {
-                            cJSON_Delete(c);
-                        }
-                        free(name);
-                    }
-                } else if (il > 1 && *it == '~') {
-                    long long k = atoll(it + 1);
-                    if (other) *other = k;
-                    if (o < n) o += (size_t)snprintf(buf + o, n - o, ", %lld other fields", k);
+    if (!feature || strncmp(feature, "hash", 4)) return 0;
+    const char *items = tq_attr_record(contents, feature);
+    if (!items) return 0;
+    size_t o = 0;
+    /* items "+NAME=V" or "-NAME=V", then maybe "~N", each ended by US or the RS */
+    for (const char *it = items; *it && *it != '\x1e'; it += *it == '\x1f') {
+        size_t il = strcspn(it, "\x1f\x1e");
+        if (il > 1 && (*it == '+' || *it == '-')) {
+            double e = *it == '-' ? -w : w;
+            if (o < n)
+                o += (size_t)snprintf(buf + o, n - o, "%s%.*s %+.3g", o ? ", " : "",
+                                      (int)(il - 1), it + 1, e);
+            if (arr) {
+                cJSON *c = cJSON_CreateObject();
+                char *name = strndup(it + 1, il - 1);
+                if (c && name) {
+                    cJSON_AddStringToObject(c, "category", name);
+                    cJSON_AddNumberToObject(c, "weight", e);
+                    cJSON_AddItemToArray(arr, c);
+                } else {
+                    cJSON_Delete(c);
                 }
-                it += il;
+                free(name);
             }
-            return 1;
+        } else if (il > 1 && *it == '~') {
+            long long k = atoll(it + 1);
+            if (other) *other = k;
+            if (o < n) o += (size_t)snprintf(buf + o, n - o, ", %lld other fields", k);
         }
-        rec += rl + (rec[rl] != 0);
+        it += il;
     }
-    return 0;
+    return 1;
 }
