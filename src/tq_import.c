@@ -456,6 +456,9 @@ typedef struct {
     int64_t like_new;    /* levels not among FROM's (the first LIKE_WARN_MAX warned) */
     int64_t ties;        /* o_ levels with the same first number (the first ones warned) */
     int hslots;          /* hashed slots: --hash-slots, or FROM's with --like */
+    tq_accounts like_a;  /* --like: FROM's feature names (no rows) */
+    int like_read;       /* 1 when they were read; else like_err says why */
+    tq_err like_err;
     struct hash_seen_s **seen;  /* per hashed slot (hslots): what it holds, or NULL */
     char *lev_attr;      /* this file's ordered_levels: the records defining its ranks */
     size_t lev_len;
@@ -496,20 +499,18 @@ typedef struct {
 static int like_load(acc_ctx *c, const tq_csv_row *r)
 {
     const char *from = c->p->like;
-    tq_accounts a;
-    tq_err e = {0, ""};
+    const tq_accounts *a = &c->like_a;   /* FROM's feature names (acc_header read them) */
     double *fill = NULL;
     int nfill = 0, rc = TQ_OK;
-    memset(&a, 0, sizeof a);
     c->lfill = calloc((size_t)c->nf, sizeof *c->lfill);
     c->lvl = calloc((size_t)c->nf, sizeof *c->lvl);
     if (!c->lfill || !c->lvl) return TQ_ENOMEM;
-    if (tq_accounts_read_range(from, TQ_COL_LABEL, 0, 0, &a, &e) != TQ_OK) {
-        report(c->rp, c->file, r->line, NULL, NULL, 0, "--like %s: %s", from, e.msg);
+    if (!c->like_read) {
+        report(c->rp, c->file, r->line, NULL, NULL, 0, "--like %s: %s", from, c->like_err.msg);
         return TQ_OK;
     }
     if (tq_data_attr_f64v(from, "/accounts", "feature_fill", &fill, &nfill) != TQ_OK ||
-        nfill != a.d) {
+        nfill != a->d) {
         report(c->rp, c->file, r->line, NULL, NULL, 0,
                "--like %s: the file does not record what its blank features were read as "
                "(written by an older tqplan import: import it again)", from);
@@ -519,8 +520,9 @@ static int like_load(acc_ctx *c, const tq_csv_row *r)
     for (int i = 0; i < r->n; i++) {
         if (c->role[i] != R_FEAT) continue;
         int j = c->slot[i], at = -1;
-        for (int q = 0; q < a.d && at < 0; q++)
-            if (a.feature_names && a.feature_names[q] && !strcmp(a.feature_names[q], c->bare[i]))
+        for (int q = 0; q < a->d && at < 0; q++)
+            if (a->feature_names && a->feature_names[q] &&
+                !strcmp(a->feature_names[q], c->bare[i]))
                 at = q;
         if (at < 0) {
             report(c->rp, c->file, r->line, c->colname[i], NULL, 0,
@@ -539,7 +541,6 @@ static int like_load(acc_ctx *c, const tq_csv_row *r)
     }
 done:
     free(fill);
-    tq_accounts_free(&a);
     return rc;
 }
 
@@ -653,14 +654,14 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
     char *like_ind = calloc((size_t)r->n, 1);
     if (!like_ind) return TQ_ENOMEM;
     if (p->like) {
-        tq_accounts fa;
-        tq_err e = {0, ""};
-        memset(&fa, 0, sizeof fa);
-        if (tq_accounts_read_range(p->like, TQ_COL_LABEL, 0, 0, &fa, &e) == TQ_OK &&
-            fa.feature_names) {
+        /* FROM's feature names, read once (like_load checks them against this file's) */
+        c->like_read = tq_accounts_read_range(p->like, TQ_COL_LABEL, 0, 0, &c->like_a,
+                                              &c->like_err) == TQ_OK;
+        const tq_accounts *fa = &c->like_a;
+        if (c->like_read && fa->feature_names) {
             int nh = 0;
-            for (int q = 0; q < fa.d; q++) {
-                const char *fn = fa.feature_names[q];
+            for (int q = 0; q < fa->d; q++) {
+                const char *fn = fa->feature_names[q];
                 nh += fn && !strncmp(fn, "hash", 4) && fn[4] && strspn(fn + 4, "0123456789") ==
                       strlen(fn + 4);
                 size_t fl = fn ? strlen(fn) : 0;
@@ -671,7 +672,6 @@ static int acc_header(acc_ctx *c, const tq_csv_row *r)
             }
             if (nh > 0) c->hslots = nh;
         }
-        tq_accounts_free(&fa);
     }
     /* --indicator NAME|all: a NAME_missing slot after the hashed ones (1 where the
      * field is blank) */
@@ -1140,6 +1140,7 @@ static void acc_free(acc_ctx *c)
     free(c->lfill);
     free(c->lvl);
     free(c->like_levels);
+    tq_accounts_free(&c->like_a);
     free(c->lev_attr);
     free(c->fsum);
     free(c->fknown);
