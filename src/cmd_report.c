@@ -252,12 +252,9 @@ static void model_section(FILE *f, const char *path, const tq_accounts *a)
     fputs(". The strongest features, as the change in log-odds per standard deviation "
           "(associations in the training data, not causes):</p>\n<table><tr><th>feature"
           "</th><th>weight</th><th></th></tr>\n", f);
-    for (int t = 0; t < 8; t++) {
-        int best = -1;
-        for (int64_t j = 0; j < d; j++)
-            if (w[j] != 0.0 && isfinite(w[j]) && (best < 0 || fabs(w[j]) > fabs(w[best])))
-                best = (int)j;
-        if (best < 0) break;
+    int top[8], ntop = tq_model_top(w, (int)d, 8, top);
+    for (int t = 0; t < ntop; t++) {
+        int best = top[t];
         const char *nm = a->feature_names && a->feature_names[best] ? a->feature_names[best] : "?";
         char cats[512];
         fputs("<tr><td>", f);
@@ -271,7 +268,6 @@ static void model_section(FILE *f, const char *path, const tq_accounts *a)
         fprintf(f, "</td><td>%+.3f</td><td>%s</td></tr>\n", w[best],
                 slot ? "each category as shown" : w[best] > 0 ? "raises the propensity"
                                                                : "lowers the propensity");
-        w[best] = 0.0;   /* taken */
     }
     fputs("</table>\n", f);
     free(hashed);

@@ -313,16 +313,7 @@ int tq_cmd_train(int argc, char **argv)
            rep.n_val > 0 ? "validation" : "training", mode_name(p.mode),
            model_out ? ", " : "", model_out ? model_out : "", total);
     /* the strongest features: |weight| per standard deviation, largest first */
-    int top[10], ntop = 0;
-    for (int j = 0; j < model.d; j++) {
-        if (model.w[j] == 0.0) continue;
-        int at = ntop < 10 ? ntop++ : 10;
-        while (at > 0 && fabs(model.w[top[at - 1]]) < fabs(model.w[j])) {
-            if (at < 10) top[at] = top[at - 1];
-            at--;
-        }
-        if (at < 10) top[at] = j;
-    }
+    int top[10], ntop = tq_model_top(model.w, model.d, 10, top);
     /* what hashed categorical slots hold (import's hash_contents), to name them */
     char *hashed = ntop && tq_g.rank == 0 ? tq_data_attr_str(path, "/accounts", "hash_contents")
                                           : NULL;

@@ -408,6 +408,21 @@ done:
     return status;
 }
 
+int tq_model_top(const double *w, int d, int k, int *top)
+{
+    int n = 0;
+    for (int j = 0; j < d; j++) {
+        if (w[j] == 0.0 || !isfinite(w[j])) continue;
+        int at = n < k ? n++ : k;
+        while (at > 0 && fabs(w[top[at - 1]]) < fabs(w[j])) {
+            if (at < k) top[at] = top[at - 1];
+            at--;
+        }
+        if (at < k) top[at] = j;
+    }
+    return n;
+}
+
 int tq_hash_describe(const char *contents, const char *feature, double w, char *buf,
                      size_t n, cJSON *arr, long long *other)
 {

@@ -33,6 +33,11 @@ int tq_model_match(tq_sgd_model *m, char *const *mnames, char *const *dnames, in
 /* The metrics as a JSON object (AUC, log-loss, Brier, lift, calibration table). */
 cJSON *tq_metrics_to_json(const tq_metrics *m);
 
+/* The indices of the (at most) k largest non-zero finite |w[j]| of w[0..d), largest
+ * first (ties: lower index first) into top; returns how many. The model's strongest
+ * features, for train's drivers and the report. */
+int tq_model_top(const double *w, int d, int k, int *top);
+
 /* What hashed feature `feature` (hash0, ...) stands for, from the /accounts attribute
  * hash_contents (import; NULL: unknown), for a weight w on it: each category with its
  * own effect (w times the sign it adds), as text into buf ("Records=yes -0.85,
