@@ -82,8 +82,14 @@ int tq_cmd_quota(int argc, char **argv)
     if (!from || !strcmp(from, "alignment")) {
         tq_err e2 = {0, ""};
         int st = tq_result_read_rows_i32(path, tq_g.comm, "alignment/territory", &terr, &nterr, &e2);
-        if (st == TQ_OK && nterr == a.hi - a.lo) {
+        int fits = st == TQ_OK && nterr == a.hi - a.lo;
+        tq_comm_all(tq_g.comm, &fits);  /* the same choice on every rank */
+        if (fits) {
             use_alignment = 1;
+        } else if (st == TQ_OK) {
+            tq_err_set(&err, TQ_EINVAL, "%s: /alignment/territory does not have a row for each "
+                       "of the %lld accounts (run 'tqplan align' again)", path, (long long)a.n);
+            goto fail;
         } else if (from) {
             tq_err_set(&err, TQ_EINVAL, "%s: no /alignment/territory to take territories from "
                        "(run 'tqplan align' first, or use --from prev)", path);

@@ -15,7 +15,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tqplan score DATA.h5 --model MODEL.json [options]\n\n"
             "Scores every account with a model written by 'tqplan train --model-out' and\n"
-            "writes /accounts/score. The dataset must have the model's number of features.\n\n"
+            "writes /accounts/score. The model's features are found in the dataset by name,\n"
+            "in any order (other features are ignored); one it lacks is an error. To score\n"
+            "a later CSV, import it with --like the file the model was trained on.\n\n"
             "options:\n"
             "  --model FILE       the model JSON (required)\n"
             "  --stream rows      read features this many rows at a time (out-of-core)\n"

@@ -217,9 +217,12 @@ static int write_full(hid_t loc, const char *name, hid_t filetype, hid_t memtype
     return status;
 }
 
-/* Reads rows [lo,hi) of a 1-D or 2-D dataset into buf (memtype conversion by HDF5). */
+/* Reads rows [lo,hi) of a dataset of `width` values a row into buf (memtype conversion by
+ * HDF5): 1-D, or 2-D with `width` columns (a 1-D dataset is width 1). Any other shape
+ * fails, so a file whose dataset has more columns than the caller's buffer cannot
+ * overrun it. */
 static int read_rows(hid_t loc, const char *name, hid_t memtype, int64_t lo, int64_t hi,
-                     void *buf, hid_t dxpl)
+                     int width, void *buf, hid_t dxpl)
 {
     int status = TQ_EIO;
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
@@ -230,7 +233,7 @@ static int read_rows(hid_t loc, const char *name, hid_t memtype, int64_t lo, int
     rank = H5Sget_simple_extent_ndims(fs);
     if (rank < 1 || rank > 2) goto done;
     H5Sget_simple_extent_dims(fs, dims, NULL);
-    if ((hsize_t)hi > dims[0]) goto done;
+    if ((hsize_t)hi > dims[0] || (rank == 1 ? 1 : (int64_t)dims[1]) != width) goto done;
     count[0] = (hsize_t)(hi - lo);
     count[1] = rank == 2 ? dims[1] : 1;
     ms = H5Screate_simple(rank, count, NULL);
@@ -245,6 +248,40 @@ done:
     if (fs >= 0) H5Sclose(fs);
     H5Dclose(d);
     return status;
+}
+
+/* Why dataset `name` of loc cannot be read as `rows` rows (as many as dataset `ref` has) of
+ * `width` values, text or numbers; NULL when it can. A file tqplan wrote always can: this
+ * names what a file edited or written by other means got wrong, before it is read. */
+static const char *column_problem(hid_t loc, const char *name, int64_t rows, const char *ref,
+                                  int width, int text, char *buf, size_t len)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return "is missing";
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return "is not a dataset";
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    H5T_class_t c = H5Tget_class(t);
+    int r = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[2] = {0, 1};
+    const char *why = NULL;
+    if (r >= 1 && r <= 2) H5Sget_simple_extent_dims(s, dims, NULL);
+    if (text && (c != H5T_STRING || H5Tis_variable_str(t) > 0))
+        why = c == H5T_STRING ? "holds variable-length strings (tqplan reads fixed-length ones)"
+                              : "does not hold text";
+    else if (!text && c != H5T_INTEGER && c != H5T_FLOAT)
+        why = "does not hold numbers";
+    else if (r < 1 || r > 2)
+        snprintf(buf, len, "has %d dimensions, not 1 or 2", r), why = buf;
+    else if ((r == 1 ? 1 : (int64_t)dims[1]) != width)
+        snprintf(buf, len, "has %lld values a row, not %d", (long long)(r == 1 ? 1 : dims[1]),
+                 width), why = buf;
+    else if ((int64_t)dims[0] != rows)
+        snprintf(buf, len, "has %lld rows, %s has %lld", (long long)dims[0], ref, (long long)rows),
+            why = buf;
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Dclose(d);
+    return why;
 }
 
 /* ---- opening ------------------------------------------------------------------------ */
@@ -461,6 +498,25 @@ static int read_accounts(const char *path, const tq_comm *comm, unsigned cols, i
     f = open_dataset_file(path, comm, H5F_ACC_RDONLY, err);
     if (f < 0) return err->status;
     g = H5Gopen2(f, "accounts", H5P_DEFAULT);
+    static const struct { unsigned col; const char *name; } need[] = {
+        {TQ_COL_ID, "id"}, {TQ_COL_LATLON, "lat"}, {TQ_COL_LATLON, "lon"},
+        {TQ_COL_WORKLOAD, "workload"}, {TQ_COL_VALUE, "value"},
+        {TQ_COL_PREV, "prev_territory"}, {TQ_COL_LOCKED, "locked"},
+        {TQ_COL_FEATURES, "features"}, {TQ_COL_LABEL, "label"}, {TQ_COL_SCORE, "score"},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        char buf[96];
+        const char *why = (cols & need[i].col)
+            ? column_problem(g, need[i].name, info.n, "/accounts/lat",
+                             need[i].col == TQ_COL_FEATURES ? info.d : 1,
+                             need[i].col == TQ_COL_ID, buf, sizeof buf) : NULL;
+        if (why) {
+            tq_err_set(err, TQ_EINVAL, "%s: /accounts/%s %s; not as tqplan writes it: import "
+                       "the CSV again", path, need[i].name, why);
+            status = TQ_EINVAL;
+            goto done;
+        }
+    }
     int id_len = 1;
     if (cols & TQ_COL_ID) {
         hid_t d = H5Dopen2(g, "id", H5P_DEFAULT);
@@ -480,21 +536,21 @@ static int read_accounts(const char *path, const tq_comm *comm, unsigned cols, i
     a->hi = hi;
     a->checksum = info.checksum;
     a->feature_names = read_feature_names(g, info.d);
-    struct { unsigned col; const char *name; hid_t type; void *buf; } c[] = {
-        {TQ_COL_ID, "id", strt, a->id},
-        {TQ_COL_LATLON, "lat", H5T_NATIVE_DOUBLE, a->lat},
-        {TQ_COL_LATLON, "lon", H5T_NATIVE_DOUBLE, a->lon},
-        {TQ_COL_WORKLOAD, "workload", H5T_NATIVE_FLOAT, a->workload},
-        {TQ_COL_VALUE, "value", H5T_NATIVE_FLOAT, a->value},
-        {TQ_COL_PREV, "prev_territory", H5T_NATIVE_INT32, a->prev_territory},
-        {TQ_COL_LOCKED, "locked", H5T_NATIVE_UINT8, a->locked},
-        {TQ_COL_FEATURES, "features", H5T_NATIVE_FLOAT, a->features},
-        {TQ_COL_LABEL, "label", H5T_NATIVE_INT8, a->label},
-        {TQ_COL_SCORE, "score", H5T_NATIVE_FLOAT, a->score},
+    struct { unsigned col; const char *name; hid_t type; int width; void *buf; } c[] = {
+        {TQ_COL_ID, "id", strt, 1, a->id},
+        {TQ_COL_LATLON, "lat", H5T_NATIVE_DOUBLE, 1, a->lat},
+        {TQ_COL_LATLON, "lon", H5T_NATIVE_DOUBLE, 1, a->lon},
+        {TQ_COL_WORKLOAD, "workload", H5T_NATIVE_FLOAT, 1, a->workload},
+        {TQ_COL_VALUE, "value", H5T_NATIVE_FLOAT, 1, a->value},
+        {TQ_COL_PREV, "prev_territory", H5T_NATIVE_INT32, 1, a->prev_territory},
+        {TQ_COL_LOCKED, "locked", H5T_NATIVE_UINT8, 1, a->locked},
+        {TQ_COL_FEATURES, "features", H5T_NATIVE_FLOAT, info.d, a->features},
+        {TQ_COL_LABEL, "label", H5T_NATIVE_INT8, 1, a->label},
+        {TQ_COL_SCORE, "score", H5T_NATIVE_FLOAT, 1, a->score},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         if (!(cols & c[i].col)) continue;
-        if (read_rows(g, c[i].name, c[i].type, lo, hi, c[i].buf, H5P_DEFAULT) != TQ_OK) {
+        if (read_rows(g, c[i].name, c[i].type, lo, hi, c[i].width, c[i].buf, H5P_DEFAULT) != TQ_OK) {
             tq_err_set(err, TQ_EIO, "%s: cannot read /accounts/%s rows %lld..%lld", path,
                        c[i].name, (long long)lo, (long long)hi);
             status = TQ_EIO;
@@ -564,11 +620,23 @@ int tq_territories_read(const char *path, tq_territories *t, tq_err *err)
         goto done;
     }
     g = H5Gopen2(f, "territories", H5P_DEFAULT);
-    int64_t k = dataset_rows(g, "id", NULL);
+    int64_t k = H5Lexists(g, "id", H5P_DEFAULT) > 0 ? dataset_rows(g, "id", NULL) : -1;
     if (k < 0) {
         tq_err_set(err, TQ_EINVAL, "%s: /territories/id is missing", path);
         status = TQ_EINVAL;
         goto done;
+    }
+    static const char *const tcol[] = {"id", "home_lat", "home_lon", "capacity"};
+    for (int i = 0; i < 4; i++) {
+        char buf[96];
+        const char *why = column_problem(g, tcol[i], k, "/territories/id", 1, i == 0, buf,
+                                         sizeof buf);
+        if (why) {
+            tq_err_set(err, TQ_EINVAL, "%s: /territories/%s %s; not as tqplan writes it: "
+                       "import the territories CSV again", path, tcol[i], why);
+            status = TQ_EINVAL;
+            goto done;
+        }
     }
     hid_t d = H5Dopen2(g, "id", H5P_DEFAULT), ty = H5Dget_type(d);
     t->id_len = (int)H5Tget_size(ty) + 1;
@@ -586,10 +654,10 @@ int tq_territories_read(const char *path, tq_territories *t, tq_err *err)
         tq_err_set(err, status, "out of memory reading %s", path);
         goto done;
     }
-    if (read_rows(g, "id", strt, 0, k, t->id, H5P_DEFAULT) != TQ_OK ||
-        read_rows(g, "home_lat", H5T_NATIVE_DOUBLE, 0, k, t->home_lat, H5P_DEFAULT) != TQ_OK ||
-        read_rows(g, "home_lon", H5T_NATIVE_DOUBLE, 0, k, t->home_lon, H5P_DEFAULT) != TQ_OK ||
-        read_rows(g, "capacity", H5T_NATIVE_DOUBLE, 0, k, t->capacity, H5P_DEFAULT) != TQ_OK) {
+    if (read_rows(g, "id", strt, 0, k, 1, t->id, H5P_DEFAULT) != TQ_OK ||
+        read_rows(g, "home_lat", H5T_NATIVE_DOUBLE, 0, k, 1, t->home_lat, H5P_DEFAULT) != TQ_OK ||
+        read_rows(g, "home_lon", H5T_NATIVE_DOUBLE, 0, k, 1, t->home_lon, H5P_DEFAULT) != TQ_OK ||
+        read_rows(g, "capacity", H5T_NATIVE_DOUBLE, 0, k, 1, t->capacity, H5P_DEFAULT) != TQ_OK) {
         tq_err_set(err, TQ_EIO, "%s: cannot read /territories", path);
         goto done;
     }
@@ -629,7 +697,7 @@ int tq_account_id(const char *path, int64_t row, char *buf, size_t len)
         status = TQ_ENOMEM;
         goto done;
     }
-    status = read_rows(g, "id", strt, row, row + 1, one, H5P_DEFAULT);
+    status = read_rows(g, "id", strt, row, row + 1, 1, one, H5P_DEFAULT);
     if (status == TQ_OK) snprintf(buf, len, "%s", one);
 done:
     free(one);
@@ -1209,7 +1277,7 @@ int tq_result_read_f64(const char *path, const char *dataset, double **v, int64_
         tq_err_set(err, status, "out of memory");
         goto done;
     }
-    status = read_rows(f, dataset, H5T_NATIVE_DOUBLE, 0, n, *v, H5P_DEFAULT);
+    status = read_rows(f, dataset, H5T_NATIVE_DOUBLE, 0, n, w, *v, H5P_DEFAULT);
     if (status != TQ_OK) {
         tq_err_set(err, status, "%s: cannot read %s", path, dataset);
         free(*v);
@@ -1244,7 +1312,7 @@ int tq_result_read_rows_i32(const char *path, const tq_comm *comm, const char *d
         tq_err_set(err, status, "out of memory");
         goto done;
     }
-    status = read_rows(f, dataset, H5T_NATIVE_INT32, lo, hi, *v, H5P_DEFAULT);
+    status = read_rows(f, dataset, H5T_NATIVE_INT32, lo, hi, 1, *v, H5P_DEFAULT);
     if (status != TQ_OK) {
         tq_err_set(err, status, "%s: cannot read %s", path, dataset);
         free(*v);

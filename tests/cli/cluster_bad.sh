@@ -45,5 +45,14 @@ cp "$W/g.h5" "$W/o.h5"; edit "$W/o.h5" "v = f['accounts/lon']; a = v[:]; a[4999]
 expect_rc 1 "row 5000, column lon: value 200.5" "$T" cluster "$W/o.h5" -k 3
 cp "$W/g.h5" "$W/v.h5"; edit "$W/v.h5" "v = f['accounts/value']; a = v[:]; a[7] = -1; v[:] = a"
 expect_rc 1 "row 8, column value: value -1" "$T" cluster "$W/v.h5" -k 3 --weights value
+# a dataset edited or written by other means: named, exit 1, before anything is read
+cp "$W/g.h5" "$W/m.h5"; edit "$W/m.h5" "del f['accounts/workload']"
+expect_rc 1 "/accounts/workload is missing" "$T" cluster "$W/m.h5" -k 3 --weights workload
+cp "$W/g.h5" "$W/s.h5"; edit "$W/s.h5" "a = f['accounts/lon'][:]; del f['accounts/lon']; f['accounts/lon'] = a[:-2]"
+expect_rc 1 "/accounts/lon has 4998 rows, /accounts/lat has 5000" "$T" cluster "$W/s.h5" -k 3
+cp "$W/g.h5" "$W/w.h5"; edit "$W/w.h5" "a = f['accounts/lon'][:]; del f['accounts/lon']; f['accounts/lon'] = np.stack([a, a, a], 1)"
+expect_rc 1 "/accounts/lon has 3 values a row, not 1" "$T" cluster "$W/w.h5" -k 3
+cp "$W/g.h5" "$W/t.h5"; edit "$W/t.h5" "a = f['accounts/lat'][:]; del f['accounts/lat']; f['accounts/lat'] = a.astype('S12')"
+expect_rc 1 "/accounts/lat does not hold numbers" "$T" cluster "$W/t.h5" -k 3
 "$T" cluster --help | grep -q "usage: tqplan cluster" || fail "--help"
 echo "cluster bad input: all refused with exit 1"
