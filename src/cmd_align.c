@@ -71,47 +71,6 @@ static void usage(FILE *f)
             "\nexit status 2: the request is infeasible (named territory and metric)\n");
 }
 
-/* First bad row over all ranks (collective): returns TQ_EINVAL with err set. */
-static int check_rows(const char *path, const tq_accounts *a, int k, const tq_comm *comm,
-                      tq_err *err)
-{
-    int64_t nl = a->hi - a->lo, bad = -1;
-    int col = 0;
-    double val = 0;
-    for (int64_t i = 0; i < nl && bad < 0; i++) {
-        if (!isfinite(a->lat[i]) || fabs(a->lat[i]) > 90) bad = i, col = 1, val = a->lat[i];
-        else if (!isfinite(a->lon[i]) || fabs(a->lon[i]) > 180) bad = i, col = 2, val = a->lon[i];
-        else if (!isfinite(a->workload[i]) || a->workload[i] < 0) bad = i, col = 3, val = a->workload[i];
-        else if (!isfinite(a->value[i]) || a->value[i] < 0) bad = i, col = 4, val = a->value[i];
-        else if (a->prev_territory[i] < -1 || a->prev_territory[i] >= k)
-            bad = i, col = 5, val = a->prev_territory[i];
-        else if (a->locked[i] && a->prev_territory[i] < 0) bad = i, col = 6, val = a->locked[i];
-        else if (a->score && (!isfinite(a->score[i]) || a->score[i] < 0))
-            bad = i, col = 7, val = a->score[i];
-    }
-    int64_t first;
-    double cv[2];
-    int c0;
-    int found = tq_accounts_first_bad(comm, a, bad, col, val, &first, &c0, &cv[1]);
-    if (found < 0) {
-        tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
-        return TQ_EMPI;
-    }
-    if (!found) return TQ_OK;
-    cv[0] = c0;
-    static const char *cn[] = {"", "lat", "lon", "workload", "value", "prev_territory",
-                               "locked", "score"};
-    static const char *want[] = {"", "a latitude in [-90, 90]", "a longitude in [-180, 180]",
-                                 "finite and >= 0", "finite and >= 0",
-                                 "-1 or a territory index", "allowed: locked needs a prev_territory",
-                                 "finite and >= 0"};
-    int ci = (int)cv[0];
-    tq_err_set(err, TQ_EINVAL, "%s: /accounts row %lld, column %s: value %g is not %s%s", path,
-               (long long)first + 1, cn[ci], cv[1], want[ci],
-               ci == 5 ? " (0 .. K-1)" : "");
-    return TQ_EINVAL;
-}
-
 /* max, min and coefficient of variation of load/target over territories. */
 /* the price search the solve used (JSON and the /alignment attribute) */
 static const char *price_search(const tq_align_result *r)
@@ -363,7 +322,7 @@ int tq_cmd_align(int argc, char **argv)
     unsigned cols = TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE | TQ_COL_PREV |
                     TQ_COL_LOCKED | TQ_COL_SCORE;
     if (tq_accounts_read(path, comm, cols, &a, &err) != TQ_OK) goto fail;
-    if (check_rows(path, &a, k, comm, &err) != TQ_OK) goto fail;
+    if (tq_accounts_check(path, &a, k, comm, &err) != TQ_OK) goto fail;
     int64_t nl = a.hi - a.lo;
     size_t nb = (size_t)(nl > 0 ? nl : 1);
     pot = malloc(nb * sizeof *pot);

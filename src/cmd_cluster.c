@@ -132,38 +132,6 @@ done:
     return status;
 }
 
-/* The first bad row over all ranks (collective): lat/lon must be finite and in range,
- * weights finite and >= 0. Sets err on every rank and returns TQ_EINVAL if one is found. */
-static int check_rows(const char *path, const tq_accounts *a, const float *w, const char *wname,
-                      const tq_comm *comm, tq_err *err)
-{
-    int64_t bad = -1;
-    int col = 0;
-    double val = 0;
-    for (int64_t i = 0; i < a->hi - a->lo && bad < 0; i++) {
-        if (!isfinite(a->lat[i]) || fabs(a->lat[i]) > 90) bad = i, col = 1, val = a->lat[i];
-        else if (!isfinite(a->lon[i]) || fabs(a->lon[i]) > 180) bad = i, col = 2, val = a->lon[i];
-        else if (w && (!isfinite(w[i]) || w[i] < 0)) bad = i, col = 3, val = w[i];
-    }
-    int64_t first;
-    double cv[2];
-    int c0;
-    int found = tq_accounts_first_bad(comm, a, bad, col, val, &first, &c0, &cv[1]);
-    if (found < 0) {
-        tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
-        return TQ_EMPI;
-    }
-    if (!found) return TQ_OK;
-    cv[0] = c0;
-    const char *cname = cv[0] == 1 ? "lat" : cv[0] == 2 ? "lon" : wname;
-    tq_err_set(err, TQ_EINVAL, "%s: /accounts row %lld, column %s: value %g is not %s", path,
-               (long long)first + 1, cname, cv[1],
-               cv[0] == 1   ? "a latitude in [-90, 90]"
-               : cv[0] == 2 ? "a longitude in [-180, 180]"
-                            : "a finite weight >= 0");
-    return TQ_EINVAL;
-}
-
 /* The per-account arrays: 2 MiB aligned and marked for transparent huge pages, so that
  * first touching them (here and in the kernel) costs one page fault per 2 MiB instead of
  * per 4 KiB (slow on virtual machines), and random access misses the TLB less. Free with
@@ -319,7 +287,7 @@ int tq_cmd_cluster(int argc, char **argv)
     if (!strcmp(wname, "value")) cols |= TQ_COL_VALUE;
     if (tq_accounts_read(path, comm, cols, &a, &err) != TQ_OK) goto fail;
     const float *wf = !strcmp(wname, "workload") ? a.workload : !strcmp(wname, "value") ? a.value : NULL;
-    if (check_rows(path, &a, wf, wname, comm, &err) != TQ_OK) goto fail;
+    if (tq_accounts_check(path, &a, 0, comm, &err) != TQ_OK) goto fail;
     if ((int64_t)p.k > a.n) {
         tq_err_set(&err, TQ_EINVAL, "%s: k = %d is larger than the number of accounts (%lld)", path,
                    p.k, (long long)a.n);

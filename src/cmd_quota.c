@@ -78,6 +78,7 @@ int tq_cmd_quota(int argc, char **argv)
     if (tq_data_info(path, &info, &err) != TQ_OK) return tq_fail(&err);
     if (tq_accounts_read(path, tq_g.comm, TQ_COL_VALUE | TQ_COL_SCORE | TQ_COL_PREV, &a, &err) != TQ_OK)
         return tq_fail(&err);
+    if (tq_accounts_check(path, &a, info.k, tq_g.comm, &err) != TQ_OK) goto fail;
     int use_alignment = 0;
     if (!from || !strcmp(from, "alignment")) {
         tq_err e2 = {0, ""};
@@ -96,6 +97,9 @@ int tq_cmd_quota(int argc, char **argv)
             goto fail;
         }
     }
+    if (use_alignment &&
+        tq_labels_check(path, "/alignment/territory", &a, terr, info.k, tq_g.comm, &err) != TQ_OK)
+        goto fail;
     const int32_t *t = use_alignment ? terr : a.prev_territory;
     int k = info.k;
     if (k <= 0) { /* no /territories: as many as the largest index says */

@@ -423,7 +423,8 @@ int tq_cmd_report(int argc, char **argv)
     }
     if (tq_data_info(path, &info, &err) != TQ_OK) goto fail;
     if (tq_accounts_read(path, NULL, TQ_COL_ID | TQ_COL_LATLON | TQ_COL_WORKLOAD | TQ_COL_VALUE |
-                         TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_SCORE, &a, &err) != TQ_OK)
+                         TQ_COL_PREV | TQ_COL_LOCKED | TQ_COL_SCORE, &a, &err) != TQ_OK ||
+        tq_accounts_check(path, &a, info.k, NULL, &err) != TQ_OK)
         goto fail;
     int64_t n = a.hi - a.lo;
     const char *source = "/alignment";
@@ -444,6 +445,11 @@ int tq_cmd_report(int argc, char **argv)
     }
     /* k-means clusters are not territories: named C0000.., no moves, quotas or bases */
     clusters = !strcmp(source, "/clusters");
+    if (!strcmp(source, "/alignment") &&
+        tq_labels_check(path, "/alignment/territory", &a, lab, info.k, NULL, &err) != TQ_OK)
+        goto fail;
+    if (clusters && tq_labels_check(path, "/clusters/label", &a, lab, 0, NULL, &err) != TQ_OK)
+        goto fail;
     k = info.k;
     if (k > 0 && tq_territories_read(path, &tt, &err) != TQ_OK) goto fail;
     for (int64_t i = 0; i < n; i++)

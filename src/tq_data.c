@@ -608,6 +608,72 @@ int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad
     return 1;
 }
 
+int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_comm *comm,
+                      tq_err *err)
+{
+    enum { LAT = 1, LON, WORKLOAD, VALUE, PREV, LOCKED, SCORE };
+    int64_t nl = a->hi - a->lo, bad = -1;
+    int col = 0;
+    double val = 0;
+    for (int64_t i = 0; i < nl && bad < 0; i++) {
+        int32_t prev = a->prev_territory ? a->prev_territory[i] : -1;
+        if (a->lat && (!isfinite(a->lat[i]) || fabs(a->lat[i]) > 90))
+            bad = i, col = LAT, val = a->lat[i];
+        else if (a->lon && (!isfinite(a->lon[i]) || fabs(a->lon[i]) > 180))
+            bad = i, col = LON, val = a->lon[i];
+        else if (a->workload && !(a->workload[i] >= 0 && isfinite(a->workload[i])))
+            bad = i, col = WORKLOAD, val = a->workload[i];
+        else if (a->value && !(a->value[i] >= 0 && isfinite(a->value[i])))
+            bad = i, col = VALUE, val = a->value[i];
+        else if (prev < -1 || (k > 0 && prev >= k))
+            bad = i, col = PREV, val = prev;
+        else if (a->locked && a->prev_territory && a->locked[i] && prev < 0)
+            bad = i, col = LOCKED, val = a->locked[i];
+        else if (a->score && !(a->score[i] >= 0 && isfinite(a->score[i])))
+            bad = i, col = SCORE, val = a->score[i];
+    }
+    int64_t first;
+    int c;
+    int found = tq_accounts_first_bad(comm, a, bad, col, val, &first, &c, &val);
+    if (found < 0) {
+        tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
+        return TQ_EMPI;
+    }
+    if (!found) return TQ_OK;
+    static const char *const name[] = {"", "lat", "lon", "workload", "value", "prev_territory",
+                                       "locked", "score"};
+    static const char *const want[] = {"", "a latitude in [-90, 90]", "a longitude in [-180, 180]",
+                                       "finite and >= 0", "finite and >= 0",
+                                       "-1 or a territory index",
+                                       "allowed: locked needs a prev_territory", "finite and >= 0"};
+    char range[48] = "";
+    if (c == PREV && k > 0) snprintf(range, sizeof range, " (0 .. %d)", k - 1);
+    tq_err_set(err, TQ_EINVAL, "%s: /accounts row %lld, column %s: value %g is not %s%s", path,
+               (long long)first + 1, name[c], val, want[c], range);
+    return TQ_EINVAL;
+}
+
+int tq_labels_check(const char *path, const char *name, const tq_accounts *a,
+                    const int32_t *label, int k, const tq_comm *comm, tq_err *err)
+{
+    int64_t bad = -1, first;
+    for (int64_t i = 0; i < a->hi - a->lo && bad < 0; i++)
+        if (label[i] < 0 || (k > 0 && label[i] >= k)) bad = i;
+    int c;
+    double val = 0;
+    int found = tq_accounts_first_bad(comm, a, bad, 0, bad >= 0 ? label[bad] : 0, &first, &c, &val);
+    if (found < 0) {
+        tq_err_set(err, TQ_EMPI, "MPI error while checking %s", path);
+        return TQ_EMPI;
+    }
+    if (!found) return TQ_OK;
+    char range[48] = "";
+    if (k > 0) snprintf(range, sizeof range, " (0 .. %d)", k - 1);
+    tq_err_set(err, TQ_EINVAL, "%s: %s row %lld: value %g is not a %s index%s", path, name,
+               (long long)first + 1, val, strstr(name, "cluster") ? "cluster" : "territory", range);
+    return TQ_EINVAL;
+}
+
 int tq_territories_read(const char *path, tq_territories *t, tq_err *err)
 {
     hid_t f = open_dataset_file(path, NULL, H5F_ACC_RDONLY, err), g = H5I_INVALID_HID;

@@ -112,6 +112,20 @@ int tq_accounts_alloc(tq_accounts *a, int64_t rows, int d, int id_len, unsigned 
 int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad, int col,
                           double val, int64_t *row, int *col_out, double *val_out);
 
+/* Collective check of this rank's rows of every column a holds: lat/lon in range,
+ * workload, value and score finite and >= 0, prev_territory -1 or a territory index
+ * (0..k-1; with k <= 0, any index >= 0), locked only with a prev_territory. On the first
+ * bad row over all ranks, err names file, row (1-based), column and value on every rank
+ * and TQ_EINVAL is returned; TQ_EMPI if the ranks cannot agree. */
+int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_comm *comm,
+                      tq_err *err);
+
+/* Collective check of this rank's rows of a result's territory per account (`name`, e.g.
+ * "/alignment/territory"): each must be 0..k-1 (with k <= 0, any index >= 0). Errors as
+ * tq_accounts_check. */
+int tq_labels_check(const char *path, const char *name, const tq_accounts *a,
+                    const int32_t *label, int k, const tq_comm *comm, tq_err *err);
+
 /* The id of one account (global row, 0-based) into buf (truncated to len - 1 bytes);
  * for messages. Returns TQ_OK or an error status (buf then ""). */
 int tq_account_id(const char *path, int64_t row, char *buf, size_t len);

@@ -29,5 +29,24 @@ set +e
 set -e
 [ $rc = 1 ] || fail "--from alignment without alignment: exit $rc"
 grep -q "no /alignment/territory" "$W/err" || fail "alignment message"
+# a dataset edited by other means: the bad row named, exit 1, nothing written
+bad_copy() {  # name python-statement (f = the h5py file)
+  cp "$W/d.h5" "$W/$1.h5"
+  $PY -c "import h5py, numpy as np, sys; f = h5py.File(sys.argv[1], 'a'); $2" "$W/$1.h5"
+}
+refused() {  # name message quota-options...
+  local name=$1 msg=$2; shift 2
+  set +e; "$T" quota "$W/$name.h5" --target 1e6 "$@" 2>"$W/err"; local rc=$?; set -e
+  [ $rc = 1 ] || fail "$name: exit $rc"
+  grep -q "$msg" "$W/err" || { cat "$W/err"; fail "$name: message"; }
+}
+bad_copy v "d = f['accounts/value']; a = d[:]; a[41] = np.nan; d[:] = a"
+refused v "row 42, column value: value nan is not finite and >= 0"
+bad_copy p "d = f['accounts/prev_territory']; a = d[:]; a[9] = 25; d[:] = a"
+refused p "row 10, column prev_territory: value 25 is not -1 or a territory index (0 .. 24)"
+bad_copy a "t = f['accounts/prev_territory'][:]; t[t < 0] = 0; t[77] = 31; f['alignment/territory'] = t"
+refused a "/alignment/territory row 78: value 31 is not a territory index (0 .. 24)"
+bad_copy s "t = f['accounts/prev_territory'][:]; f['alignment/territory'] = t[:-1]"
+refused s "/alignment/territory does not have a row for each of the 60000 accounts"
 "$T" info --json "$W/d.h5" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; assert [x["group"] for x in r]==["quotas"], r'
 echo "quota: ok"

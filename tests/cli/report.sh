@@ -125,4 +125,15 @@ set -e
 [ $rc = 1 ] || fail "missing dataset: exit $rc"
 grep -q "none.h5" "$W/err" || fail "message names the file"
 [ ! -e "$W/rep2" ] || fail "output directory created on error"
+# clusters edited by other means: the bad row named, nothing written
+"$T" generate -n 2000 -k 0 --seed 2 -o "$W/c.h5" -q
+"$T" cluster "$W/c.h5" -k 5 -q
+$PY -c "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); d = f['clusters/label']; a = d[:]; a[99] = -2; d[:] = a" "$W/c.h5"
+set +e
+"$T" report "$W/c.h5" -o "$W/repc" 2>"$W/err"
+rc=$?
+set -e
+[ $rc = 1 ] || fail "bad cluster label: exit $rc"
+grep -q "/clusters/label row 100: value -2 is not a cluster index" "$W/err" || { cat "$W/err"; fail "bad cluster label: message"; }
+[ ! -e "$W/repc" ] || fail "output directory created on error"
 echo "report: ok"
