@@ -125,20 +125,23 @@ static void infeasible_msg(tq_err *err, const char *path, const tq_territories *
     }
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_align[] = {
+    {"centers", required_argument, 0, 'c'},   {"balance", required_argument, 0, 'b'},
+    {"tol-workload", required_argument, 0, 'W'}, {"tol-potential", required_argument, 0, 'P'},
+    {"tol-count", required_argument, 0, 'N'}, {"alpha", required_argument, 0, 'a'},
+    {"max-moved", required_argument, 0, 'M'}, {"distance", required_argument, 0, 'd'},
+    {"frontier", required_argument, 0, 'f'},  {"regions", required_argument, 0, 'R'},
+    {"exact", no_argument, 0, 'x'},           {"exact-seconds", required_argument, 0, 'X'},           {"candidates", required_argument, 0, 'C'},
+    {"rounds", required_argument, 0, 'r'},    {"seed", required_argument, 0, 's'},
+    {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
+    {"prices", required_argument, 0, 'p'},    {"coarse", required_argument, 0, 'o'},
+    {"gap-goal", required_argument, 0, 'G'},  {"pair-passes", required_argument, 0, 'Q'},
+    TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_align(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"centers", required_argument, 0, 'c'},   {"balance", required_argument, 0, 'b'},
-        {"tol-workload", required_argument, 0, 'W'}, {"tol-potential", required_argument, 0, 'P'},
-        {"tol-count", required_argument, 0, 'N'}, {"alpha", required_argument, 0, 'a'},
-        {"max-moved", required_argument, 0, 'M'}, {"distance", required_argument, 0, 'd'},
-        {"frontier", required_argument, 0, 'f'},  {"regions", required_argument, 0, 'R'},
-        {"exact", no_argument, 0, 'x'},           {"exact-seconds", required_argument, 0, 'X'},           {"candidates", required_argument, 0, 'C'},
-        {"rounds", required_argument, 0, 'r'},    {"seed", required_argument, 0, 's'},
-        {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
-        {"prices", required_argument, 0, 'p'},    {"coarse", required_argument, 0, 'o'},
-        {"gap-goal", required_argument, 0, 'G'},  {"pair-passes", required_argument, 0, 'Q'},
-        TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_align;
     tq_align_params p;
     tq_align_defaults(&p);
     double tol[3] = {0.02, 0.03, 0.10};

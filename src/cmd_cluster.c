@@ -161,15 +161,18 @@ static const char *algo_name(const tq_kmeans_params *p)
                                        : "bounds-only";
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_cluster[] = {
+    {"k", required_argument, 0, 'k'},        {"init", required_argument, 0, 'i'},
+    {"init-centers", required_argument, 0, 'C'}, {"fixed", no_argument, 0, 'F'},
+    {"weights", required_argument, 0, 'w'},  {"iters", required_argument, 0, 'n'},
+    {"tol", required_argument, 0, 't'},      {"seed", required_argument, 0, 's'},
+    {"algo", required_argument, 0, 'a'},     {"neighbors", required_argument, 0, 'N'},
+    {"help", no_argument, 0, 'h'},           TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_cluster(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"k", required_argument, 0, 'k'},        {"init", required_argument, 0, 'i'},
-        {"init-centers", required_argument, 0, 'C'}, {"fixed", no_argument, 0, 'F'},
-        {"weights", required_argument, 0, 'w'},  {"iters", required_argument, 0, 'n'},
-        {"tol", required_argument, 0, 't'},      {"seed", required_argument, 0, 's'},
-        {"algo", required_argument, 0, 'a'},     {"neighbors", required_argument, 0, 'N'},
-        {"help", no_argument, 0, 'h'},           TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_cluster;
     tq_kmeans_params p;
     tq_kmeans_defaults(&p);
     p.k = 0;

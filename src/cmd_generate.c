@@ -156,14 +156,17 @@ static void usage(FILE *f)
             "  --json, -q, --threads n\n");
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_generate[] = {
+    {"n", required_argument, 0, 'n'}, {"k", required_argument, 0, 'k'},
+    {"output", required_argument, 0, 'o'}, {"features", required_argument, 0, 'd'},
+    {"seed", required_argument, 0, 's'}, {"country", required_argument, 0, 'c'},
+    {"places", required_argument, 0, 'p'}, {"unlabelled", required_argument, 0, 'u'},
+    {"drift", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_generate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"n", required_argument, 0, 'n'}, {"k", required_argument, 0, 'k'},
-        {"output", required_argument, 0, 'o'}, {"features", required_argument, 0, 'd'},
-        {"seed", required_argument, 0, 's'}, {"country", required_argument, 0, 'c'},
-        {"places", required_argument, 0, 'p'}, {"unlabelled", required_argument, 0, 'u'},
-        {"drift", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_generate;
     int64_t n = -1, k = 0, d = 8, seed = 1;
     double unlabelled = 0.2, drift = 0.3;
     const char *out = NULL, *country = "US", *places_path = NULL;

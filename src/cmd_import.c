@@ -103,25 +103,28 @@ static void add_stats(cJSON *o, const tq_import_params *p, const tq_import_stats
     tq_json_time(o, "finish", st->t_finish);
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_import[] = {
+    {"output", required_argument, 0, 'o'},
+    {"territories", required_argument, 0, 't'},
+    {"ignore-unknown", no_argument, 0, 2001},
+    {"map", required_argument, 0, 2002},
+    {"max-errors", required_argument, 0, 2003},
+    {"hash-slots", required_argument, 0, 2004},
+    {"delimiter", required_argument, 0, 2005},
+    {"rest", required_argument, 0, 2006},
+    {"positive", required_argument, 0, 2007},
+    {"missing", required_argument, 0, 2008},
+    {"indicator", required_argument, 0, 2009},
+    {"like", required_argument, 0, 2010},
+    {"decimal", required_argument, 0, 2011},
+    {"help", no_argument, 0, 'h'},
+    TQ_CLI_LONGOPTS,
+    {0, 0, 0, 0}};
+
 int tq_cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'},
-        {"territories", required_argument, 0, 't'},
-        {"ignore-unknown", no_argument, 0, 2001},
-        {"map", required_argument, 0, 2002},
-        {"max-errors", required_argument, 0, 2003},
-        {"hash-slots", required_argument, 0, 2004},
-        {"delimiter", required_argument, 0, 2005},
-        {"rest", required_argument, 0, 2006},
-        {"positive", required_argument, 0, 2007},
-        {"missing", required_argument, 0, 2008},
-        {"indicator", required_argument, 0, 2009},
-        {"like", required_argument, 0, 2010},
-        {"decimal", required_argument, 0, 2011},
-        {"help", no_argument, 0, 'h'},
-        TQ_CLI_LONGOPTS,
-        {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_import;
     tq_import_params p;
     tq_import_stats st;
     tq_err err = {0, ""};

@@ -10,8 +10,9 @@
  *   [scenario NAME]     one scenario: its keys are `align` options; each scenario works
  *                       on its own copy DIR/NAME.h5 of the base dataset
  *   [quota] [report]    run for every scenario after align (report = yes)
- * A key k = v becomes the option --k v (underscores become dashes); yes/true/on gives a
- * bare --k, no/false/off drops it.
+ * A key k = v becomes the option --k v (underscores become dashes); a switch (an option
+ * without a value) is given for yes/true/on/1 and left out for no/false/off/0. Keys are
+ * checked against the stage's getopt table (tq_opts_*) before anything runs.
  *
  * MPI: all ranks prepare the base dataset together; then the ranks split into
  * min(ranks, scenarios) groups and each group runs its share of the scenarios with its
@@ -38,6 +39,7 @@ typedef struct {
     int line;
     int nkeys;
     char *key[MAX_KEYS], *val[MAX_KEYS];
+    int kline[MAX_KEYS]; /* the line of each key */
 } section;
 
 typedef struct {
@@ -98,6 +100,7 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
         }
     s->key[s->nkeys] = strdup(key);
     s->val[s->nkeys] = strdup(val);
+    s->kline[s->nkeys] = line;
     s->nkeys++;
     return 1;
 }
@@ -157,15 +160,80 @@ static void args_free(args *a)
     a->n = 0;
 }
 
-/* Keys of s (but those in skip) as options. Import's repeatable options, a key that
- * cannot repeat here, take lists: `map = a=X, b=Y` becomes --map a=X --map b=Y, and
- * likewise positive, missing and indicator. */
-static void arg_keys(args *a, const section *s, const char *const *skip)
+/* The option of the stage's table `opts` that key names (underscores for dashes). */
+static const struct option *key_option(const struct option *opts, const char *key)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s", key);
+    for (char *c = name; *c; c++)
+        if (*c == '_') *c = '-';
+    for (const struct option *o = opts; o && o->name; o++)
+        if (!strcmp(o->name, name)) return o;
+    return NULL;
+}
+
+/* Keys plan itself takes (they are not the stage's options). */
+static int is_plan_key(const char *sec, const char *key)
+{
+    if (!strcmp(sec, "plan")) return !strcmp(key, "out");
+    if (!strcmp(sec, "data"))
+        return !strcmp(key, "generate") || !strcmp(key, "dataset") || !strcmp(key, "accounts");
+    if (!strcmp(sec, "report")) return !strcmp(key, "enabled");
+    return 0;
+}
+
+/* Every key of s is an option of the stage it configures (table opts; none for [plan] and
+ * [data] with a dataset), and a switch has yes or no: checked before anything runs, so
+ * that a typo in [report] does not surface after hours of alignments. Returns 0 or
+ * prints the first problem (file:line) and returns -1. */
+static int check_keys(const char *file, const section *s, const char *sec,
+                      const struct option *opts)
+{
+    for (int i = 0; i < s->nkeys; i++) {
+        if (is_plan_key(sec, s->key[i])) continue;
+        const struct option *o = key_option(opts, s->key[i]);
+        if (!o || !strcmp(o->name, "help") || !strcmp(o->name, "output")) {
+            char known[1024] = "";
+            size_t n = 0;
+            if (!strcmp(sec, "report")) n = (size_t)snprintf(known, sizeof known, "enabled");
+            for (const struct option *q = opts; q && q->name && n < sizeof known - 40; q++) {
+                if (!strcmp(q->name, "help") || !strcmp(q->name, "output")) continue;
+                n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", n ? ", " : "", q->name);
+            }
+            for (char *c = known; *c; c++)
+                if (*c == '-') *c = '_';
+            tq_error("%s:%d: [%s] has no key '%s' (%s%s)", file, s->kline[i], s->name, s->key[i],
+                     opts ? "its keys: " : "it takes no other keys",
+                     opts ? known : "");
+            return -1;
+        }
+        if (o->has_arg == no_argument && !truthy(s->val[i]) && !falsy(s->val[i])) {
+            tq_error("%s:%d: [%s] %s is a switch: yes or no, not '%s'", file, s->kline[i],
+                     s->name, s->key[i], s->val[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Keys of s (but plan's own) as options of the stage's table opts: a switch is given
+ * bare when yes and left out when no; any other option takes the value as written (so
+ * `seed = 1` and `pair_passes = 0` are values, not switches). Import's repeatable
+ * options, a key that cannot repeat here, take lists: `map = a=X, b=Y` becomes --map a=X
+ * --map b=Y, and likewise positive, missing and indicator. */
+static void arg_keys(args *a, const section *s, const char *sec, const struct option *opts)
 {
     for (int i = 0; s && i < s->nkeys; i++) {
-        int skipped = 0;
-        for (int j = 0; skip && skip[j]; j++) skipped |= !strcmp(s->key[i], skip[j]);
-        if (skipped || falsy(s->val[i])) continue;
+        const struct option *o = key_option(opts, s->key[i]);
+        if (is_plan_key(sec, s->key[i]) || !o) continue;
+        if (o->has_arg == no_argument) {
+            if (truthy(s->val[i])) {
+                char opt[128];
+                snprintf(opt, sizeof opt, "--%s", o->name);
+                arg(a, opt);
+            }
+            continue;
+        }
         if (!strcmp(s->key[i], "map") || !strcmp(s->key[i], "positive") ||
             !strcmp(s->key[i], "missing") || !strcmp(s->key[i], "indicator")) {
             char opt[16];
@@ -187,11 +255,9 @@ static void arg_keys(args *a, const section *s, const char *const *skip)
             continue;
         }
         char opt[128];
-        snprintf(opt, sizeof opt, "--%s", s->key[i]);
-        for (char *c = opt + 2; *c; c++)
-            if (*c == '_') *c = '-';
+        snprintf(opt, sizeof opt, "--%s", o->name);
         arg(a, opt);
-        if (!truthy(s->val[i])) arg(a, s->val[i]);
+        arg(a, s->val[i]);
     }
 }
 
@@ -340,6 +406,21 @@ int tq_cmd_plan(int argc, char **argv)
         tq_error("%s: no [scenario NAME] section", pf.file);
         goto done;
     }
+    for (int i = 0; i < pf.nsec; i++) {
+        const section *s = &pf.sec[i];
+        const char *n = s->name, *kind = strncmp(n, "scenario ", 9) ? n : "scenario";
+        const struct option *opts =
+            !strcmp(kind, "data")       ? (truthy(get(data, "generate")) ? tq_opts_generate
+                                           : get(data, "accounts") ? tq_opts_import : NULL)
+            : !strcmp(kind, "train")    ? tq_opts_train
+            : !strcmp(kind, "score")    ? tq_opts_score
+            : !strcmp(kind, "cluster")  ? tq_opts_cluster
+            : !strcmp(kind, "scenario") ? tq_opts_align
+            : !strcmp(kind, "quota")    ? tq_opts_quota
+            : !strcmp(kind, "report")   ? tq_opts_report
+                                        : NULL;
+        if (check_keys(pf.file, s, kind, opts) != 0) goto done;
+    }
     if (!out) out = get(find(&pf, "plan"), "out");
     if (!out) {
         const char *b = strrchr(pf.file, '/');
@@ -367,7 +448,6 @@ int tq_cmd_plan(int argc, char **argv)
 
     /* ---- the base dataset ---- */
     const char *gen = get(data, "generate"), *ds = get(data, "dataset"), *acc = get(data, "accounts");
-    static const char *const data_keys[] = {"generate", "dataset", "accounts", NULL};
     if ((truthy(gen) != 0) + (ds != NULL) + (acc != NULL) != 1) {
         tq_error("%s:%d: [data] needs exactly one of generate = yes, dataset = FILE.h5, "
                  "accounts = FILE.csv", pf.file, data->line);
@@ -376,7 +456,7 @@ int tq_cmd_plan(int argc, char **argv)
     if (truthy(gen) || acc) {
         arg(&a, truthy(gen) ? "generate" : "import");
         if (acc) arg(&a, acc);
-        arg_keys(&a, data, data_keys);
+        arg_keys(&a, data, "data", truthy(gen) ? tq_opts_generate : tq_opts_import);
         arg(&a, "-o");
         arg(&a, base);
         rc = run("data", truthy(gen) ? tq_cmd_generate : tq_cmd_import, &a);
@@ -391,13 +471,16 @@ int tq_cmd_plan(int argc, char **argv)
     static const struct {
         const char *sec;
         cmd_fn fn;
-    } once[] = {{"train", tq_cmd_train}, {"score", tq_cmd_score}, {"cluster", tq_cmd_cluster}};
+        const struct option *opts;
+    } once[] = {{"train", tq_cmd_train, tq_opts_train},
+                {"score", tq_cmd_score, tq_opts_score},
+                {"cluster", tq_cmd_cluster, tq_opts_cluster}};
     for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) {
         section *s = find(&pf, once[i].sec);
         if (!s) continue;
         arg(&a, once[i].sec);
         arg(&a, base);
-        arg_keys(&a, s, NULL);
+        arg_keys(&a, s, once[i].sec, once[i].opts);
         if (once[i].fn == tq_cmd_train && !get(s, "model_out")) { /* the model beside the data */
             snprintf(fn, sizeof fn, "%s/model.json", out);
             arg(&a, "--model-out");
@@ -437,25 +520,24 @@ int tq_cmd_plan(int argc, char **argv)
         if (r == TQ_EXIT_OK) {
             arg(&a, "align");
             arg(&a, path);
-            arg_keys(&a, sc, NULL);
+            arg_keys(&a, sc, "scenario", tq_opts_align);
             r = run("align", tq_cmd_align, &a);
             args_free(&a);
         }
         if (r == TQ_EXIT_OK && quota) {
             arg(&a, "quota");
             arg(&a, path);
-            arg_keys(&a, quota, NULL);
+            arg_keys(&a, quota, "quota", tq_opts_quota);
             r = run("quota", tq_cmd_quota, &a);
             args_free(&a);
         }
         if (r == TQ_EXIT_OK && report && !falsy(get(report, "enabled"))) {
-            static const char *const rep_skip[] = {"enabled", NULL};
             snprintf(fn, sizeof fn, "%s/%s", out, name);
             arg(&a, "report");
             arg(&a, path);
             arg(&a, "-o");
             arg(&a, fn);
-            arg_keys(&a, report, rep_skip);
+            arg_keys(&a, report, "report", tq_opts_report);
             r = run("report", tq_cmd_report, &a);
             args_free(&a);
         }

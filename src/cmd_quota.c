@@ -26,13 +26,16 @@ static void usage(FILE *f)
             "  --json, -q, --threads n\n");
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_quota[] = {
+    {"target", required_argument, 0, 't'}, {"from", required_argument, 0, 'f'},
+    {"beta", required_argument, 0, 'b'}, {"fairness", required_argument, 0, 'r'},
+    {"unit", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
+    TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_quota(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"target", required_argument, 0, 't'}, {"from", required_argument, 0, 'f'},
-        {"beta", required_argument, 0, 'b'}, {"fairness", required_argument, 0, 'r'},
-        {"unit", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
-        TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_quota;
     tq_quota_params p;
     tq_quota_defaults(&p);
     const char *from = NULL;

@@ -349,13 +349,16 @@ static void usage(FILE *f)
             "  --json, -q\n");
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_report[] = {{"output", required_argument, 0, 'o'},
+                                     {"effective-from", required_argument, 0, 3001},
+                                     {"effective-to", required_argument, 0, 3002},
+                                     {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS,
+                                     {0, 0, 0, 0}};
+
 int tq_cmd_report(int argc, char **argv)
 {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
-                                         {"effective-from", required_argument, 0, 3001},
-                                         {"effective-to", required_argument, 0, 3002},
-                                         {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS,
-                                         {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_report;
     const char *eff_from = NULL, *eff_to = NULL;
     int c, rc = TQ_EXIT_INPUT;
     const char *dir = NULL;

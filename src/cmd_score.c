@@ -31,11 +31,14 @@ static int keep_all(void *ctx, int64_t i, int8_t y)
     return y >= 0;
 }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_score[] = {
+    {"model", required_argument, 0, 'm'}, {"stream", required_argument, 0, 'S'},
+    {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"stream", required_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_score;
     const char *model_path = NULL;
     int64_t stream = 0;
     int c, rc = TQ_EXIT_INPUT;

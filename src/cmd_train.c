@@ -86,18 +86,21 @@ static int keep_split(void *vctx, int64_t i, int8_t y)
 static const char *mode_name(int m) { return m == TQ_SGD_FAST ? "fast" : "deterministic"; }
 static const char *opt_name(int o) { return o == TQ_SGD_ADAM ? "adam" : "adagrad"; }
 
+/* the options (also read by `plan`, which checks a scenario file's keys against them) */
+const struct option tq_opts_train[] = {
+    {"l2", required_argument, 0, 'L'}, {"l1", required_argument, 0, 'M'},
+    {"epochs", required_argument, 0, 'e'}, {"lr", required_argument, 0, 'r'},
+    {"optimizer", required_argument, 0, 'O'}, {"batch", required_argument, 0, 'b'},
+    {"rounds", required_argument, 0, 'R'}, {"mode", required_argument, 0, 'm'},
+    {"val", required_argument, 0, 'v'}, {"seed", required_argument, 0, 's'},
+    {"class-weight", required_argument, 0, 'w'}, {"patience", required_argument, 0, 'P'},
+    {"stream", required_argument, 0, 'S'}, {"model-out", required_argument, 0, 'o'},
+    {"no-average", no_argument, 0, 'A'}, {"tol", required_argument, 0, 'T'},
+    {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+
 int tq_cmd_train(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"l2", required_argument, 0, 'L'}, {"l1", required_argument, 0, 'M'},
-        {"epochs", required_argument, 0, 'e'}, {"lr", required_argument, 0, 'r'},
-        {"optimizer", required_argument, 0, 'O'}, {"batch", required_argument, 0, 'b'},
-        {"rounds", required_argument, 0, 'R'}, {"mode", required_argument, 0, 'm'},
-        {"val", required_argument, 0, 'v'}, {"seed", required_argument, 0, 's'},
-        {"class-weight", required_argument, 0, 'w'}, {"patience", required_argument, 0, 'P'},
-        {"stream", required_argument, 0, 'S'}, {"model-out", required_argument, 0, 'o'},
-        {"no-average", no_argument, 0, 'A'}, {"tol", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'}, TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
+    const struct option *opts = tq_opts_train;
     tq_sgd_params p;
     tq_sgd_defaults(&p);
     int64_t v64, stream = 0;

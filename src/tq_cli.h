@@ -6,6 +6,7 @@
 #ifndef TQ_CLI_H
 #define TQ_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -72,6 +73,10 @@ void tq_progress_end(tq_progress *p);
 /* A tq_progress_hook for kernels: ctx is a started tq_progress (total is taken from
  * the kernel's calls). */
 void tq_progress_hook_cli(void *ctx, double done, double total);
+
+/* The long options of the stages `plan` runs (each subcommand's getopt_long table). */
+extern const struct option tq_opts_generate[], tq_opts_import[], tq_opts_train[],
+    tq_opts_score[], tq_opts_cluster[], tq_opts_align[], tq_opts_quota[], tq_opts_report[];
 
 /* Subcommands (src/commands.def): argv[0] is the subcommand name; return an exit code. */
 #define TQ_COMMAND(name, help) int tq_cmd_##name(int argc, char **argv);

@@ -138,4 +138,26 @@ set +e
 set -e
 [ $rc = 1 ] || fail "syntax error: exit $rc"
 grep -q "bad2.ini:3:" "$W/err" || { cat "$W/err"; fail "syntax error line"; }
+# every key is checked before anything runs: a typo in a late section, a switch
+# without yes/no, a key a dataset copy does not take; nothing is made
+ini_refused() {  # name message ini-text
+  printf "$3" >"$W/$1.ini"
+  set +e; "$T" plan "$W/$1.ini" --out "$W/o_$1" 2>"$W/err"; local rc=$?; set -e
+  [ $rc = 1 ] || fail "$1: exit $rc"
+  grep -q "$2" "$W/err" || { cat "$W/err"; fail "$1: message"; }
+  [ ! -e "$W/o_$1" ] || fail "$1: output made before the keys were checked"
+}
+G='[data]\ngenerate = yes\nn = 300\nk = 3\n[scenario a]\ntol_workload = 10%%\n'
+ini_refused typo "typo.ini:10: \[report\] has no key 'effective_form' (its keys: enabled, effective_from" \
+  "$G[quota]\ntarget = 1e6\n[report]\neffective_form = 2027-01-01\n"
+ini_refused cl "cl.ini:9: \[cluster\] has no key 'centers'" "$G[cluster]\nk = 3\ncenters = fixed\n"
+ini_refused sw "sw.ini:8: \[scenario b\] exact is a switch: yes or no, not 'maybe'" \
+  "$G[scenario b]\nexact = maybe\n"
+ini_refused ds "ds.ini:3: \[data\] has no key 'n' (it takes no other keys)" \
+  "[data]\ndataset = x.h5\nn = 3\n[scenario a]\nexact = yes\n"
+# values that read like switches are values: seed = 1, pair_passes = 0, k = 1
+printf '[data]\ngenerate = yes\nn = 300\nk = 1\nseed = 1\n[scenario a]\npair_passes = 0\ntol_workload = 10%%\n' >"$W/v.ini"
+"$T" plan "$W/v.ini" --out "$W/o_v" >"$W/v.out" 2>&1 || { cat "$W/v.out"; fail "plan with values 1 and 0"; }
+grep -q -- "generate --n 300 --k 1 --seed 1 " "$W/v.out" || { cat "$W/v.out"; fail "k = 1, seed = 1 passed as values"; }
+grep -q -- "align .* --pair-passes 0 " "$W/v.out" || { cat "$W/v.out"; fail "pair_passes = 0 passed"; }
 echo "plan: ok"
