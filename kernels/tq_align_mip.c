@@ -170,7 +170,10 @@ int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double 
             int r = glp_add_rows(lp, 1);
             winrow[k * 3 + q] = r;
             nrow_win++;
-            if (isfinite(hi) && lo > 0) glp_set_row_bnds(lp, r, GLP_DB, lo, hi);
+            /* a zero-width window (tolerance 0) must be GLP_FX: GLPK's simplex refuses
+             * a double bound with lo >= hi (GLP_EBOUND) */
+            if (isfinite(hi) && lo > 0 && lo >= hi) glp_set_row_bnds(lp, r, GLP_FX, hi, hi);
+            else if (isfinite(hi) && lo > 0) glp_set_row_bnds(lp, r, GLP_DB, lo, hi);
             else if (isfinite(hi)) glp_set_row_bnds(lp, r, GLP_UP, 0.0, hi);
             else if (lo > 0) glp_set_row_bnds(lp, r, GLP_LO, lo, 0.0);
             else glp_set_row_bnds(lp, r, GLP_FR, 0.0, 0.0);

@@ -52,6 +52,22 @@ grep -q "territory" "$W/inf.err" || fail "no territory named: $(cat "$W/inf.err"
 $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); sys.exit('alignment' in f or 'alignment.tmp' in f)" "$W/inf.h5" \
   || fail "infeasible run wrote /alignment"
 
+# zero-width windows where the repair's MIP covers every row (400 x 4): workload 0 is
+# infeasible (exit 2, not a GLPK error: a double bound with lo = hi is refused by GLPK's
+# simplex); count 0 is met exactly (100 accounts each), also by the exact ILP
+"$T" generate -n 400 -k 4 --features 3 --seed 1000000 -o "$W/z.h5" -q
+for ex in "" --exact; do
+  cp "$W/z.h5" "$W/z1.h5"
+  set +e
+  "$T" align "$W/z1.h5" --tol-workload 0 --tol-potential 15% $ex 2>"$W/z.err"; rc=$?
+  set -e
+  [ $rc -eq 2 ] || { cat "$W/z.err"; fail "workload tolerance 0 $ex: exit $rc, want 2"; }
+  cp "$W/z.h5" "$W/z2.h5"
+  "$T" align "$W/z2.h5" --balance count --tol-count 0 $ex -q || fail "count tolerance 0 $ex"
+  $PY -c "import h5py, numpy as np, sys; c = np.bincount(h5py.File(sys.argv[1], 'r')['alignment/territory'][:], minlength=4); assert (c == 100).all(), c" "$W/z2.h5" ||
+    fail "count tolerance 0 $ex: counts not 100 each"
+done
+
 # bad input and usage
 set +e
 "$T" align "$W/g.h5" --centers nowhere 2>/dev/null; [ $? -eq 1 ] || fail "bad --centers"
