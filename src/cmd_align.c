@@ -7,12 +7,14 @@
  *   mean_km, p90_km, moved_share_accounts, moved_share_value, seconds, ...
  * Infeasible requests exit 2 naming the territory and metric; nothing is written. */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tq_align.h"
 #include "tq_cli.h"
@@ -339,9 +341,20 @@ int tq_cmd_align(int argc, char **argv)
                            a.prev_territory, a.locked, k, clat, clon, cap};
 
     if (write_lp) {
-        p.write_lp = write_lp;
+        /* written by rank 0 under a temporary name, renamed when complete */
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", write_lp, (long)getpid());
+        if (tq_comm_size(comm) > 1) tq_comm_bcast(comm, tmp, sizeof tmp, 0);
+        p.write_lp = tmp;
         int st = tq_align_solve(&pb, &p, comm, t, &r);
+        if (st == TQ_OK && tq_comm_rank(comm) == 0 && rename(tmp, write_lp) != 0) {
+            snprintf(r.msg, sizeof r.msg, "cannot rename its temporary file onto it: %s",
+                     strerror(errno));
+            st = TQ_EIO;
+        }
+        if (tq_comm_size(comm) > 1) tq_comm_bcast(comm, &st, sizeof st, 0);
         if (st != TQ_OK) {
+            if (tq_comm_rank(comm) == 0) unlink(tmp);
             tq_err_set(&err, st, "%s: %s", write_lp, r.msg[0] ? r.msg : tq_strstatus(st));
             goto fail;
         }

@@ -422,6 +422,10 @@ int tq_cmd_plan(int argc, char **argv)
         if (check_keys(pf.file, s, kind, opts) != 0) goto done;
     }
     if (!out) out = get(find(&pf, "plan"), "out");
+    if (out && !*out) {
+        tq_error("%s: the output directory ([plan] out or --out) is empty", pf.file);
+        goto done;
+    }
     if (!out) {
         const char *b = strrchr(pf.file, '/');
         b = b ? b + 1 : pf.file;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tq_cli.h"
+#include "tq_out.h"
 #include "tq_model.h"
 #include "tq_sgd.h"
 
@@ -171,6 +172,21 @@ int tq_cmd_train(int argc, char **argv)
     /* ---- read ---- */
     tq_info info;
     if (tq_data_info(path, &info, &err) != TQ_OK) goto fail;
+    if (model_out) {
+        /* a model file that cannot be made fails now, before the training and before
+         * /model is written (rank 0 writes it; every rank learns) */
+        int ok = 1;
+        tq_out o;
+        if (tq_g.rank == 0) {
+            if (tq_out_open(&o, model_out, &err) == TQ_OK) tq_out_abort(&o);
+            else ok = 0;
+        }
+        tq_comm_all(comm, &ok);
+        if (!ok) {
+            if (tq_g.rank != 0) tq_err_set(&err, TQ_EIO, "%s: cannot create", model_out);
+            goto fail;
+        }
+    }
     if (info.d < 1) {
         tq_err_set(&err, TQ_EINVAL, "%s: /accounts has no feature columns (d = 0): nothing to train on", path);
         goto fail;

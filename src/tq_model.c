@@ -1,6 +1,8 @@
 /* tq_model.c: see tq_model.h. */
 #include "tq_model.h"
 
+#include "tq_out.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +21,7 @@ int tq_model_save(const char *path, const tq_sgd_model *m, char *const *names,
                   const cJSON *hyper, const cJSON *metrics, tq_err *err)
 {
     int status = TQ_EIO;
-    char *text = NULL, tmp[4096];
-    FILE *f = NULL;
+    char *text = NULL;
     cJSON *j = cJSON_CreateObject();
     if (!j) { tq_err_set(err, TQ_ENOMEM, "out of memory writing %s", path); return TQ_ENOMEM; }
     cJSON_AddStringToObject(j, "format", TQ_MODEL_FORMAT);
@@ -43,26 +44,12 @@ int tq_model_save(const char *path, const tq_sgd_model *m, char *const *names,
     if (metrics) cJSON_AddItemToObject(j, "metrics", cJSON_Duplicate(metrics, 1));
     text = cJSON_Print(j);
     if (!text) { status = TQ_ENOMEM; tq_err_set(err, status, "out of memory writing %s", path); goto done; }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0) {
-        tq_err_set(err, TQ_EIO, "%s: cannot write the model file", path);
-        goto done;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        tq_err_set(err, TQ_EIO, "%s: cannot write the model file", path);
-        goto done;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        tq_err_set(err, TQ_EIO, "%s: cannot rename %s onto it", path, tmp);
-        goto done;
-    }
-    status = TQ_OK;
+    tq_out o;
+    if ((status = tq_out_open(&o, path, err)) != TQ_OK) goto done;
+    fputs(text, o.f);
+    fputc('\n', o.f);
+    status = tq_out_commit(&o, err);
 done:
-    if (f) fclose(f);
-    if (status != TQ_OK) remove(tmp);
     cJSON_free(text);
     cJSON_Delete(j);
     return status;

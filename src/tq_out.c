@@ -19,7 +19,7 @@ int tq_out_open(tq_out *o, const char *path, tq_err *err)
     snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
     o->f = fopen(o->tmp, "w");
     if (!o->f) {
-        tq_err_set(err, TQ_EIO, "%s: cannot create: %s", o->tmp, strerror(errno));
+        tq_err_set(err, TQ_EIO, "%s: cannot create: %s", o->path, strerror(errno));
         tq_out_abort(o);
         return TQ_EIO;
     }

@@ -155,6 +155,11 @@ ini_refused sw "sw.ini:8: \[scenario b\] exact is a switch: yes or no, not 'mayb
   "$G[scenario b]\nexact = maybe\n"
 ini_refused ds "ds.ini:3: \[data\] has no key 'n' (it takes no other keys)" \
   "[data]\ndataset = x.h5\nn = 3\n[scenario a]\nexact = yes\n"
+printf "[plan]\nout =\n$G" >"$W/eo.ini"
+set +e; "$T" plan "$W/eo.ini" 2>"$W/err"; rc=$?; set -e
+[ $rc = 1 ] || fail "empty out: exit $rc"
+grep -q "eo.ini: the output directory (\[plan\] out or --out) is empty" "$W/err" ||
+  { cat "$W/err"; fail "empty out: message"; }
 # values that read like switches are values: seed = 1, pair_passes = 0, k = 1
 printf '[data]\ngenerate = yes\nn = 300\nk = 1\nseed = 1\n[scenario a]\npair_passes = 0\ntol_workload = 10%%\n' >"$W/v.ini"
 "$T" plan "$W/v.ini" --out "$W/o_v" >"$W/v.out" 2>&1 || { cat "$W/v.out"; fail "plan with values 1 and 0"; }

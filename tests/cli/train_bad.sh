@@ -45,4 +45,10 @@ expect_rc 1 "not a number" "$T" train "$W/g.h5" --lr abc
 expect_rc 1 "needs a dataset" "$T" train
 "$T" generate -n 1000 --features 0 -o "$W/d0.h5" -q
 expect_rc 1 "no feature columns" "$T" train "$W/d0.h5"
+# a model file that cannot be made: exit 3, the path and the reason; /model not written
+"$T" generate -n 1000 --features 2 --seed 4 -o "$W/m.h5" -q
+expect_rc 3 "$W/no/such/m.json: cannot create: No such file or directory" \
+  "$T" train "$W/m.h5" --model-out "$W/no/such/m.json"
+$PY -c "import h5py, sys; sys.exit('model' in h5py.File(sys.argv[1], 'r'))" "$W/m.h5" ||
+  fail "a failed train wrote /model"
 echo "train_bad: ok"
