@@ -392,19 +392,24 @@ typedef struct {
     double *rank;        /* code -> rank, after the scan */
 } ord_col;
 
-/* The first number in s[0..len): digits with optional ',ddd' thousands groups and a
- * '.ddd' fraction (with dec ',': '.ddd' groups and a ',ddd' fraction); a '-' right
- * before it is its sign when the value starts with it or a space, '(' or '$' comes
- * before. "1 - 10%" -> 1, "f 1,000-4,999" -> 1000, "-5 to 0" -> -5, "$2.5M" -> 2.5
- * ("2,5 Mio" -> 2.5 with dec ','). 0 when the value has no digit. */
-static int first_number(const char *s, size_t len, char dec, double *out)
+/* Multipliers a number may carry, right after it or after one space, as a word that
+ * ends there (case aside): revenue bands are written "$500K - $1M", "$1 mil. - $5 mil.",
+ * "2,5 - 5 Mio", "1B+". Longer words first. */
+static const struct { const char *w; double m; } num_suffix[] = {
+    {"thousand", 1e3},    {"tsd", 1e3},        {"k", 1e3},
+    {"millionen", 1e6},   {"million", 1e6},    {"mill", 1e6}, {"mil", 1e6}, {"mio", 1e6},
+    {"mm", 1e6},          {"m", 1e6},
+    {"milliarden", 1e9},  {"billion", 1e9},    {"bil", 1e9},  {"bn", 1e9},  {"mrd", 1e9},
+    {"b", 1e9},
+};
+
+/* The number (digits, ',ddd' thousands groups, a '.ddd' fraction; with dec ',' the
+ * other way round) that starts at s[*i], a digit; *i moves past it and its multiplier,
+ * which *mul gets (1 without one). */
+static double scan_number(const char *s, size_t len, size_t *i_, char dec, double *mul)
 {
     const char sep = dec == ',' ? '.' : ',';
-    size_t i = 0;
-    while (i < len && (s[i] < '0' || s[i] > '9')) i++;
-    if (i == len) return 0;
-    int neg = i > 0 && s[i - 1] == '-' &&
-              (i == 1 || s[i - 2] == ' ' || s[i - 2] == '(' || s[i - 2] == '$');
+    size_t i = *i_;
     double v = 0;
     for (;;) {
         while (i < len && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
@@ -421,7 +426,40 @@ static int first_number(const char *s, size_t len, char dec, double *out)
         double f = 0.1;
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, f /= 10) v += (s[i] - '0') * f;
     }
-    *out = neg ? -v : v;
+    *mul = 1;
+    size_t j = i < len && s[i] == ' ' ? i + 1 : i;
+    for (size_t k = 0; k < sizeof num_suffix / sizeof num_suffix[0]; k++) {
+        size_t n = strlen(num_suffix[k].w);
+        if (j + n <= len && !strncasecmp(s + j, num_suffix[k].w, n) &&
+            (j + n == len || !isalpha((unsigned char)s[j + n]))) {
+            *mul = num_suffix[k].m;
+            i = j + n;
+            break;
+        }
+    }
+    *i_ = i;
+    return v;
+}
+
+/* The first number in s[0..len) (scan_number), times its multiplier or, when it has
+ * none, the first multiplier of a later number ("$1-5M" and "2 - 2,5 Mio" are ranges in
+ * millions); a '-' right before it is its sign when the value starts with it or a space,
+ * '(' or '$' comes before. "1 - 10%" -> 1, "f 1,000-4,999" -> 1000, "-5 to 0" -> -5,
+ * "$2.5M" -> 2.5e6, "$500K - $1M" -> 5e5, "1.000 - 1.999 Tsd" -> 1e6 with dec ','. 0 when
+ * the value has no digit. */
+static int first_number(const char *s, size_t len, char dec, double *out)
+{
+    size_t i = 0;
+    while (i < len && (s[i] < '0' || s[i] > '9')) i++;
+    if (i == len) return 0;
+    int neg = i > 0 && s[i - 1] == '-' &&
+              (i == 1 || s[i - 2] == ' ' || s[i - 2] == '(' || s[i - 2] == '$');
+    double mul, v = scan_number(s, len, &i, dec, &mul);
+    while (mul == 1 && i < len) {
+        while (i < len && (s[i] < '0' || s[i] > '9')) i++;
+        if (i < len) scan_number(s, len, &i, dec, &mul);
+    }
+    *out = neg ? -v * mul : v * mul;
     return 1;
 }
 

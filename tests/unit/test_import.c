@@ -608,13 +608,14 @@ static void test_crm_export(void **state)
         tq_territories_free(&t);
     }
     unlink(p.out);
-    /* o_ values read the comma as the decimal mark and the point as thousands */
+    /* o_ values read the comma as the decimal mark and the point as thousands, and a
+     * range's unit (Tsd, Mio) is its first number's: 1.000 Tsd = 1 Mio < 2 Mio */
     p.accounts = write_tmp("de.csv", "id;lat;lon;o_rev\na;1;2;2,5 - 5 Mio\nb;1;2;2 - 2,5 Mio\n"
                                      "c;1;2;1.000 - 1.999 Tsd\nd;1;2;10 - 25 Mio\n");
     p.territories = NULL;
     assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
-    assert_memory_equal(st.ordered, "rev\x1f" "2 - 2,5 Mio\x1f" "2,5 - 5 Mio\x1f"
-                        "10 - 25 Mio\x1f" "1.000 - 1.999 Tsd\x1e", st.ordered_len);
+    assert_memory_equal(st.ordered, "rev\x1f" "1.000 - 1.999 Tsd\x1f" "2 - 2,5 Mio\x1f"
+                        "2,5 - 5 Mio\x1f" "10 - 25 Mio\x1e", st.ordered_len);
     free(st.ordered);
     unlink(p.out);
     /* a point is then an error (a thousands separator there), shown as written */
@@ -784,6 +785,24 @@ static void test_ordered(void **state)
     assert_non_null(strstr(s.msg[1], "it has no feature 'y'"));
     unlink(p.accounts);
     unlink(from);
+    /* revenue bands with multipliers (K, M, mil., B; a range's unit is its first
+     * number's too): by amount, not by the digits */
+    params(&p, &s, "accounts_good.csv", NULL, "ord.h5");
+    p.accounts = write_tmp("ord.csv", "id,lat,lon,o_rev\n"
+                                      "a,0,0,$1-5M\n"
+                                      "b,0,0,$500K - $1M\n"
+                                      "c,0,0,$1B+\n"
+                                      "d,0,0,Under $100K\n"
+                                      "e,0,0,$10 mil. - $50 mil.\n"
+                                      "f,0,0,$250 - $500 Million\n"
+                                      "g,0,0,50-199 employees\n");
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    assert_memory_equal(st.ordered, "rev\x1f" "50-199 employees\x1f" "Under $100K\x1f"
+                        "$500K - $1M\x1f" "$1-5M\x1f" "$10 mil. - $50 mil.\x1f"
+                        "$250 - $500 Million\x1f" "$1B+\x1e", st.ordered_len);
+    free(st.ordered);
+    unlink(p.accounts);
+    unlink(p.out);
     /* a value without a number */
     params(&p, &s, "accounts_good.csv", NULL, "ord.h5");
     p.accounts = write_tmp("ord.csv", "id,lat,lon,o_size\na,0,0,1-10\nb,0,0,unknown\n");
