@@ -50,6 +50,10 @@ static void usage(FILE *f)
             "  --delimiter C          field separator: one character or 'tab' (default ,)\n"
             "  --decimal , | .        decimal mark of numbers (default .; ',' as in\n"
             "                         --delimiter ';' --decimal , for 52,52;13,40)\n"
+            "  --thousands C          workload, value and f_ amounts group thousands with C\n"
+            "                         (, . ' or space) and may carry a currency sign:\n"
+            "                         \"$1,234.50\" (--thousands ,), 1.234,50 (--thousands .\n"
+            "                         --decimal ,)\n"
             "  --json, -q, --threads  as for every subcommand\n"
             "\n"
             "Every problem is reported as FILE:LINE:COLUMN: message (value 'X'); with any\n"
@@ -117,7 +121,7 @@ const struct option tq_opts_import[] = {
     {"missing", required_argument, 0, 2008},
     {"indicator", required_argument, 0, 2009},
     {"like", required_argument, 0, 2010},
-    {"decimal", required_argument, 0, 2011},
+    {"decimal", required_argument, 0, 2011}, {"thousands", required_argument, 0, 2012},
     {"help", no_argument, 0, 'h'},
     TQ_CLI_LONGOPTS,
     {0, 0, 0, 0}};
@@ -209,6 +213,14 @@ int tq_cmd_import(int argc, char **argv)
                 goto done;
             }
             p.decimal = optarg[0];
+            break;
+        case 2012:
+            if (!strcmp(optarg, "space")) optarg = " ";
+            if (strlen(optarg) != 1 || !strchr(",. '", optarg[0])) {
+                tq_error("option --thousands: '%s' is not , . ' or space", optarg);
+                goto done;
+            }
+            p.thousands = optarg[0];
             break;
         case 'h':
             if (tq_g.rank == 0) usage(stdout);

@@ -65,6 +65,7 @@ void tq_import_defaults(tq_import_params *p)
     p->rest = 0;               /* columns of other names are errors */
     p->nindicator = 0;         /* no NAME_missing features */
     p->decimal = '.';          /* 1.5; ',' reads 1,5 (with another delimiter) */
+    p->thousands = 0;          /* 1,234 is not a number */
     p->progress = 0;
 }
 
@@ -97,6 +98,10 @@ const char *tq_import_check(const tq_import_params *p)
     if (p->decimal != '.' && p->decimal != ',') return "--decimal must be . or ,";
     if (p->decimal == ',' && p->delim == ',')
         return "--decimal , needs another field separator (--delimiter ';' or tab)";
+    if (p->thousands && !strchr(",. '", p->thousands))
+        return "--thousands must be , . ' or space";
+    if (p->thousands && p->thousands == p->decimal)
+        return "--thousands must differ from the decimal mark (--decimal)";
     if (p->nindicator < 0 || p->nindicator > TQ_IMPORT_MAX_MAP) return "too many --indicator options";
     for (int i = 0; i < p->nindicator; i++)
         if (!p->indicator[i] || !*p->indicator[i]) return "--indicator needs a feature name or all";
@@ -206,6 +211,78 @@ static const char *dec_point(const tq_import_params *p, const char *s, size_t le
     return buf;
 }
 #define NUM(s, len) dec_point(p, (s), (len), numbuf, sizeof numbuf)
+
+/* Currency signs an amount may carry with --thousands (UTF-8): $ EUR-sign pound yen. */
+static const char *const currency[] = {"$", "\xe2\x82\xac", "\xc2\xa3", "\xc2\xa5"};
+
+/* A workload, value or f_ amount: with --thousands C, its copy without a currency sign
+ * (before the number, after its sign, or after it; a space between allowed) and without
+ * C between groups of three digits of its integer part ("$1,234.50" -> 1234.50,
+ * "-1.234,5 EUR-sign" -> -1234,5 with C '.'), then as dec_point; in buf, its length in
+ * *olen. C elsewhere ("1,23", "1234,567") leaves a field that fails as not a number.
+ * Without --thousands: dec_point, length unchanged. */
+static const char *amount(const tq_import_params *p, const char *s, size_t len, char *buf,
+                          size_t bufsz, size_t *olen)
+{
+    *olen = len;
+    if (!p->thousands || len >= bufsz) return dec_point(p, s, len, buf, bufsz);
+    char t[64];
+    size_t n = 0, i = 0, e = len;
+    if (i < e && (s[i] == '-' || s[i] == '+')) t[n++] = s[i++];
+    for (size_t k = 0; k < sizeof currency / sizeof currency[0]; k++) {
+        size_t l = strlen(currency[k]);
+        if (e - i >= l && !memcmp(s + i, currency[k], l)) {
+            i += l;
+            if (i < e && s[i] == ' ') i++;
+            if (!n && i < e && (s[i] == '-' || s[i] == '+')) t[n++] = s[i++];
+            break;
+        }
+        if (e - i >= l && !memcmp(s + e - l, currency[k], l)) {
+            e -= l;
+            if (e > i && s[e - 1] == ' ') e--;
+            break;
+        }
+    }
+    int ok = 1, grouped = 0, run = 0;
+    for (; i < e && ((s[i] >= '0' && s[i] <= '9') || s[i] == p->thousands); i++) {
+        if (s[i] == p->thousands) {
+            if (run == 0 || (grouped ? run != 3 : run > 3)) ok = 0;
+            grouped = 1;
+            run = 0;
+        } else {
+            t[n++] = s[i];
+            run++;
+        }
+    }
+    if (grouped && run != 3) ok = 0;
+    while (i < e) t[n++] = s[i++];
+    if (!ok || !n) {   /* fails as not a number, shown as written */
+        memset(buf, 'x', len);
+        buf[len] = 0;
+        return buf;
+    }
+    const char *d = dec_point(p, t, n, buf, bufsz);
+    if (d == t) memcpy(buf, t, n);
+    buf[n] = 0;
+    *olen = n;
+    return buf;
+}
+
+/* 1 when a field that is not a number looks like a formatted amount: a digit and a
+ * comma, or a currency sign (the hint to --thousands) */
+static int looks_formatted(const char *s, size_t len)
+{
+    int digit = 0, mark = 0;
+    for (size_t i = 0; i < len; i++) {
+        digit |= s[i] >= '0' && s[i] <= '9';
+        mark |= s[i] == ',';
+    }
+    for (size_t k = 0; k < sizeof currency / sizeof currency[0]; k++) {
+        size_t l = strlen(currency[k]);
+        for (size_t i = 0; i + l <= len && !mark; i++) mark = !memcmp(s + i, currency[k], l);
+    }
+    return digit && mark;
+}
 
 /* ---- territories CSV ---------------------------------------------------------------- */
 
@@ -996,7 +1073,11 @@ static int acc_row(const tq_csv_row *r, void *u)
                 c->blank[1] += c->value_is_workload;
                 break;
             }
-            code = tq_val_nonneg(NUM(s, len), len, &workload);
+            {
+                size_t al;
+                const char *as = amount(p, s, len, numbuf, sizeof numbuf, &al);
+                code = tq_val_nonneg(as, al, &workload);
+            }
             if (!code && workload > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
             if (c->value_is_workload) value = workload;
@@ -1006,7 +1087,11 @@ static int acc_row(const tq_csv_row *r, void *u)
                 c->blank[1]++;
                 break;
             }
-            code = tq_val_nonneg(NUM(s, len), len, &value);
+            {
+                size_t al;
+                const char *as = amount(p, s, len, numbuf, sizeof numbuf, &al);
+                code = tq_val_nonneg(as, al, &value);
+            }
             if (!code && value > FLT_MAX) code = TQ_FIELD_RANGE;
             range = "the float32 range";
             break;
@@ -1073,10 +1158,22 @@ static int acc_row(const tq_csv_row *r, void *u)
                     bad = 1;
                 break;
             }
-            code = tq_val_double(NUM(s, len), len, &v);
+            {
+                size_t al;
+                const char *as = amount(p, s, len, numbuf, sizeof numbuf, &al);
+                code = tq_val_double(as, al, &v);
+            }
             if (code == TQ_FIELD_EMPTY) {   /* blank: the column's mean, filled at the end */
                 code = TQ_FIELD_OK;
                 v = NAN;
+            }
+            if (code == TQ_FIELD_SYNTAX && !p->thousands && looks_formatted(s, len)) {
+                bad = 1;
+                if (report(c->rp, c->file, r->line, col, s, len, "not a number (--thousands , "
+                           "reads formatted amounts such as $1,234.50)"))
+                    c->stop = 1;
+                code = TQ_FIELD_OK;
+                break;
             }
             if (code == TQ_FIELD_SYNTAX) {   /* words in a numeric column: say what helps */
                 bad = 1;
@@ -1103,7 +1200,13 @@ static int acc_row(const tq_csv_row *r, void *u)
             break;
         default: break;
         }
-        if (code) {
+        if (code == TQ_FIELD_SYNTAX && !p->thousands && looks_formatted(s, len) &&
+            (c->role[i] == R_WORKLOAD || c->role[i] == R_VALUE)) {
+            bad = 1;
+            if (report(c->rp, c->file, r->line, col, s, len, "not a number (--thousands , "
+                       "reads formatted amounts such as $1,234.50)"))
+                c->stop = 1;
+        } else if (code) {
             bad = 1;
             if (report_field(c->rp, c->file, r->line, col, s, len, code, range)) c->stop = 1;
         }

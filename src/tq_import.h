@@ -47,6 +47,9 @@ typedef struct {
     char delim;                /* field separator of both CSVs, default ',' */
     char decimal;              /* decimal mark of numbers: '.' (default) or ',' (1,5;
                                 * the delimiter must then be another character) */
+    char thousands;            /* 0 (default), or ',' '.' ' ' '\'': workload, value and
+                                * f_ amounts may group thousands with it and carry a
+                                * currency sign ($1,234.50, 1.234,50 EUR sign) */
     int nmap;                  /* --map entries: the CSV column map_col[i] ... */
     const char *map_name[TQ_IMPORT_MAX_MAP];  /* ... is read as column map_name[i] */
     const char *map_col[TQ_IMPORT_MAX_MAP];

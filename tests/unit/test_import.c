@@ -814,6 +814,96 @@ static void test_ordered(void **state)
     assert_int_equal(files_left(), 0);
 }
 
+/* --thousands C: formatted amounts (groups of three, a currency sign before or after)
+ * read as the numbers written plain; a misplaced separator is an error; without the
+ * option the error suggests it. */
+static void test_thousands(void **state)
+{
+    (void)state;
+    tq_import_params p;
+    tq_import_stats st;
+    sink s;
+    tq_err err = {0, ""};
+    params(&p, &s, "accounts_good.csv", NULL, "th.h5");
+    p.accounts = write_tmp("th.csv", "id,lat,lon,value,f_x\n"
+                                     "a,0,0,\"$1,234.50\",\"-$1,000\"\n"
+                                     "b,0,0,\"1,234,567\",$-5\n"
+                                     "c,0,0,1234,\xe2\x82\xac" "1.5\n"
+                                     "d,0,0,\xc2\xa3 20,20 \xc2\xa5\n");
+    p.thousands = ',';
+    int rc = tq_import_run(&p, &st, &err);
+    if (rc) fail_msg("%d %s / %s", rc, err.msg, s.n ? s.msg[0] : "");
+    {
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        const float v[4] = {1234.5f, 1234567, 1234, 20}, x[4] = {-1000, -5, 1.5f, 20};
+        for (int i = 0; i < 4; i++) {
+            assert_true(a.value[i] == v[i]);
+            assert_true(a.features[i] == x[i]);
+        }
+        tq_accounts_free(&a);
+    }
+    unlink(p.out);
+    /* with --decimal , and --thousands . (or a space) */
+    p.accounts = write_tmp("th.csv", "id;lat;lon;value;f_x\n"
+                                     "a;0;0;1.234,50 \xe2\x82\xac;1.234.567\n"
+                                     "b;0;0;1,5;-2,25\n");
+    p.delim = ';';
+    p.decimal = ',';
+    p.thousands = '.';
+    rc = tq_import_run(&p, &st, &err);
+    if (rc) fail_msg("%d %s / %s", rc, err.msg, s.n ? s.msg[0] : "");
+    {
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        assert_true(a.value[0] == 1234.5f && a.features[0] == 1234567);
+        assert_true(a.value[1] == 1.5f && a.features[1] == -2.25f);
+        tq_accounts_free(&a);
+    }
+    unlink(p.out);
+    p.accounts = write_tmp("th.csv", "id;lat;lon;value\na;0;0;1 234,5\n");
+    p.thousands = ' ';
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_OK);
+    {
+        tq_accounts a;
+        assert_int_equal(tq_accounts_read(p.out, NULL, TQ_COL_ALL, &a, &err), TQ_OK);
+        assert_true(a.value[0] == 1234.5f);
+        tq_accounts_free(&a);
+    }
+    unlink(p.out);
+    /* misplaced separators, a negative value, each named as written */
+    params(&p, &s, "accounts_good.csv", NULL, "th.h5");
+    p.accounts = write_tmp("th.csv", "id,lat,lon,value\na,0,0,\"12,34\"\nb,0,0,\"1,2345\"\n"
+                                     "c,0,0,\"1234,567\"\nd,0,0,\",123\"\ne,0,0,-$5\n");
+    p.thousands = ',';
+    s.n = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 5);
+    assert_non_null(strstr(s.msg[0], "th.csv:2:value: not a number (value '12,34')"));
+    assert_non_null(strstr(s.msg[1], "th.csv:3:value: not a number (value '1,2345')"));
+    assert_non_null(strstr(s.msg[2], "th.csv:4:value: not a number (value '1234,567')"));
+    assert_non_null(strstr(s.msg[3], "th.csv:5:value: not a number (value ',123')"));
+    assert_non_null(strstr(s.msg[4], "th.csv:6:value:"));
+    assert_non_null(strstr(s.msg[4], "(value '-$5')"));
+    assert_null(strstr(s.msg[4], "not a number"));
+    /* without --thousands: the hint */
+    p.accounts = write_tmp("th.csv", "id,lat,lon,value,f_x\na,0,0,\"1,234.5\",$3\n");
+    p.thousands = 0;
+    s.n = 0;
+    assert_int_equal(tq_import_run(&p, &st, &err), TQ_EINVAL);
+    assert_int_equal(s.n, 2);
+    assert_non_null(strstr(s.msg[0], "th.csv:2:value: not a number (--thousands , reads "
+                                     "formatted amounts such as $1,234.50) (value '1,234.5')"));
+    assert_non_null(strstr(s.msg[1], "th.csv:2:f_x: not a number (--thousands , reads"));
+    /* the separator must be another character than the decimal mark */
+    p.thousands = '.';
+    assert_non_null(tq_import_check(&p));
+    p.thousands = ';';
+    assert_non_null(tq_import_check(&p));
+    unlink(p.accounts);
+    assert_int_equal(files_left(), 0);
+}
+
 /* tq_writer_append_ids (ids after the rows): a commit with too few ids fails and
  * leaves no file; ids to a writer that has them in its batches are refused. */
 static void test_writer_ids_later(void **state)
@@ -865,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_map_and_params),
         cmocka_unit_test(test_crm_export),
         cmocka_unit_test(test_ordered),
+        cmocka_unit_test(test_thousands),
         cmocka_unit_test(test_writer_ids_later),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
