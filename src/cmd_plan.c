@@ -207,6 +207,10 @@ static int check_keys(const char *file, const section *s, const char *sec,
                      opts ? known : "");
             return -1;
         }
+        if (o->has_arg != no_argument && !*s->val[i]) {
+            tq_error("%s:%d: [%s] %s has no value", file, s->kline[i], s->name, s->key[i]);
+            return -1;
+        }
         if (o->has_arg == no_argument && !truthy(s->val[i]) && !falsy(s->val[i])) {
             tq_error("%s:%d: [%s] %s is a switch: yes or no, not '%s'", file, s->kline[i],
                      s->name, s->key[i], s->val[i]);

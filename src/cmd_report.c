@@ -412,6 +412,10 @@ int tq_cmd_report(int argc, char **argv)
         return TQ_EXIT_INPUT;
     }
     const char *path = argv[optind];
+    if (dir && !*dir) {
+        tq_error("option -o: the directory name is empty");
+        return TQ_EXIT_INPUT;
+    }
     if (tq_g.rank != 0) return TQ_EXIT_OK;
     double t0 = tq_now();
     if (!dir) {

@@ -810,6 +810,10 @@ static char *temp_name(const char *path)
 tq_writer *tq_writer_create(const char *path, int d, int id_len, char *const *feature_names,
                             tq_err *err)
 {
+    if (!*path) {
+        tq_err_set(err, TQ_EINVAL, "the output file name (-o) is empty");
+        return NULL;
+    }
     tq_writer *w = calloc(1, sizeof *w);
     int version = TQ_SCHEMA_VERSION;
     quiet_hdf5();

@@ -9,6 +9,10 @@ int tq_out_open(tq_out *o, const char *path, tq_err *err)
 {
     size_t n = strlen(path) + 32;
     memset(o, 0, sizeof *o);
+    if (!*path) {
+        tq_err_set(err, TQ_EINVAL, "an output file name is empty");
+        return TQ_EINVAL;
+    }
     o->path = strdup(path);
     o->tmp = malloc(n);
     if (!o->path || !o->tmp) {

@@ -155,6 +155,7 @@ ini_refused sw "sw.ini:8: \[scenario b\] exact is a switch: yes or no, not 'mayb
   "$G[scenario b]\nexact = maybe\n"
 ini_refused ds "ds.ini:3: \[data\] has no key 'n' (it takes no other keys)" \
   "[data]\ndataset = x.h5\nn = 3\n[scenario a]\nexact = yes\n"
+ini_refused ev "ev.ini:7: \[scenario a\] write_lp has no value" "${G}write_lp =\n"
 printf "[plan]\nout =\n$G" >"$W/eo.ini"
 set +e; "$T" plan "$W/eo.ini" 2>"$W/err"; rc=$?; set -e
 [ $rc = 1 ] || fail "empty out: exit $rc"
