@@ -1,6 +1,7 @@
 /* tq_quota.c: quota setting; the model is in tq_quota.h. */
 #include "tq_quota.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +117,13 @@ int tq_quota_from_sums(int k, const double *potential, const double *book,
         r->empty += potential[j] <= 0;
     }
     /* bisection for mu: sum_clamped is nondecreasing in mu; bracket then halve */
+    /* (with fairness 0 every quota sits at its bound whatever mu is, and the clamped sum
+     * may miss T by a rounding: the doublings are capped, or they would never end) */
     double a = -1, b = 1;
-    while (sum_clamped(k, r->raw, potential, lo, hi, a) > T) a *= 2;
-    while (sum_clamped(k, r->raw, potential, lo, hi, b) < T) b *= 2;
+    for (int g = 0; g < 1100 && sum_clamped(k, r->raw, potential, lo, hi, a) > T; g++) a *= 2;
+    for (int g = 0; g < 1100 && sum_clamped(k, r->raw, potential, lo, hi, b) < T; g++) b *= 2;
+    if (!isfinite(a)) a = -DBL_MAX;
+    if (!isfinite(b)) b = DBL_MAX;
     for (int it = 0; it < 200 && b - a > 1e-15 * (fabs(a) + fabs(b)); it++) {
         double m = 0.5 * (a + b);
         if (sum_clamped(k, r->raw, potential, lo, hi, m) < T) a = m;

@@ -93,6 +93,39 @@ static void test_fairness_projection(void **state)
     tq_quota_result_free(&r);
 }
 
+/* Fairness 0: every quota is the company's ratio times its potential, to one unit, and
+ * the sum exact. Every quota sits at its bound whatever the shift, and the clamped sum
+ * misses the target by a rounding: the bracketing once doubled forever. */
+static void test_fairness_zero(void **state)
+{
+    (void)state;
+    uint64_t s = 11;
+    for (int trial = 0; trial < 200; trial++) {
+        int k = 2 + (int)(urand(&s) * 40);
+        double P[48], B[48], sumP = 0;
+        for (int j = 0; j < k; j++) {
+            P[j] = exp(8 + 4 * urand(&s)) * (1 + urand(&s));
+            B[j] = exp(8 + 4 * urand(&s));
+            sumP += P[j];
+        }
+        tq_quota_params p;
+        tq_quota_defaults(&p);
+        p.target = 1e5 + urand(&s) * 1e9;
+        p.fairness = 0;
+        p.beta = urand(&s);
+        p.unit = trial % 2 ? 1 : 1000;
+        tq_quota_result r;
+        assert_int_equal(tq_quota_from_sums(k, P, B, &p, &r), TQ_OK);
+        double units = 0;
+        for (int j = 0; j < k; j++) {
+            assert_true(fabs(r.quota[j] - p.target / sumP * P[j]) <= p.unit * (1 + 1e-9));
+            units += round(r.quota[j] / p.unit);
+        }
+        assert_true(units == (double)llround(p.target / p.unit));
+        tq_quota_result_free(&r);
+    }
+}
+
 /* beta = 1 and no fairness box: quota proportional to potential (to one unit). */
 static void test_proportional(void **state)
 {
@@ -181,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sum_exact),
         cmocka_unit_test(test_fairness_projection),
+        cmocka_unit_test(test_fairness_zero),
         cmocka_unit_test(test_proportional),
         cmocka_unit_test(test_compute_threads),
         cmocka_unit_test(test_bad_input),
