@@ -206,7 +206,7 @@ int tq_cmd_train(int argc, char **argv)
     if (stream > 0) {
         data.read = stream_read;
         data.ctx = &sc;
-        p.chunk_rows = stream;
+        p.chunk_rows = stream < info.n ? stream : (info.n > 0 ? info.n : 1); /* no buffer beyond the rows */
         /* feature names only (no rows) */
         if (tq_accounts_read_range(path, TQ_COL_LABEL, 0, 0, &a, &err) != TQ_OK) goto fail;
         names = a.feature_names;

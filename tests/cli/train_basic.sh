@@ -14,6 +14,11 @@ cp "$W/a.h5" "$W/c.h5"
 "$T" train "$W/a.h5" --threads 1 --model-out "$W/m1.json" --json >"$W/t1.json"
 "$T" train "$W/b.h5" --threads 2 --model-out "$W/m2.json" -q
 "$T" train "$W/c.h5" --threads 2 --stream 7000 --model-out "$W/m3.json" -q
+# a stream larger than the file reads it whole (it once allocated the rows asked for)
+cp "$W/a.h5" "$W/d.h5"
+"$T" train "$W/d.h5" --threads 2 --stream 2147483648 --model-out "$W/m4.json" -q ||
+  fail "--stream beyond the rows"
+cmp -s "$W/m3.json" "$W/m4.json" || fail "--stream 2147483648 differs from --stream 7000"
 "$T" train "$W/a.h5" >"$W/summary.txt"
 grep -Eq "^train: .* AUC 0\.[0-9]+ .*validation rows" "$W/summary.txt" || { cat "$W/summary.txt"; fail "summary line"; }
 
