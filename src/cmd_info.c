@@ -86,6 +86,7 @@ int tq_cmd_info(int argc, char **argv)
     stat lat, lon, work, value, score;
     stat *feat = NULL;
     int64_t prev_none = 0, locked = 0, lab[3] = {0, 0, 0};
+    char problem[512] = "";
     char **fnames = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -114,6 +115,23 @@ int tq_cmd_info(int argc, char **argv)
         tq_accounts a;
         if (tq_accounts_read_range(path, TQ_COL_ALL & ~(unsigned)TQ_COL_ID, lo, hi, &a, &err) != TQ_OK)
             goto fail;
+        /* the first value a stage would refuse (a file edited by other means) */
+        if (!problem[0]) {
+            tq_err e2 = {0, ""};
+            if (tq_accounts_check(path, &a, info.k, NULL, &e2) != TQ_OK)
+                snprintf(problem, sizeof problem, "%s", e2.msg);
+            for (int64_t i = 0; i < hi - lo && !problem[0]; i++) {
+                if (a.label[i] < -1 || a.label[i] > 1)
+                    snprintf(problem, sizeof problem, "%s: /accounts row %lld, column label: "
+                             "value %d is not 1, 0 or -1", path, (long long)(lo + i + 1),
+                             a.label[i]);
+                for (int j = 0; j < info.d && !problem[0]; j++)
+                    if (!isfinite(a.features[i * info.d + j]))
+                        snprintf(problem, sizeof problem, "%s: /accounts row %lld, feature "
+                                 "column %d: value %g is not finite", path,
+                                 (long long)(lo + i + 1), j + 1, a.features[i * info.d + j]);
+            }
+        }
         for (int64_t i = 0; i < hi - lo; i++) {
             stat_add(&lat, a.lat[i]);
             stat_add(&lon, a.lon[i]);
@@ -152,6 +170,8 @@ int tq_cmd_info(int argc, char **argv)
         cJSON_AddNumberToObject(j, "label_positive", (double)lab[1]);
         cJSON_AddNumberToObject(j, "label_negative", (double)lab[0]);
         cJSON_AddNumberToObject(j, "label_unknown", (double)lab[2]);
+        if (problem[0]) cJSON_AddStringToObject(j, "problem", problem);
+        else cJSON_AddNullToObject(j, "problem");
         results_ctx rc2 = {cJSON_AddArrayToObject(j, "results"), 0};
         tq_data_results(path, on_result, &rc2, &err);
         tq_json_emit(j);
@@ -205,6 +225,7 @@ int tq_cmd_info(int argc, char **argv)
             }
             printf("territories: %d (%d with a home base), total capacity %.6g\n", t.k, homes, cap);
         }
+        printf("check: %s\n", problem[0] ? problem : "every value in range");
         results_ctx rc2 = {NULL, 0};
         printf("results:\n");
         tq_data_results(path, on_result, &rc2, &err);

@@ -72,4 +72,13 @@ grep -q "missing.h5" "$W/err" || fail "info names the missing file"
 echo "id,lat" >"$W/notdata.h5"
 expect_rc 1 "$T" info "$W/notdata.h5"
 grep -q "not an HDF5 file" "$W/err" || fail "info on a non-HDF5 file"
+# info checks every value a stage would refuse: none in a generated file; in an edited
+# one the first, named (text and --json)
+grep -q "^check: every value in range$" "$W/info.txt" || { cat "$W/info.txt"; fail "info check line"; }
+cp "$W/a.h5" "$W/e.h5"
+$PY -c "import h5py, numpy as np, sys; f = h5py.File(sys.argv[1], 'a'); d = f['accounts/features']; a = d[:]; a[4321, 2] = np.inf; d[:] = a" "$W/e.h5"
+"$T" info "$W/e.h5" | grep -q "^check: .*e.h5: /accounts row 4322, feature column 3: value inf is not finite$" ||
+  { "$T" info "$W/e.h5"; fail "info names a bad feature"; }
+"$T" info "$W/e.h5" --json | $PY -c "import json, sys; p = json.load(sys.stdin)['problem']; assert 'row 4322, feature column 3' in p, p"
+"$T" info "$W/a.h5" --json | $PY -c "import json, sys; assert json.load(sys.stdin)['problem'] is None"
 echo "generate_info: ok"
