@@ -235,13 +235,7 @@ int tq_cmd_align(int argc, char **argv)
             p.coarse = (int)v64;
             break;
         case 's': if (tq_parse_i64("--seed", optarg, 0, INT64_MAX, &v64)) return rc; seed = (uint64_t)v64; break;
-        case 'L':
-            if (!*optarg) {
-                tq_error("option --write-lp: the file name is empty");
-                return rc;
-            }
-            write_lp = optarg;
-            break;
+        case 'L': if (tq_parse_file("--write-lp", optarg, &write_lp)) return rc; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;
         default: usage(stderr); return TQ_EXIT_INPUT;
         }

@@ -150,13 +150,7 @@ int tq_cmd_train(int argc, char **argv)
             else if (!strcmp(optarg, "balanced")) { p.pos_weight = p.neg_weight = 0.0; }
             else if (tq_parse_f64("--class-weight", optarg, 1e-6, 1e6, &p.pos_weight)) return rc;
             break;
-        case 'o':
-            if (!*optarg) {
-                tq_error("option --model-out: the file name is empty");
-                return rc;
-            }
-            model_out = optarg;
-            break;
+        case 'o': if (tq_parse_file("--model-out", optarg, &model_out)) return rc; break;
         case 'A': p.average = 0; break;
         case 'T': if (tq_parse_f64("--tol", optarg, 0, 0.5, &p.tol)) return rc; break;
         case 'h': usage(stdout); return TQ_EXIT_OK;

@@ -113,6 +113,16 @@ int tq_parse_f64(const char *opt, const char *s, double min, double max, double 
     return 0;
 }
 
+int tq_parse_file(const char *opt, const char *s, const char **out)
+{
+    if (!*s) {
+        tq_error("option %s: the file name is empty", opt);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 int tq_parse_share(const char *opt, const char *s, double *out)
 {
     size_t len = strlen(s);

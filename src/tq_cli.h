@@ -47,6 +47,8 @@ int tq_parse_i64(const char *opt, const char *s, int64_t min, int64_t max, int64
 int tq_parse_f64(const char *opt, const char *s, double min, double max, double *out);
 /* "10%" -> 0.10, "0.1" -> 0.1 */
 int tq_parse_share(const char *opt, const char *s, double *out);
+/* A file name: not empty ("option --X: the file name is empty", -1 otherwise). */
+int tq_parse_file(const char *opt, const char *s, const char **out);
 
 /* getopt_long entries and handler for --json, -q, --threads; call from the default
  * branch of a subcommand's option loop: returns 1 if it took the option. */
