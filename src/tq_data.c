@@ -728,8 +728,30 @@ int tq_territories_read(const char *path, tq_territories *t, tq_err *err)
         goto done;
     }
     t->has_home = k > 0;
-    for (int64_t i = 0; i < k; i++)
-        if (isnan(t->home_lat[i]) || isnan(t->home_lon[i])) t->has_home = 0;
+    for (int64_t i = 0; i < k; i++) {
+        double la = t->home_lat[i], lo = t->home_lon[i], cp = t->capacity[i];
+        const char *col = NULL;
+        double v = 0;
+        /* as import writes them: a base is both coordinates or neither (NaN) */
+        if (!(cp > 0) || !isfinite(cp)) col = "capacity", v = cp;
+        else if (isnan(la) != isnan(lo)) col = isnan(la) ? "home_lat" : "home_lon", v = NAN;
+        else if (!isnan(la) && !(fabs(la) <= 90)) col = "home_lat", v = la;
+        else if (!isnan(lo) && !(fabs(lo) <= 180)) col = "home_lon", v = lo;
+        if (col && isnan(v) && strcmp(col, "capacity"))
+            tq_err_set(err, TQ_EINVAL, "%s: /territories row %lld: home_lat %g, home_lon %g (a "
+                       "home base is both coordinates or neither)", path, (long long)i + 1, la, lo);
+        else if (col)
+            tq_err_set(err, TQ_EINVAL, "%s: /territories row %lld, column %s: value %g is not %s",
+                       path, (long long)i + 1, col, v,
+                       !strcmp(col, "capacity") ? "> 0"
+                       : !strcmp(col, "home_lat") ? "a latitude in [-90, 90]"
+                                                  : "a longitude in [-180, 180]");
+        if (col) {
+            status = TQ_EINVAL;
+            goto done;
+        }
+        if (isnan(la) || isnan(lo)) t->has_home = 0;
+    }
     status = TQ_OK;
 done:
     if (strt >= 0) H5Tclose(strt);

@@ -68,6 +68,19 @@ for ex in "" --exact; do
     fail "count tolerance 0 $ex: counts not 100 each"
 done
 
+# territories edited by other means: capacity, a base outside the globe, half a base
+for edit in "c = f['territories/capacity']; a = c[:]; a[2] = -1; c[:] = a|/territories row 3, column capacity: value -1 is not > 0" \
+            "c = f['territories/home_lat']; a = c[:]; a[1] = 200; c[:] = a|/territories row 2, column home_lat: value 200 is not a latitude in \[-90, 90\]" \
+            "c = f['territories/home_lon']; a = c[:]; a[3] = np.nan; c[:] = a|/territories row 4: home_lat .*, home_lon nan \(a home base is both coordinates or neither\)"; do
+  cp "$W/z.h5" "$W/zt.h5"
+  $PY -c "import h5py, numpy as np, sys; f = h5py.File(sys.argv[1], 'a'); ${edit%%|*}" "$W/zt.h5"
+  set +e
+  "$T" align "$W/zt.h5" 2>"$W/zt.err"; rc=$?
+  set -e
+  [ $rc -eq 1 ] || { cat "$W/zt.err"; fail "edited territories: exit $rc"; }
+  grep -Eq "${edit#*|}" "$W/zt.err" || { cat "$W/zt.err"; fail "edited territories: message"; }
+done
+
 # bad input and usage
 set +e
 "$T" align "$W/g.h5" --centers nowhere 2>/dev/null; [ $? -eq 1 ] || fail "bad --centers"
