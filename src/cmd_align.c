@@ -317,8 +317,8 @@ int tq_cmd_align(int argc, char **argv)
             goto fail;
         }
         if (!isfinite(clat[j]) || !isfinite(clon[j]) || fabs(clat[j]) > 90 || fabs(clon[j]) > 180) {
-            tq_err_set(&err, TQ_EINVAL, "%s: center %d (%g, %g) is not a valid lat/lon", path, j,
-                       clat[j], clon[j]);
+            tq_err_set(&err, TQ_EINVAL, "%s: %s row %d: (%g, %g) is not a valid lat/lon", path,
+                       cl ? "/clusters/centers" : "/territories home base", j + 1, clat[j], clon[j]);
             goto fail;
         }
     }
