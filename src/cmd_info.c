@@ -120,17 +120,6 @@ int tq_cmd_info(int argc, char **argv)
             tq_err e2 = {0, ""};
             if (tq_accounts_check(path, &a, info.k, NULL, &e2) != TQ_OK)
                 snprintf(problem, sizeof problem, "%s", e2.msg);
-            for (int64_t i = 0; i < hi - lo && !problem[0]; i++) {
-                if (a.label[i] < -1 || a.label[i] > 1)
-                    snprintf(problem, sizeof problem, "%s: /accounts row %lld, column label: "
-                             "value %d is not 1, 0 or -1", path, (long long)(lo + i + 1),
-                             a.label[i]);
-                for (int j = 0; j < info.d && !problem[0]; j++)
-                    if (!isfinite(a.features[i * info.d + j]))
-                        snprintf(problem, sizeof problem, "%s: /accounts row %lld, feature "
-                                 "column %d: value %g is not finite", path,
-                                 (long long)(lo + i + 1), j + 1, a.features[i * info.d + j]);
-            }
         }
         for (int64_t i = 0; i < hi - lo; i++) {
             stat_add(&lat, a.lat[i]);

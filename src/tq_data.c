@@ -611,7 +611,7 @@ int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad
 int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_comm *comm,
                       tq_err *err)
 {
-    enum { LAT = 1, LON, WORKLOAD, VALUE, PREV, LOCKED, SCORE };
+    enum { LAT = 1, LON, WORKLOAD, VALUE, PREV, LOCKED, SCORE, LABEL, FEATURE };  /* + j */
     int64_t nl = a->hi - a->lo, bad = -1;
     int col = 0;
     double val = 0;
@@ -631,6 +631,11 @@ int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_co
             bad = i, col = LOCKED, val = a->locked[i];
         else if (a->score && !(a->score[i] >= 0 && isfinite(a->score[i])))
             bad = i, col = SCORE, val = a->score[i];
+        else if (a->label && (a->label[i] < -1 || a->label[i] > 1))
+            bad = i, col = LABEL, val = a->label[i];
+        for (int j = 0; bad < 0 && a->features && j < a->d; j++)
+            if (!isfinite(a->features[i * a->d + j]))
+                bad = i, col = FEATURE + j, val = a->features[i * a->d + j];
     }
     int64_t first;
     int c;
@@ -640,12 +645,18 @@ int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_co
         return TQ_EMPI;
     }
     if (!found) return TQ_OK;
+    if (c >= FEATURE) {
+        tq_err_set(err, TQ_EINVAL, "%s: /accounts row %lld, feature column %d: value %g is not "
+                   "finite", path, (long long)first + 1, c - FEATURE + 1, val);
+        return TQ_EINVAL;
+    }
     static const char *const name[] = {"", "lat", "lon", "workload", "value", "prev_territory",
-                                       "locked", "score"};
+                                       "locked", "score", "label"};
     static const char *const want[] = {"", "a latitude in [-90, 90]", "a longitude in [-180, 180]",
                                        "finite and >= 0", "finite and >= 0",
                                        "-1 or a territory index",
-                                       "allowed: locked needs a prev_territory", "finite and >= 0"};
+                                       "allowed: locked needs a prev_territory", "finite and >= 0",
+                                       "1, 0 or -1"};
     char range[48] = "";
     if (c == PREV && k > 0) snprintf(range, sizeof range, " (0 .. %d)", k - 1);
     tq_err_set(err, TQ_EINVAL, "%s: /accounts row %lld, column %s: value %g is not %s%s", path,

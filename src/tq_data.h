@@ -114,7 +114,8 @@ int tq_accounts_first_bad(const tq_comm *comm, const tq_accounts *a, int64_t bad
 
 /* Collective check of this rank's rows of every column a holds: lat/lon in range,
  * workload, value and score finite and >= 0, prev_territory -1 or a territory index
- * (0..k-1; with k <= 0, any index >= 0), locked only with a prev_territory. On the first
+ * (0..k-1; with k <= 0, any index >= 0), locked only with a prev_territory, label 1, 0
+ * or -1, features finite (train checks those itself, streaming). On the first
  * bad row over all ranks, err names file, row (1-based), column and value on every rank
  * and TQ_EINVAL is returned; TQ_EMPI if the ranks cannot agree. */
 int tq_accounts_check(const char *path, const tq_accounts *a, int k, const tq_comm *comm,
