@@ -1643,6 +1643,8 @@ static inline void lb_low_bits(const ctx *c, const lb_row *r, int K, double cut,
             if (!(lb_k(r, k) > cut)) low[k >> 6] |= (uint64_t)1 << (k & 63);
         return;
     }
+#else
+    (void)c;
 #endif
     for (int k = 0; k < K; k++) lbk[k] = lb_k(r, k);
     low_bits(lbk, K, cut, low);

@@ -11,6 +11,7 @@ export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 export OMP_PROC_BIND=close OMP_PLACES=cores
 DATA=${DATA:-accounts.h5}       # on a parallel file system every node can read
 T=${TQPLAN:-build/tqplan}
-# Results are bit-identical whatever the node count, so a plan made here reproduces on a laptop.
+# Results are bit-identical whatever the node count (for one build on one kind of CPU).
+# Build on, or for, the compute nodes: cmake -DTQ_ARCH=<oldest node's -march> (docs/cli.md).
 srun "$T" cluster "$DATA" -k 1000 --json > cluster.json
 srun "$T" align "$DATA" --centers kmeans --json > align.json
