@@ -177,6 +177,8 @@ typedef struct {
     double *part;         /* (b1-b0) x pw */
     double *sum;          /* pw */
     double cbar;          /* mean cheapest cost at zero prices (a price scale) */
+    double ceil_cost;     /* sum over accounts of their dearest candidate's cost (x stride):
+                             no alignment within the lists costs more (cost_ceiling) */
     int32_t *alist;       /* nl, or NULL: per block (from its first row) the accounts with
                              curvature in the last smoothed pass (Newton prices) */
     int64_t *acnt;        /* b1 - b0: their number per block */
@@ -297,10 +299,40 @@ static inline double acc_weight(const ctx *c, int64_t i)
 }
 
 /* Prices that ran off: a dual value far above any sane cost (the nearest-center cost
- * times 100) means the candidate-restricted problem is infeasible. */
-static int prices_ran_off(const ctx *c, double gbest)
+ * times 100) means the candidate-restricted problem is infeasible. At the end of a
+ * round (sure = 1) also a dual value above what any alignment within the lists can cost
+ * (c->ceil_cost; weak duality), which proves it: the first test alone caught a run-off
+ * at 3,000 x 60 with --max-moved 10% (9.5e8 > 9.0e8) in one build and missed it in
+ * another whose rounding differed (8.4e8), which kept the run-off prices and reported
+ * bound 0 (gap inf). Within the price loop the first test alone stops it: stopping there
+ * on the ceiling too moved the gap both ways (10,000 x 200 at ±2/3% 2.11% -> 2.54%, ±5%
+ * 4.09% -> 2.37%). */
+static int prices_ran_off(const ctx *c, double gbest, int sure)
 {
-    return c->C0 < c->K && gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0;
+    return c->C0 < c->K && (gbest > 100.0 * c->cbar * (double)c->pb->n + 1.0 ||
+                            (sure && gbest > c->ceil_cost * (1.0 + 1e-9) + 1.0));
+}
+
+/* c->ceil_cost for the current lists: per block, then in block order (the same bits for
+ * any thread or rank count). Collective. */
+static int cost_ceiling(ctx *c)
+{
+    int C = c->C;
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double sb = 0.0;
+        for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) {
+            double mx = 0.0;
+            for (int s = 0; s < C && c->cand[i * C + s] >= 0; s++)
+                mx = fmax(mx, c->cost[i * C + s]);
+            sb += mx;
+        }
+        c->part[b - c->b0] = sb;
+    }
+    double out = 0.0;
+    int status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, 1, &out);
+    c->ceil_cost = out * (double)c->stride;
+    return status;
 }
 
 /* c(i,k) for any k (used by the exact path and the full bound). */
@@ -4554,6 +4586,8 @@ retry:
         }
     }
 cg_again:
+    status = cost_ceiling(c);  /* the lists may have grown (extras, columns) */
+    if (status != TQ_OK) goto done;
     t0 = tq_now();
     gbest = -INFINITY;
     ub = INFINITY;
@@ -4716,7 +4750,7 @@ cg_again:
                 for (int it = 0; it < cap && r < c->p->max_rounds; it++) {
                     if (c->p->progress) c->p->progress(c->p->progress_ctx, r, c->p->max_rounds);
                     /* prices running off (see div0 below): stop, the caller widens */
-                    if (cg == 0 && prices_ran_off(c, gbest)) break;
+                    if (cg == 0 && prices_ran_off(c, gbest, 0)) break;
                     /* next phase once the exact dual stalls (< 2e-6 relative in 20 its) */
                     double stall = (loose ? LOOSE_STALL : repolish ? REPOLISH_STALL : 1.0) *
                                    2e-6 * fabs(gbest);
@@ -4877,7 +4911,7 @@ cg_again:
     t0 = tq_now();
     double fb;
     int64_t checks, added = 0;
-    div0 = prices_ran_off(c, gbest);
+    div0 = prices_ran_off(c, gbest, 1);
     status = full_bound(c, pibest, pibest[nq], &fb, &checks, !div0 && cg < 8, &added);
     if (status != TQ_OK) goto done;
     if (fb > best_fb) best_fb = fb;
