@@ -314,11 +314,12 @@ static int prices_ran_off(const ctx *c, double gbest, int sure)
 }
 
 /* The coarse level's third run-off test, at a round's end: the all-K dual at the best
- * prices below -COARSE_RUNOFF times the restricted one. On 1e6 x 500 (8 instances, 43
- * rounds) the rounds whose prices had run off by the other tests were at -46 to -1,570;
- * rounds that went on well at -0.25 to -5.9. Three that neither test caught, at -78,
- * -322 and -2,930, left prices and 2.5 million columns from which the runs took 28 s,
- * 160 s and 214 s (bench/RESULTS.md). Its columns are dropped with the sample's. */
+ * prices below -COARSE_RUNOFF times the restricted one. On 1e6 x 500, 200,000 x 500 and
+ * 1e7 x 1000 (15 instances) the rounds whose prices had run off by the other tests were
+ * at -46 to -1,570; rounds that went on well at -5.9 to +0.2. Three that neither test
+ * caught, at -78, -322 and -2,930, left prices and 2.5 million columns from which the
+ * runs took 28 s, 160 s and 214 s (bench/RESULTS.md). Its columns are dropped with the
+ * sample's. */
 #define COARSE_RUNOFF 20.0
 
 /* c->ceil_cost for the current lists: per block, then in block order (the same bits for
