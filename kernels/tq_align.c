@@ -4958,7 +4958,6 @@ cg_again:
      * clustered where accounts are few). Give each starving territory (load below its
      * window at the best prices) reverse candidates among its nearest accounts and
      * start the prices again; after 3 tries the lists are widened instead. */
-    /* the coarse level returns run-off prices at once: its caller feeds the starving */
     /* the coarse level: prices at which the all-K dual is far below the restricted one
      * have run off as well (starving territories priced far below zero), though neither
      * test above caught them (see COARSE_RUNOFF) */
@@ -4966,6 +4965,7 @@ cg_again:
         div0 = 1;
         if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "coarse run-off: all-K dual far below\n");
     }
+    /* the coarse level returns run-off prices at once: its caller feeds the starving */
     int sub_stop = c->sub_pi && div0;
     if (!sub_stop && div0 && xrounds < 3) {
         xrounds++;
