@@ -3888,6 +3888,147 @@ done:
 
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
 
+/* Transport arcs (solve_fixed, before the coarse level). The accounts are grouped by
+ * their nearest center, and a transport LP (tq_align_transport_solve) sends each group's
+ * shares to territories: a group's cost is its weight times the distance between the two
+ * centers, the windows are less the locked load. Every unlocked account then gets the
+ * territories its group sends to, largest share first, in its free extra slots. The
+ * restricted problem then holds the group solution (each account split like its group),
+ * so it is feasible whenever the group LP is; the coarse level's sample nearly so (its
+ * sums stray from the full ones).
+ * Why: regional drift (the generator's, or potential = value x score) moves load further
+ * than the nearest lists reach. On 1e6 x 500 every instance's 1/20 sample with its 8
+ * nearest territories was infeasible (HiGHS), and every run's coarse prices ran off two
+ * to four times (reverse candidates, then C widened to 20 for every row), 5-30 s in all.
+ * With the arcs none ran off (bench/RESULTS.md). Group sums from the sample instead
+ * (feasible by construction there) also stopped 200,000 x 500 kc2's two run-offs, but
+ * the 1e6 x 500 runs took 2-16 s longer: arcs fitted to the sample's noise. Cost: the
+ * LP, 1.3-2.5 s at K = 500 and 9.5 s at K = 1000 (GLPK; about 10,000 and 20,000 simplex
+ * iterations). Collective (the group sums in block order, then the same LP on every
+ * rank); c->sum holds the locked loads. */
+#define TRANSPORT_START 10
+#define TRANSPORT_PEN 1e3
+static int transport_arcs(ctx *c, tq_align_result *res)
+{
+    int K = c->K, C = c->C, C0 = c->C0, nm = 0, qm[TQ_ALIGN_NM], status = TQ_OK;
+    for (int m = 0; m < TQ_ALIGN_NM; m++)
+        if (c->use[m]) qm[nm++] = m;
+    if (nm == 0 || C0 >= K || C <= C0) return TQ_OK;
+    double t0 = tq_now();
+    int pw = 4 * K, ng = 0, nx = C - C0;
+    double *lock = malloc((size_t)3 * K * sizeof *lock);
+    double *gs = malloc((size_t)pw * sizeof *gs);
+    int *gid = malloc((size_t)K * sizeof *gid), *gk = malloc((size_t)K * sizeof *gk);
+    int32_t *arc = malloc((size_t)K * nx * sizeof *arc);
+    double *S = NULL, *cost = NULL, *lo = NULL, *hi = NULL, *x = NULL;
+    if (!lock || !gs || !gid || !gk || !arc) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    memcpy(lock, c->sum, (size_t)3 * K * sizeof *lock);
+#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+    for (int64_t b = c->b0; b < c->b1; b++) {
+        double *pt = c->part + (b - c->b0) * pw;
+        memset(pt, 0, (size_t)pw * sizeof *pt);
+        for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) {
+            if (acc_locked(c, i)) continue;
+            int g = c->cand[i * C];
+            for (int m = 0; m < 3; m++) pt[3 * g + m] += acc_metric(c, i, m);
+            pt[3 * K + g] += acc_weight(c, i);
+        }
+    }
+    status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, gs);
+    if (status != TQ_OK) goto done;
+    for (int g = 0; g < K; g++) {
+        gid[g] = -1;
+        if (gs[3 * g + 2] > 0) {
+            gid[g] = ng;
+            gk[ng++] = g;
+        }
+    }
+    if (ng == 0) goto done;
+    S = malloc((size_t)ng * nm * sizeof *S);
+    cost = malloc((size_t)ng * K * sizeof *cost);
+    x = malloc((size_t)ng * K * sizeof *x);
+    lo = malloc((size_t)K * nm * sizeof *lo);
+    hi = malloc((size_t)K * nm * sizeof *hi);
+    if (!S || !cost || !x || !lo || !hi) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    double cmax = 0.0;
+    for (int a = 0; a < ng; a++) {
+        int g = gk[a];
+        const double *cg = c->cx + 3 * g;
+        for (int q = 0; q < nm; q++) S[a * nm + q] = gs[3 * g + qm[q]] / c->unit[qm[q]];
+        for (int k = 0; k < K; k++) {
+            const double *ck = c->cx + 3 * k;
+            double d = dist_cost(cg[0] * ck[0] + cg[1] * ck[1] + cg[2] * ck[2], c->p->distance);
+            cost[(int64_t)a * K + k] = gs[3 * K + g] * d;
+            cmax = fmax(cmax, cost[(int64_t)a * K + k]);
+        }
+    }
+    if (cmax > 0)
+        for (int64_t j = 0; j < (int64_t)ng * K; j++) cost[j] /= cmax;
+    for (int k = 0; k < K; k++)
+        for (int q = 0; q < nm; q++) {
+            int m = qm[q];
+            lo[k * nm + q] = (c->wlo[3 * k + m] - lock[3 * k + m]) / c->unit[m];
+            hi[k * nm + q] = (c->whi[3 * k + m] - lock[3 * k + m]) / c->unit[m];
+        }
+    tq_align_transport tp = {ng, K, nm, S, cost, lo, hi, TRANSPORT_PEN, TRANSPORT_START};
+    double viol;
+    int passes;
+    int64_t narcs;
+    status = tq_align_transport_solve(&tp, x, &viol, &passes, &narcs);
+    if (status != TQ_OK) goto done;
+    /* each group's arcs to other territories, largest share first (ties: the lower k) */
+    int64_t nfar = 0;
+    for (int g = 0; g < K; g++) {
+        int32_t *ag = arc + (int64_t)g * nx;
+        for (int s = 0; s < nx; s++) ag[s] = -1;
+        if (gid[g] < 0) continue;
+        const double *xg = x + (int64_t)gid[g] * K;
+        for (int a = 0; a < nx; a++) {
+            int kb = -1;
+            for (int k = 0; k < K; k++) {
+                if (k == g || !(xg[k] > 1e-7)) continue;
+                int used = 0;
+                for (int s = 0; s < a; s++) used |= ag[s] == k;
+                if (!used && (kb < 0 || xg[k] > xg[kb])) kb = k;
+            }
+            if (kb < 0) break;
+            ag[a] = kb;
+            nfar++;
+        }
+    }
+#pragma omp parallel for schedule(static) if (c->nl > 4096)
+    for (int64_t i = 0; i < c->nl; i++) {
+        if (acc_locked(c, i)) continue;
+        const int32_t *ag = arc + (int64_t)c->cand[i * C] * nx;
+        for (int s = 0; s < nx && ag[s] >= 0; s++)
+            if (put_extra(c, i, ag[s]) < 0) break;
+    }
+    res->transport_arcs = nfar;
+    res->transport_violation = viol;
+    if (getenv("TQ_ALIGN_DEBUG"))
+        fprintf(stderr, "transport: %d groups, %lld arcs, %d solves, violation %.4g, %lld far "
+                "arcs (%.2f s)\n", ng, (long long)narcs, passes, viol, (long long)nfar,
+                tq_now() - t0);
+done:
+    free(lock);
+    free(gs);
+    free(gid);
+    free(gk);
+    free(arc);
+    free(S);
+    free(cost);
+    free(x);
+    free(lo);
+    free(hi);
+    return status;
+}
+
 /* Reverse candidates the coarse level gave on the sample: territory k and its distance
  * bin threshold, in the order given. */
 typedef struct {
@@ -4164,7 +4305,9 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
         if (status == TQ_OK && !*div0)
             coarse_back(c, &cc);  /* the sampled rows keep the columns they got */
         coarse_free(&cc, &cl);
-        if (status != TQ_OK || !*div0 || xr >= 3) break;
+        if (status != TQ_OK || !*div0) break;
+        res->coarse_runoffs++;
+        if (xr >= 3) break;
         /* a fresh copy of the sample (without the columns of the run-off prices) */
         int nstarve = 0;
         status = coarse_ctx(c, s, &cc, &cpb, &cl);
@@ -4570,6 +4713,13 @@ retry:
                 status = TQ_INFEASIBLE;
                 goto done;
             }
+    }
+
+    if (cstride > 1) {
+        t0 = tq_now();
+        status = transport_arcs(c, res);
+        if (status != TQ_OK) goto done;
+        res->t_candidates += tq_now() - t0;
     }
 
     /* Price rounds: maximise the entropy-smoothed dual

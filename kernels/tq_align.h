@@ -145,6 +145,11 @@ typedef struct {
     int rounds, center_rounds;
     int64_t coarse_stride;   /* rows per sampled row on the coarse level (1: none) */
     int coarse_rounds;       /* of rounds: passes on the coarse level */
+    int coarse_runoffs;      /* times the coarse level's prices ran off (Hard starts) */
+    int64_t transport_arcs;  /* coarse level: the transport LP's arcs from a group to
+                                another territory than its own (0: not run) */
+    double transport_violation; /* its windows' least violation, target units (0: the
+                                group LP met every window) */
     int hess_passes;         /* Newton Hessian passes (over accounts near a tie) */
     int newton;              /* the last price search was Newton's (else L-BFGS) */
     int precond;             /* the last L-BFGS search was preconditioned by the Hessian */
@@ -224,5 +229,21 @@ typedef struct {
 } tq_align_mip;
 int tq_align_mip_solve(const tq_align_mip *m, int32_t *out, double *obj, double *bound,
                        double *lp_value, int *optimal, int *proven);
+
+/* The group transport LP: ng groups of accounts, group g holding S[g*nm+q] of balanced
+ * metric q, sends shares x[g*K+k] >= 0 (summing to 1) to K territories at cost
+ * cost[g*K+k] a whole group; each territory's load of each metric within lo[k*nm+q] ..
+ * hi[k*nm+q], or an elastic violation at pen a unit. Solved by column generation from
+ * each group's start cheapest arcs. x: ng x K shares; *viol: the elastic total (0 when
+ * the windows can be met); *passes: simplex solves; *arcs: arcs in the final model.
+ * Returns TQ_OK, TQ_ENOMEM, TQ_EINVAL or TQ_EGLPK. */
+typedef struct {
+    int ng, K, nm;
+    const double *S, *cost, *lo, *hi;
+    double pen;
+    int start;
+} tq_align_transport;
+int tq_align_transport_solve(const tq_align_transport *t, double *x, double *viol,
+                             int *passes, int64_t *arcs);
 
 #endif

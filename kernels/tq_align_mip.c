@@ -307,3 +307,146 @@ done:
     (void)nrow_win;
     return status;
 }
+
+/* ---- the group transport LP (tq_align.c's transport arcs) ----------------------------
+ * Columns: x_gk >= 0 for the arcs in the model (cost[g*K+k]), and two elastic columns a
+ * window row (+1 and -1, at pen each). Rows: sum_k x_gk = 1 a group; lo <= sum_g S x_gk
+ * + e+ - e- <= hi a territory and metric. Column generation: each group starts with its
+ * t->start cheapest arcs; after each solve the arcs of negative reduced cost
+ * c_gk - u_g - sum_q S_gq y_kq (GLPK's duals) are added, the TRANSPORT_ADD most negative
+ * a group, until there are none. The elastic columns keep every restricted LP feasible. */
+#define TRANSPORT_ADD 8
+#define TRANSPORT_PASSES 200
+
+static int transport_add_arc(glp_prob *lp, const tq_align_transport *t, int g, int k,
+                             int *colg, int *colk)
+{
+    int ind[1 + 1 + TQ_ALIGN_NM], n = 0;
+    double val[1 + 1 + TQ_ALIGN_NM];
+    int j = glp_add_cols(lp, 1);
+    glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
+    glp_set_obj_coef(lp, j, t->cost[(int64_t)g * t->K + k]);
+    ind[++n] = g + 1;
+    val[n] = 1.0;
+    for (int q = 0; q < t->nm; q++) {
+        double s = t->S[(int64_t)g * t->nm + q];
+        if (s == 0.0) continue;
+        ind[++n] = t->ng + k * t->nm + q + 1;
+        val[n] = s;
+    }
+    glp_set_mat_col(lp, j, n, ind, val);
+    colg[j] = g;
+    colk[j] = k;
+    return j;
+}
+
+int tq_align_transport_solve(const tq_align_transport *t, double *x, double *viol,
+                             int *passes, int64_t *arcs)
+{
+    int ng = t->ng, K = t->K, nm = t->nm, nw = K * nm, status = TQ_EGLPK;
+    int64_t cap = (int64_t)ng * K + 2 * (int64_t)nw + 1;
+    if (ng < 1 || K < 1 || nm < 1 || cap > INT32_MAX) return TQ_EINVAL;
+    glp_prob *lp = NULL;
+    int *colg = malloc((size_t)cap * sizeof *colg), *colk = malloc((size_t)cap * sizeof *colk);
+    uint8_t *has = calloc((size_t)ng * K, 1);
+    double *y = malloc(((size_t)ng + (size_t)nw + 1) * sizeof *y);
+    int *best = malloc((size_t)TRANSPORT_ADD * sizeof *best);
+    double *bestd = malloc((size_t)TRANSPORT_ADD * sizeof *bestd);
+    *viol = 0.0;
+    *passes = 0;
+    *arcs = 0;
+    if (!colg || !colk || !has || !y || !best || !bestd) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
+    glp_term_out(GLP_OFF);
+    lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_rows(lp, ng + nw);
+    for (int g = 0; g < ng; g++) glp_set_row_bnds(lp, g + 1, GLP_FX, 1.0, 1.0);
+    for (int r = 0; r < nw; r++) {
+        double lo = t->lo[r], hi = t->hi[r];
+        int row = ng + r + 1;
+        if (lo > 0 && lo >= hi) glp_set_row_bnds(lp, row, GLP_FX, hi, hi);
+        else if (lo > 0) glp_set_row_bnds(lp, row, GLP_DB, lo, hi);
+        else glp_set_row_bnds(lp, row, GLP_UP, 0.0, hi);
+        for (int sgn = 1; sgn >= -1; sgn -= 2) {
+            int j = glp_add_cols(lp, 1), ind[2] = {0, row};
+            double val[2] = {0.0, (double)sgn};
+            glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
+            glp_set_obj_coef(lp, j, t->pen);
+            glp_set_mat_col(lp, j, 1, ind, val);
+            colg[j] = -1;
+            colk[j] = r;
+        }
+    }
+    /* each group's t->start cheapest arcs (ties: the lower k) */
+    int st = t->start < K ? t->start : K;
+    for (int g = 0; g < ng; g++) {
+        const double *cg = t->cost + (int64_t)g * K;
+        for (int a = 0; a < st; a++) {
+            int kb = -1;
+            for (int k = 0; k < K; k++)
+                if (!has[(int64_t)g * K + k] && (kb < 0 || cg[k] < cg[kb])) kb = k;
+            has[(int64_t)g * K + kb] = 1;
+            transport_add_arc(lp, t, g, kb, colg, colk);
+        }
+    }
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    sp.presolve = GLP_OFF;
+    glp_adv_basis(lp, 0);
+    for (;;) {
+        int rc = glp_simplex(lp, &sp);
+        (*passes)++;
+        if (rc != 0 || glp_get_status(lp) != GLP_OPT) goto done;
+        if (*passes >= TRANSPORT_PASSES) break;
+        for (int r = 1; r <= ng + nw; r++) y[r - 1] = glp_get_row_dual(lp, r);
+        int added = 0;
+        for (int g = 0; g < ng; g++) {
+            const double *cg = t->cost + (int64_t)g * K, *sg = t->S + (int64_t)g * nm;
+            int nb = 0;
+            for (int k = 0; k < K; k++) {
+                if (has[(int64_t)g * K + k]) continue;
+                double d = cg[k] - y[g];
+                for (int q = 0; q < nm; q++) d -= sg[q] * y[ng + k * nm + q];
+                if (!(d < -1e-9 * (1.0 + fabs(cg[k])))) continue;
+                /* keep the TRANSPORT_ADD most negative (insertion; ties: the lower k) */
+                if (nb == TRANSPORT_ADD && d >= bestd[nb - 1]) continue;
+                int s = nb < TRANSPORT_ADD ? nb++ : TRANSPORT_ADD - 1;
+                while (s > 0 && bestd[s - 1] > d) {
+                    bestd[s] = bestd[s - 1];
+                    best[s] = best[s - 1];
+                    s--;
+                }
+                bestd[s] = d;
+                best[s] = k;
+            }
+            for (int a = 0; a < nb; a++) {
+                has[(int64_t)g * K + best[a]] = 1;
+                transport_add_arc(lp, t, g, best[a], colg, colk);
+                added++;
+            }
+        }
+        if (added == 0) break;
+    }
+    memset(x, 0, (size_t)ng * K * sizeof *x);
+    int ncol = glp_get_num_cols(lp);
+    for (int j = 1; j <= ncol; j++) {
+        double v = glp_get_col_prim(lp, j);
+        if (colg[j] < 0) *viol += v;
+        else x[(int64_t)colg[j] * K + colk[j]] = v;
+    }
+    *arcs = ncol - 2 * nw;
+    status = TQ_OK;
+done:
+    if (lp) glp_delete_prob(lp);
+    free(colg);
+    free(colk);
+    free(has);
+    free(y);
+    free(best);
+    free(bestd);
+    return status;
+}

@@ -906,6 +906,118 @@ static void test_pair_model(void **state)
     }
 }
 
+/* The transport LP (tq_align_transport_solve): column generation from 2 arcs a group
+ * against the same LP with every arc from the start (nothing to generate). Both reach
+ * the same optimum (cost + pen x violation); shares are >= 0 and sum to 1 a group, and
+ * keep every window when the violation is 0. Every fourth instance has a window no
+ * shares can meet (a territory's lower bound above the total), whose least violation
+ * both must find. */
+static double transport_obj(const tq_align_transport *t, const double *x, double viol)
+{
+    double o = t->pen * viol;
+    for (int j = 0; j < t->ng * t->K; j++) o += t->cost[j] * x[j];
+    return o;
+}
+static void test_transport(void **state)
+{
+    (void)state;
+    for (int trial = 0; trial < 40; trial++) {
+        int ng = 3 + trial % 11, K = ng + trial % 4, nm = 1 + trial % 3;
+        int infeas = trial % 4 == 3;
+        double S[13 * 3], cost[13 * 16], lo[16 * 3], hi[16 * 3], x1[13 * 16], x2[13 * 16];
+        double pos[32], tot[3] = {0, 0, 0};
+        for (int j = 0; j < ng + K; j++) pos[j] = tq_rand_uniform(91, 1, (uint64_t)(trial * 64 + j));
+        for (int g = 0; g < ng; g++)
+            for (int q = 0; q < nm; q++) {
+                /* regional drift: the metrics' ratio follows the position */
+                double u = tq_rand_uniform(91, 2, (uint64_t)(trial * 256 + g * 3 + q));
+                S[g * nm + q] = (0.3 + u) * (q == 1 ? 0.5 + pos[g] : 1.0);
+                tot[q] += S[g * nm + q];
+            }
+        for (int g = 0; g < ng; g++)
+            for (int k = 0; k < K; k++)
+                cost[g * K + k] = S[g * nm] * fabs(pos[g] - pos[ng + k]);
+        for (int k = 0; k < K; k++)
+            for (int q = 0; q < nm; q++) {
+                double tol = 0.02 + 0.03 * q;
+                lo[k * nm + q] = (1 - tol) * tot[q] / K;
+                hi[k * nm + q] = (1 + tol) * tot[q] / K;
+            }
+        if (infeas) lo[nm] = hi[nm] = 1.5 * tot[0];
+        tq_align_transport t = {ng, K, nm, S, cost, lo, hi, 50.0, 2};
+        double v1, v2;
+        int p1, p2;
+        int64_t a1, a2;
+        assert_int_equal(tq_align_transport_solve(&t, x1, &v1, &p1, &a1), TQ_OK);
+        t.start = K;
+        assert_int_equal(tq_align_transport_solve(&t, x2, &v2, &p2, &a2), TQ_OK);
+        assert_int_equal(p2, 1);  /* every arc given: nothing to generate */
+        assert_int_equal(a2, (int64_t)ng * K);
+        assert_true(a1 >= 2 * (int64_t)ng && a1 <= a2);
+        t.start = 2;
+        double o1 = transport_obj(&t, x1, v1), o2 = transport_obj(&t, x2, v2);
+        assert_true(fabs(o1 - o2) <= 1e-7 * (1.0 + fabs(o2)));
+        if (infeas) assert_true(v1 > 0.4 * tot[0] && v2 > 0.4 * tot[0]);
+        for (int g = 0; g < ng; g++) {
+            double sx = 0.0;
+            for (int k = 0; k < K; k++) {
+                assert_true(x1[g * K + k] >= -1e-12);
+                sx += x1[g * K + k];
+            }
+            assert_true(fabs(sx - 1.0) < 1e-9);
+        }
+        if (v1 > 1e-9) continue;
+        for (int k = 0; k < K; k++)
+            for (int q = 0; q < nm; q++) {
+                double L = 0.0;
+                for (int g = 0; g < ng; g++) L += S[g * nm + q] * x1[g * K + k];
+                assert_true(L >= lo[k * nm + q] - 1e-9 && L <= hi[k * nm + q] + 1e-9);
+            }
+    }
+}
+
+/* The coarse level with transport arcs, on accounts whose potential a unit of workload
+ * drifts from x0.5 in the west to x1.5 in the east (the generator's regional drift):
+ * balancing both metrics moves load further than the nearest lists reach. The group LP
+ * gives arcs, the lists are not widened, every window holds, and 1 and 2 threads give
+ * the same bits. */
+static void test_transport_coarse(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 40000, 40, 46);
+    for (int64_t i = 0; i < s.n; i++) s.v[i] *= (float)(1.0 + 0.5 * (s.lon[i] + 98.0) / 20.0);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.coarse = 100;
+    int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r1, r2;
+    omp_set_num_threads(2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+    omp_set_num_threads(1);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    omp_set_num_threads(2);
+    print_message("40000x40 drift: stride %lld, %lld transport arcs (violation %g), %d coarse "
+                  "run-offs, widened %d, gap %.4f%%\n", (long long)r1.coarse_stride,
+                  (long long)r1.transport_arcs, r1.transport_violation, r1.coarse_runoffs,
+                  r1.widened, 100 * r1.gap);
+    assert_int_equal(r1.coarse_stride, 10);
+    assert_true(r1.transport_arcs > 0);
+    assert_true(r1.transport_violation == 0.0);
+    assert_int_equal(r1.coarse_runoffs, 0);  /* 2 without the arcs */
+    assert_int_equal(r1.widened, 0);
+    check_windows(&s, &p, t1);
+    assert_true(r1.gap >= 0 && r1.gap < 0.02);
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    free(t1);
+    free(t2);
+    inst_free(&s);
+}
+
 static void test_bad_params(void **state)
 {
     (void)state;
@@ -963,6 +1075,8 @@ int main(void)
         cmocka_unit_test(test_gap_goal),
         cmocka_unit_test(test_pair_mips),
         cmocka_unit_test(test_pair_model),
+        cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_transport_coarse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
