@@ -3900,45 +3900,53 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
  * than the nearest lists reach. On 1e6 x 500 every instance's 1/20 sample with its 8
  * nearest territories was infeasible (HiGHS), and every run's coarse prices ran off two
  * to four times (reverse candidates, then C widened to 20 for every row), 5-30 s in all.
- * With the arcs none ran off (bench/RESULTS.md). Group sums from the sample instead
- * (feasible by construction there) also stopped 200,000 x 500 kc2's two run-offs, but
- * the 1e6 x 500 runs took 2-16 s longer: arcs fitted to the sample's noise. Cost: the
+ * With the arcs none ran off (bench/RESULTS.md). Where the sample's prices still run
+ * off, the coarse level calls this again with stride s: every s-th row alone, its sums
+ * x s, as the coarse level sums them, so that the sample's problem is feasible by
+ * construction too (200,000 x 500 kc2: 100 sampled rows a group, whose sums strayed
+ * from the full ones by more than a window, ran off twice). Sample sums from the start
+ * made the 1e6 x 500 runs 2-16 s slower (arcs fitted to the sample's noise). Cost: the
  * LP, 1.3-2.5 s at K = 500 and 9.5 s at K = 1000 (GLPK; about 10,000 and 20,000 simplex
- * iterations). Collective (the group sums in block order, then the same LP on every
- * rank); c->sum holds the locked loads. */
+ * iterations). Collective (the sums in block order, then the same LP on every rank). */
 #define TRANSPORT_START 10
 #define TRANSPORT_PEN 1e3
-static int transport_arcs(ctx *c, tq_align_result *res)
+static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
 {
     int K = c->K, C = c->C, C0 = c->C0, nm = 0, qm[TQ_ALIGN_NM], status = TQ_OK;
     for (int m = 0; m < TQ_ALIGN_NM; m++)
         if (c->use[m]) qm[nm++] = m;
     if (nm == 0 || C0 >= K || C <= C0) return TQ_OK;
     double t0 = tq_now();
-    int pw = 4 * K, ng = 0, nx = C - C0;
-    double *lock = malloc((size_t)3 * K * sizeof *lock);
-    double *gs = malloc((size_t)pw * sizeof *gs);
+    /* per block: each group's metrics (3K) and weight (K), the locked load (3K) */
+    int pw = 7 * K, ng = 0, nx = C - C0;
+    int64_t nbl = c->b1 - c->b0;
+    double *part = malloc((size_t)(nbl > 0 ? nbl : 1) * pw * sizeof *part);
+    double *gs = malloc((size_t)pw * sizeof *gs), *lock = gs ? gs + 4 * K : NULL;
     int *gid = malloc((size_t)K * sizeof *gid), *gk = malloc((size_t)K * sizeof *gk);
     int32_t *arc = malloc((size_t)K * nx * sizeof *arc);
     double *S = NULL, *cost = NULL, *lo = NULL, *hi = NULL, *x = NULL;
-    if (!lock || !gs || !gid || !gk || !arc) {
+    if (!part || !gs || !gid || !gk || !arc) {
         status = TQ_ENOMEM;
         goto done;
     }
-    memcpy(lock, c->sum, (size_t)3 * K * sizeof *lock);
-#pragma omp parallel for schedule(dynamic, 1) if (c->b1 - c->b0 > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nbl > 1)
     for (int64_t b = c->b0; b < c->b1; b++) {
-        double *pt = c->part + (b - c->b0) * pw;
+        double *pt = part + (b - c->b0) * pw;
         memset(pt, 0, (size_t)pw * sizeof *pt);
         for (int64_t i = blk_r0(c, b); i < blk_r0(c, b + 1); i++) {
-            if (acc_locked(c, i)) continue;
-            int g = c->cand[i * C];
+            if ((c->lo + i) % stride != 0) continue;
+            int g = c->cand[i * C];  /* the nearest center; prev when locked */
+            if (acc_locked(c, i)) {
+                for (int m = 0; m < 3; m++) pt[4 * K + 3 * g + m] += acc_metric(c, i, m);
+                continue;
+            }
             for (int m = 0; m < 3; m++) pt[3 * g + m] += acc_metric(c, i, m);
             pt[3 * K + g] += acc_weight(c, i);
         }
     }
-    status = tq_comm_sum_blocks(c->comm, &c->blk, c->part, pw, gs);
+    status = tq_comm_sum_blocks(c->comm, &c->blk, part, pw, gs);
     if (status != TQ_OK) goto done;
+    for (int q = 0; q < pw; q++) gs[q] *= (double)stride;
     for (int g = 0; g < K; g++) {
         gid[g] = -1;
         if (gs[3 * g + 2] > 0) {
@@ -4009,14 +4017,14 @@ static int transport_arcs(ctx *c, tq_align_result *res)
         for (int s = 0; s < nx && ag[s] >= 0; s++)
             if (put_extra(c, i, ag[s]) < 0) break;
     }
-    res->transport_arcs = nfar;
+    res->transport_arcs += nfar;
     res->transport_violation = viol;
     if (getenv("TQ_ALIGN_DEBUG"))
         fprintf(stderr, "transport: %d groups, %lld arcs, %d solves, violation %.4g, %lld far "
                 "arcs (%.2f s)\n", ng, (long long)narcs, passes, viol, (long long)nfar,
                 tq_now() - t0);
 done:
-    free(lock);
+    free(part);
     free(gs);
     free(gid);
     free(gk);
@@ -4308,6 +4316,13 @@ static int coarse_level(ctx *c, int64_t s, tq_align_result *res, double *pibest,
         if (status != TQ_OK || !*div0) break;
         res->coarse_runoffs++;
         if (xr >= 3) break;
+        if (xr == 0) {
+            /* the first run-off: transport arcs again, on the sample's own sums */
+            status = transport_arcs(c, s, res);
+            if (status != TQ_OK) break;
+            if (getenv("TQ_ALIGN_DEBUG")) fprintf(stderr, "coarse diverged: sample arcs\n");
+            continue;
+        }
         /* a fresh copy of the sample (without the columns of the run-off prices) */
         int nstarve = 0;
         status = coarse_ctx(c, s, &cc, &cpb, &cl);
@@ -4738,7 +4753,7 @@ retry:
 
     if (cstride > 1) {
         t0 = tq_now();
-        status = transport_arcs(c, res);
+        status = transport_arcs(c, 1, res);
         if (status != TQ_OK) goto done;
         res->t_candidates += tq_now() - t0;
     }
