@@ -4637,6 +4637,8 @@ retry:
     /* Candidates; while some window's lower bound is out of reach of the accounts that
      * have that territory as a candidate, double C (up to K). */
     int extras_done = 0, built = 0;
+    /* a widening's retry: the old lists (transport arcs among them) are kept below */
+    int rebuilt = c->keep_cand != NULL;
     for (;;) {
         if (!built) status = build_candidates(c, res);
         if (!built && status == TQ_OK && c->keep_cand) keep_old_lists(c);
@@ -4751,7 +4753,7 @@ retry:
             }
     }
 
-    if (cstride > 1) {
+    if (cstride > 1 && !rebuilt) {  /* after a widening the same LP again: kept arcs */
         t0 = tq_now();
         status = transport_arcs(c, 1, res);
         if (status != TQ_OK) goto done;
