@@ -4384,7 +4384,6 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
     }
     int64_t target = c->p->boundary, last_nb = -1;
     int64_t tmax = c->pb->n / 4 > ((int64_t)1 << 18) ? c->pb->n / 4 : ((int64_t)1 << 18);
-    int beyond = 0;
     for (int attempt = 0; attempt < REPAIR_TRIES; attempt++) {
         int method = 0, last = attempt == REPAIR_TRIES - 1;
         int64_t nb = 0;
@@ -4402,17 +4401,14 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
                 break;
             }
         }
-        /* a greedy that failed only against the shrunk windows (a stall within the
-         * WIN_MARGIN margin) may still meet the true ones, summed in block order as the
-         * final loads are: 1e6 x 500 sc3's set of 265,000 accounts stalled 4.7e-8 target
-         * units out, and the lists were widened for it (+30 s) */
-        if (status == TQ_INFEASIBLE && !c->proven_infeasible &&
-            loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
-            status = TQ_OK;
-            method = 1;
-        }
-        if (status == TQ_OK) {
+        /* also a greedy that failed only against the shrunk windows (a stall within the
+         * WIN_MARGIN margin) is kept when the loads, summed in block order as the final
+         * ones are, meet the true windows: 1e6 x 500 sc3's set of 265,000 accounts
+         * stalled 4.7e-8 target units out, and the lists were widened for it (+30 s) */
+        if (status == TQ_OK || (status == TQ_INFEASIBLE && !c->proven_infeasible)) {
             if (loads_feasible(c, c->sum, c->sum[3 * K + S_MOVV])) {
+                if (status != TQ_OK) method = 1;
+                status = TQ_OK;
                 *repaired = 1;
                 res->repair = method;
                 res->boundary_size = nb;
@@ -4423,13 +4419,9 @@ static int repair_growing(ctx *c, tq_align_result *res, int *repaired, double *r
         }
         if (status != TQ_INFEASIBLE || last) break;
         status = TQ_OK;
-        if (target >= tmax && tmax < c->pb->n && nb < c->pb->n && nb > last_nb &&
-            !beyond) {
-            /* the capped set failed too: growing on costs less than widening the
-             * lists, which prices everything again */
-            beyond = 1;
-            tmax = c->pb->n;
-        }
+        if (target >= tmax && tmax < c->pb->n && nb < c->pb->n && nb > last_nb)
+            tmax = c->pb->n;  /* the capped set failed too: growing on costs less than
+                                 widening the lists, which prices everything again */
         if (nb >= c->pb->n || nb <= last_nb || target >= tmax) {
             attempt = REPAIR_TRIES - 2;  /* no larger set: the last try */
             continue;
