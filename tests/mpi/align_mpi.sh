@@ -10,16 +10,29 @@
 # a budget the greedy repair does not meet: the repair's moved-value pair MIPs (rank 0)
 # and then the penalised solves (collective) on every rank alike
 "$T" generate -n 1000 -k 20 --features 2 --seed 6 -o "$W/b.h5" -q
-# second case: the coarse level (every 12th global row first) must not depend on ranks
+# the coarse case: value x 0.5 in the west to x 1.5 in the east, so that balancing both
+# metrics needs territories beyond the 8 nearest: the group-to-territory LP adds arcs
+# (K = 24 > 2 x 8 candidates, else every territory is a candidate and no LP runs)
+"$T" generate -n 40000 -k 24 --features 2 --seed 8 -o "$W/d.h5" -q
+$PY - "$W/d.h5" <<'PY'
+import sys, h5py
+a = h5py.File(sys.argv[1], "r+")["accounts"]
+lon = a["lon"][:]
+v = a["value"][:]
+a["value"][:] = (v * (0.5 + (lon - lon.min()) / (lon.max() - lon.min()))).astype(v.dtype)
+PY
+# second case: the coarse level (every 8th global row first) and its transport arcs must
+# not depend on ranks
 for case in plain coarse small budget; do
   args="--alpha 0.3 --tol-workload 3% --tol-potential 4%"
   [ "$case" = coarse ] && args="$args --coarse 200"
   [ "$case" = budget ] && args="--max-moved 8%"
   src="$W/g.h5"
+  [ "$case" = coarse ] && src="$W/d.h5"
   [ "$case" = small ] && src="$W/s.h5"
   [ "$case" = budget ] && src="$W/b.h5"
   cp "$src" "$W/serial.h5"
-  "$T" align "$W/serial.h5" $args --threads 2 -q || fail "$case: serial"
+  "$T" align "$W/serial.h5" $args --threads 2 --json >"$W/serial.out" || fail "$case: serial"
   for np in 1 2 4; do
     cp "$src" "$W/np$np.h5"
     mpirun --oversubscribe -np "$np" "$T" align "$W/np$np.h5" $args --threads 1 --json \
@@ -31,6 +44,7 @@ for case in plain coarse small budget; do
 import json, sys, h5py, numpy as np
 w, case = sys.argv[1], sys.argv[2]
 ref = h5py.File(f"{w}/serial.h5", "r")["alignment"]
+ser = json.loads(open(f"{w}/serial.out").read().strip().splitlines()[-1])
 for np_ in (1, 2, 4):
     g = h5py.File(f"{w}/np{np_}.h5", "r")["alignment"]
     for ds in ("territory", "workload", "potential", "count", "center", "radius_km"):
@@ -39,7 +53,11 @@ for np_ in (1, 2, 4):
         assert ref.attrs[a] == g.attrs[a], f"{case}: -np {np_}: {a} differs"
     out = json.loads(open(f"{w}/np{np_}.out").read().strip().splitlines()[-1])
     assert out["ranks"] == np_, out["ranks"]
-    assert out["coarse_stride"] == (12 if case == "coarse" else 1), out["coarse_stride"]
+    assert out["coarse_stride"] == (8 if case == "coarse" else 1), out["coarse_stride"]
+    assert out["transport_arcs"] == ser["transport_arcs"], (case, np_, out["transport_arcs"])
+if case == "coarse":
+    assert ser["transport_arcs"] > 0, "coarse: no transport arcs"
+    print(f"coarse: {ser['transport_arcs']} transport arcs, the same on every rank count")
 print(f"{case}: alignment bit-identical for serial and mpirun -np 1/2/4")
 PY
 done
