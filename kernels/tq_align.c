@@ -216,6 +216,8 @@ typedef struct {
     int32_t *alt[ALT_MAX];
     double alt_cost[ALT_MAX];
     int nalt;
+    double *warm_pi;      /* --centers iterate: the last solve's best prices (3K + 1) */
+    int warm_ready;       /* warm_pi holds them: the next solve may start from them */
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -4217,6 +4219,8 @@ static int coarse_ctx(const ctx *c, int64_t s, ctx *cc, tq_align_problem *cpb, c
     cc->slot = NULL;
     cc->regret = NULL;
     cc->keep_cand = NULL;
+    cc->warm_pi = NULL;
+    cc->warm_ready = 0;
     cc->brow = malloc((size_t)(nbl + 1) * sizeof *cc->brow);
     if (!cc->brow) return TQ_ENOMEM;
     int64_t n = 0;
@@ -4763,7 +4767,40 @@ retry:
     cg = 0;
     xrounds = 0;
     div0 = 0;
-    if (cstride > 1) {
+    /* --centers iterate, from the second solve on: the last solve's prices stand in for
+     * the coarse level's (the centers moved, but less and less), and every row gets the
+     * columns they call for. Where they bound nothing (the first moves can be large: at
+     * 200,000 x 500 the cost fell from 7.8e8 to 3.1e8 to 1.6e8) the coarse level runs
+     * as before. 200,000 x 500 (10 solves): 26,797 price passes -> 13,036, 146 s ->
+     * 106 s (bench/RESULTS.md). Not below the coarse level's size, where the first
+     * round from zero prices is cheap anyway and warm starts gave costs both ways. */
+    int warm = c->warm_ready && !rebuilt && cstride > 1;
+    if (warm) {
+        memcpy(pibest, c->warm_pi, (size_t)(nq + 1) * sizeof *pibest);
+        t0 = tq_now();
+        double fb;
+        int64_t checks, added;
+        /* first without columns: prices that bound nothing would add hundreds of
+         * thousands of useless ones (200,000 x 500, second solve: 424,000) */
+        status = full_bound(c, pibest, pibest[nq], &fb, &checks, 0, &added);
+        if (status == TQ_OK && fb > 0)
+            status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
+        if (status != TQ_OK) goto done;
+        res->t_bound += tq_now() - t0;
+        if (getenv("TQ_ALIGN_DEBUG"))
+            fprintf(stderr, "warm start: full %.10g added %lld (at %.2f s)\n", fb,
+                    fb > 0 ? (long long)added : 0LL, tq_now());
+        if (fb > 0) {
+            res->columns_added += added;
+            prev_added = added;
+            res->warm_starts++;
+            cg = 1;
+        } else {
+            memset(pibest, 0, (size_t)(nq + 1) * sizeof *pibest);
+            warm = 0;
+        }
+    }
+    if (cstride > 1 && !warm) {
         /* prices and columns on the sample first; then every account gets the columns
          * the sample's prices call for, and the prices are refined on all rows */
         status = coarse_level(c, cstride, res, pibest, &div0);
@@ -5448,6 +5485,10 @@ bound_done:
         res->t_exact += tq_now() - t0;
         if (status != TQ_OK) goto done;
     }
+    if (c->warm_pi) {  /* the next solve of --centers iterate starts here */
+        memcpy(c->warm_pi, pibest, (size_t)(nq + 1) * sizeof *pibest);
+        c->warm_ready = 1;
+    }
     status = TQ_OK;
 done:
     free(pi);
@@ -5718,6 +5759,10 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     }
 
     c.defer_pairs = p->center_iters > 0;
+    if (p->center_iters > 0 && !(c.warm_pi = malloc((size_t)(3 * K + 1) * sizeof *c.warm_pi))) {
+        status = TQ_ENOMEM;
+        goto done;
+    }
     for (int it = 0;; it++) {
         status = solve_fixed(&c, territory, res);
         if (status == TQ_INFEASIBLE && res->bad_m == 3 && p->budget_fallback &&
@@ -5803,6 +5848,7 @@ done:
     free(c.slot);
     free(c.regret);
     free(c.keep_cand);
+    free(c.warm_pi);
     alts_clear(&c);
     free(c.wlo);
     free(c.whi);

@@ -629,6 +629,7 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddNumberToObject(out, "coarse_stride", (double)r.coarse_stride);
         cJSON_AddNumberToObject(out, "coarse_rounds", r.coarse_rounds);
         cJSON_AddNumberToObject(out, "coarse_runoffs", r.coarse_runoffs);
+        cJSON_AddNumberToObject(out, "warm_starts", r.warm_starts);
         cJSON_AddNumberToObject(out, "transport_arcs", (double)r.transport_arcs);
         cJSON_AddNumberToObject(out, "transport_violation", r.transport_violation);
         cJSON_AddStringToObject(out, "price_search", price_search(&r));

@@ -696,6 +696,48 @@ static void test_centers_iterate(void **state)
     inst_free(&s);
 }
 
+/* --centers iterate with a coarse level: from the second solve on the prices start from
+ * the last solve's (warm_starts), the windows hold, 1 and 2 threads give the same bits,
+ * and the moved centers make the territories more compact than the fixed ones. */
+static void test_centers_iterate_warm(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 20000, 40, 57);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.coarse = 50;
+    int32_t *t1 = malloc(s.n * sizeof(int32_t)), *t2 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r0, r1, r2;
+    omp_set_num_threads(2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r0), TQ_OK);
+    p.center_iters = 4;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+    omp_set_num_threads(1);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    omp_set_num_threads(2);
+    print_message("20000x40 iterate: stride %lld, %d center rounds, %d warm starts, gap "
+                  "%.4f%%, mean %.2f km (fixed centers %.2f km)\n",
+                  (long long)r1.coarse_stride, r1.center_rounds, r1.warm_starts,
+                  100 * r1.gap, r1.mean_km, r0.mean_km);
+    assert_int_equal(r1.coarse_stride, 10);
+    assert_int_equal(r0.warm_starts, 0);
+    assert_true(r1.center_rounds >= 2);
+    assert_true(r1.warm_starts >= 1 && r1.warm_starts <= r1.center_rounds);
+    check_windows(&s, &p, t1);
+    assert_true(r1.mean_km <= r0.mean_km * 1.001);
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    assert_int_equal(r1.warm_starts, r2.warm_starts);
+    tq_align_result_free(&r0);
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    free(t1);
+    free(t2);
+    inst_free(&s);
+}
+
 /* Frees a comparison's three runs (results and alignments) and its instance. */
 static void free_runs(tq_align_result *r0, tq_align_result *r1, tq_align_result *r2,
                       int32_t *t0, int32_t *t1, int32_t *t2, inst *s)
@@ -1071,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_spd_solve),
         cmocka_unit_test(test_exp_neg),
         cmocka_unit_test(test_centers_iterate),
+        cmocka_unit_test(test_centers_iterate_warm),
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_gap_goal),
         cmocka_unit_test(test_pair_mips),
