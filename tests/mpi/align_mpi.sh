@@ -23,16 +23,19 @@ a["value"][:] = (v * (0.5 + (lon - lon.min()) / (lon.max() - lon.min()))).astype
 PY
 # second case: the coarse level (every 8th global row first) and its transport arcs must
 # not depend on ranks
-for case in plain coarse small budget; do
+# iterate: the same instance, centers moved after each solve; from the second solve on
+# the prices start from the last solve's (warm_starts)
+for case in plain coarse iterate small budget; do
   args="--alpha 0.3 --tol-workload 3% --tol-potential 4%"
   [ "$case" = coarse ] && args="$args --coarse 200"
+  [ "$case" = iterate ] && args="--coarse 200 --centers iterate"
   [ "$case" = budget ] && args="--max-moved 8%"
   src="$W/g.h5"
-  [ "$case" = coarse ] && src="$W/d.h5"
+  [ "$case" = coarse ] || [ "$case" = iterate ] && src="$W/d.h5"
   [ "$case" = small ] && src="$W/s.h5"
   [ "$case" = budget ] && src="$W/b.h5"
   cp "$src" "$W/serial.h5"
-  "$T" align "$W/serial.h5" $args --threads 2 --json >"$W/serial.out" || fail "$case: serial"
+  "$T" align "$W/serial.h5" $args --threads 2 --json -q >"$W/serial.out" || fail "$case: serial"
   for np in 1 2 4; do
     cp "$src" "$W/np$np.h5"
     mpirun --oversubscribe -np "$np" "$T" align "$W/np$np.h5" $args --threads 1 --json \
@@ -53,11 +56,15 @@ for np_ in (1, 2, 4):
         assert ref.attrs[a] == g.attrs[a], f"{case}: -np {np_}: {a} differs"
     out = json.loads(open(f"{w}/np{np_}.out").read().strip().splitlines()[-1])
     assert out["ranks"] == np_, out["ranks"]
-    assert out["coarse_stride"] == (8 if case == "coarse" else 1), out["coarse_stride"]
-    assert out["transport_arcs"] == ser["transport_arcs"], (case, np_, out["transport_arcs"])
+    assert out["coarse_stride"] == (8 if case in ("coarse", "iterate") else 1), out["coarse_stride"]
+    for key in ("transport_arcs", "warm_starts", "center_rounds"):
+        assert out[key] == ser[key], (case, np_, key, out[key], ser[key])
 if case == "coarse":
     assert ser["transport_arcs"] > 0, "coarse: no transport arcs"
     print(f"coarse: {ser['transport_arcs']} transport arcs, the same on every rank count")
+if case == "iterate":
+    assert ser["warm_starts"] > 0, "iterate: no warm start"
+    print(f"iterate: {ser['warm_starts']} warm starts in {ser['center_rounds']} moves")
 print(f"{case}: alignment bit-identical for serial and mpirun -np 1/2/4")
 PY
 done
