@@ -93,6 +93,7 @@ void tq_align_defaults(tq_align_params *p)
     p->exact_seconds = 60.0;
     p->center_iters = 0;
     p->write_lp = NULL;
+    p->warm_prices = NULL;
 }
 
 const char *tq_align_check(const tq_align_params *p)
@@ -216,7 +217,8 @@ typedef struct {
     int32_t *alt[ALT_MAX];
     double alt_cost[ALT_MAX];
     int nalt;
-    double *warm_pi;      /* --centers iterate: the last solve's best prices (3K + 1) */
+    double *warm_pi;      /* the last solve's best prices (3K + 1; --centers iterate), or
+                             the caller's (tq_align_params.warm_prices) */
     int warm_ready;       /* warm_pi holds them: the next solve may start from them */
 } ctx;
 
@@ -4769,12 +4771,21 @@ retry:
     div0 = 0;
     /* --centers iterate, from the second solve on: the last solve's prices stand in for
      * the coarse level's (the centers moved, but less and less), and every row gets the
-     * columns they call for. Where they bound nothing (the first moves can be large: at
+     * columns they call for; so do the caller's (warm_prices: --frontier). Where they bound nothing (the first moves can be large: at
      * 200,000 x 500 the cost fell from 7.8e8 to 3.1e8 to 1.6e8) the coarse level runs
      * as before. 200,000 x 500 (10 solves): 26,797 price passes -> 13,036, 146 s ->
      * 106 s (bench/RESULTS.md). Not below the coarse level's size, where the first
      * round from zero prices is cheap anyway and warm starts gave costs both ways. */
     int warm = c->warm_ready && !rebuilt && cstride > 1;
+    if (warm && !(c->cbar > 0)) {
+        /* the caller's prices (a new solve): the price scale as the first round from zero
+         * prices takes it (the mean cheapest cost); --centers iterate keeps the last
+         * solve's */
+        status = price_pass(c, pi, 0.0);
+        if (status != TQ_OK) goto done;
+        c->cbar = c->pb->n > 0 ? c->sum[3 * K + S_BEST] / (double)c->pb->n : 1.0;
+        if (!(c->cbar > 0)) c->cbar = 1.0;
+    }
     if (warm) {
         memcpy(pibest, c->warm_pi, (size_t)(nq + 1) * sizeof *pibest);
         t0 = tq_now();
@@ -5508,7 +5519,9 @@ void tq_align_result_free(tq_align_result *res)
     free(res->center_lat);
     free(res->center_lon);
     free(res->radius_km);
+    free(res->prices);
     res->load = res->lo = res->hi = res->center_lat = res->center_lon = res->radius_km = NULL;
+    res->prices = NULL;
 }
 
 /* The repair met every window but not the disruption budget (rival 0), or met it only
@@ -5530,6 +5543,7 @@ static int budget_fallback(ctx *c, int32_t *territory, tq_align_result *res, int
     p2.pair_passes = 0;
     p2.progress = NULL;
     p2.budget_fallback = 0;  /* once */
+    p2.warm_prices = NULL;   /* other costs (the penalty) */
     /* rival: territory holds an alignment within the budget already; the fallback's
      * replaces it only when cheaper (and its pair counts with it) */
     int32_t *t2 = territory;
@@ -5694,9 +5708,10 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     res->center_lat = malloc((size_t)K * sizeof *res->center_lat);
     res->center_lon = malloc((size_t)K * sizeof *res->center_lon);
     res->radius_km = calloc((size_t)K, sizeof *res->radius_km);
+    res->prices = calloc((size_t)(3 * K + 1), sizeof *res->prices);
     if (!c.cx || !c.ux || !c.cand || !c.cost || !c.dfar || !c.slot || !c.regret || !c.wlo || !c.whi ||
         !c.part || !c.sum || !old || !res->load || !res->lo || !res->hi || !res->center_lat ||
-        !res->center_lon || !res->radius_km) {
+        !res->center_lon || !res->radius_km || !res->prices) {
         status = TQ_ENOMEM;
         goto done;
     }
@@ -5759,9 +5774,13 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
     }
 
     c.defer_pairs = p->center_iters > 0;
-    if (p->center_iters > 0 && !(c.warm_pi = malloc((size_t)(3 * K + 1) * sizeof *c.warm_pi))) {
+    if (!(c.warm_pi = malloc((size_t)(3 * K + 1) * sizeof *c.warm_pi))) {
         status = TQ_ENOMEM;
         goto done;
+    }
+    if (p->warm_prices) {
+        memcpy(c.warm_pi, p->warm_prices, (size_t)(3 * K + 1) * sizeof *c.warm_pi);
+        c.warm_ready = 1;
     }
     for (int it = 0;; it++) {
         status = solve_fixed(&c, territory, res);
@@ -5831,6 +5850,7 @@ int tq_align_solve(const tq_align_problem *pb, const tq_align_params *p,
 
     status = final_metrics(&c, territory, res);
     if (status != TQ_OK) goto done;
+    if (c.warm_ready) memcpy(res->prices, c.warm_pi, (size_t)(3 * K + 1) * sizeof *res->prices);
     if (res->exact_optimal) res->bound = res->cost;
     /* costs are >= 0, so 0 is always a bound; a dual value below it says nothing */
     if (!(res->bound > 0)) res->bound = 0.0;

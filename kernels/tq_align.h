@@ -98,6 +98,10 @@ typedef struct {
     double exact_seconds;    /* exact path: GLPK time limit for the LP and for the search */
     int center_iters;        /* 0: centers fixed; n > 0: up to n rounds of "assign,
                                 move each center to its accounts' weighted mean" */
+    const double *warm_prices; /* 3k + 1, or NULL: start from these prices (a result's
+                                `prices` of the same problem, e.g. another budget)
+                                instead of the coarse level, where they bound something;
+                                used only with a coarse level */
     const char *write_lp;    /* non-NULL: after solving, write the candidate-restricted
                                 model the solution lives in (final candidate lists) in
                                 CPLEX LP format to this path on rank 0 (benchmarks) */
@@ -133,6 +137,8 @@ typedef struct {
     double *lo, *hi;         /* k * 3 windows (0 / +inf for metrics not balanced) */
     double *center_lat, *center_lon; /* k, the centers used (moved by center_iters) */
     double *radius_km;       /* k: max distance of an account to its center */
+    double *prices;          /* 3k + 1: the last solve's best prices (workload, potential,
+                                count per territory, then the budget's), for warm_prices */
     double cost, bound, gap; /* objective, certified lower bound, (cost-bound)/bound */
     double cost_distance, cost_disruption;
     double lagrange_bound_restricted; /* best dual value over candidates only */

@@ -161,7 +161,7 @@ int tq_cmd_align(int argc, char **argv)
     tq_territories terr = {0};
     tq_align_result r;
     memset(&r, 0, sizeof r);
-    double *clat = NULL, *clon = NULL, *cap = NULL, *cl = NULL, *ll = NULL, *front = NULL;
+    double *clat = NULL, *clon = NULL, *cap = NULL, *cl = NULL, *ll = NULL, *front = NULL, *warm = NULL;
     float *pot = NULL;
     int32_t *t = NULL, *t2 = NULL, *reg = NULL;
     cJSON *out = NULL, *params = NULL;
@@ -401,12 +401,19 @@ int tq_cmd_align(int argc, char **argv)
         t2 = malloc(nb * sizeof *t2);
         if (!front || !t2) { tq_err_set(&err, TQ_ENOMEM, "out of memory"); goto fail; }
         double top = r.moved_value_share;
+        /* each budget's solve starts from the prices of the one before (the first from
+         * the unconstrained solve's): at 200,000 x 500 that spares the coarse level */
+        warm = malloc((size_t)(3 * k + 1) * sizeof *warm);
+        if (!warm) { tq_err_set(&err, TQ_ENOMEM, "out of memory"); goto fail; }
+        memcpy(warm, r.prices, (size_t)(3 * k + 1) * sizeof *warm);
         for (int64_t j = 0; j < frontier; j++) {
             tq_align_params q = p;
             q.max_moved = top * (double)(j + 1) / (double)frontier;
             q.exact = 0;
+            q.warm_prices = warm;
             tq_align_result fr;
             int fs = tq_align_solve(&pb, &q, comm, t2, &fr);
+            if (fs == TQ_OK) memcpy(warm, fr.prices, (size_t)(3 * k + 1) * sizeof *warm);
             double *row = front + 7 * nfront++;
             row[0] = q.max_moved;
             if (fs == TQ_OK) {
@@ -686,6 +693,7 @@ done:
     free(cl);
     free(ll);
     free(front);
+    free(warm);
     free(pot);
     free(t);
     free(t2);

@@ -738,6 +738,63 @@ static void test_centers_iterate_warm(void **state)
     inst_free(&s);
 }
 
+/* warm_prices (the disruption frontier): a budget's solve from the unconstrained solve's
+ * prices starts warm instead of on the coarse level, meets the windows and the budget,
+ * and gives the same bits on 1 and 2 threads. */
+static void test_warm_prices(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 20000, 40, 58);
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.coarse = 50;
+    int32_t *t0 = malloc(s.n * sizeof(int32_t)), *t1 = malloc(s.n * sizeof(int32_t)),
+            *t2 = malloc(s.n * sizeof(int32_t)), *t3 = malloc(s.n * sizeof(int32_t));
+    tq_align_result r0, r1, r2, r3;
+    omp_set_num_threads(2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t0, &r0), TQ_OK);
+    assert_int_equal(r0.warm_starts, 0);
+    assert_non_null(r0.prices);
+    p.max_moved = 0.8 * r0.moved_value_share;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t3, &r3), TQ_OK);  /* cold */
+    p.warm_prices = r0.prices;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t1, &r1), TQ_OK);
+    omp_set_num_threads(1);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    omp_set_num_threads(2);
+    print_message("20000x40 budget %.1f%%: warm %d, cost %.8g gap %.4f%% %d passes (cold %.8g, "
+                  "%.4f%%, %d passes), budget price %g\n", 100 * p.max_moved, r1.warm_starts,
+                  r1.cost, 100 * r1.gap, r1.rounds, r3.cost, 100 * r3.gap, r3.rounds,
+                  r1.prices[3 * s.k]);
+    assert_int_equal(r3.warm_starts, 0);
+    assert_int_equal(r1.warm_starts, 1);
+    /* warm, the prices need far fewer passes (145 against 568 here; without a price
+     * scale of its own the warm solve had run off and started over) */
+    assert_true(2 * r1.rounds < r3.rounds);
+    check_windows(&s, &p, t1);
+    double mv = 0.0, tot = 0.0;
+    for (int64_t i = 0; i < s.n; i++) {
+        tot += s.v[i];
+        mv += t1[i] != s.prev[i] ? s.v[i] : 0.0;
+    }
+    assert_true(mv <= p.max_moved * tot * (1 + 1e-9));
+    assert_true(r1.gap >= 0 && r1.gap < 0.02);
+    assert_true(r1.prices[3 * s.k] > 0);  /* the budget binds: it has a price */
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    tq_align_result_free(&r0);
+    tq_align_result_free(&r1);
+    tq_align_result_free(&r2);
+    tq_align_result_free(&r3);
+    free(t0);
+    free(t1);
+    free(t2);
+    free(t3);
+    inst_free(&s);
+}
+
 /* Frees a comparison's three runs (results and alignments) and its instance. */
 static void free_runs(tq_align_result *r0, tq_align_result *r1, tq_align_result *r2,
                       int32_t *t0, int32_t *t1, int32_t *t2, inst *s)
@@ -1114,6 +1171,7 @@ int main(void)
         cmocka_unit_test(test_exp_neg),
         cmocka_unit_test(test_centers_iterate),
         cmocka_unit_test(test_centers_iterate_warm),
+        cmocka_unit_test(test_warm_prices),
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_gap_goal),
         cmocka_unit_test(test_pair_mips),
