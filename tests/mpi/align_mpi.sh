@@ -25,13 +25,15 @@ PY
 # not depend on ranks
 # iterate: the same instance, centers moved after each solve; from the second solve on
 # the prices start from the last solve's (warm_starts)
-for case in plain coarse iterate small budget; do
+# frontier: the same instance, two budgets, each solve warm from the one before
+for case in plain coarse iterate frontier small budget; do
   args="--alpha 0.3 --tol-workload 3% --tol-potential 4%"
   [ "$case" = coarse ] && args="$args --coarse 200"
   [ "$case" = iterate ] && args="--coarse 200 --centers iterate"
+  [ "$case" = frontier ] && args="--coarse 200 --frontier 2"
   [ "$case" = budget ] && args="--max-moved 8%"
   src="$W/g.h5"
-  [ "$case" = coarse ] || [ "$case" = iterate ] && src="$W/d.h5"
+  case $case in coarse | iterate | frontier) src="$W/d.h5" ;; esac
   [ "$case" = small ] && src="$W/s.h5"
   [ "$case" = budget ] && src="$W/b.h5"
   cp "$src" "$W/serial.h5"
@@ -52,16 +54,21 @@ for np_ in (1, 2, 4):
     g = h5py.File(f"{w}/np{np_}.h5", "r")["alignment"]
     for ds in ("territory", "workload", "potential", "count", "center", "radius_km"):
         assert np.array_equal(ref[ds][:], g[ds][:]), f"{case}: -np {np_}: {ds} differs"
+    if case == "frontier":  # the budgets' solves, each warm from the one before
+        assert np.array_equal(ref["frontier"][:], g["frontier"][:]), f"-np {np_}: frontier differs"
     for a in ("cost", "bound", "gap", "rounds"):
         assert ref.attrs[a] == g.attrs[a], f"{case}: -np {np_}: {a} differs"
     out = json.loads(open(f"{w}/np{np_}.out").read().strip().splitlines()[-1])
     assert out["ranks"] == np_, out["ranks"]
-    assert out["coarse_stride"] == (8 if case in ("coarse", "iterate") else 1), out["coarse_stride"]
+    assert out["coarse_stride"] == (8 if case in ("coarse", "iterate", "frontier") else 1), \
+        out["coarse_stride"]
     for key in ("transport_arcs", "warm_starts", "center_rounds"):
         assert out[key] == ser[key], (case, np_, key, out[key], ser[key])
 if case == "coarse":
     assert ser["transport_arcs"] > 0, "coarse: no transport arcs"
     print(f"coarse: {ser['transport_arcs']} transport arcs, the same on every rank count")
+if case == "frontier":
+    assert [f["feasible"] for f in ser["frontier"]] == [True, True], ser["frontier"]
 if case == "iterate":
     assert ser["warm_starts"] > 0, "iterate: no warm start"
     print(f"iterate: {ser['warm_starts']} warm starts in {ser['center_rounds']} moves")
