@@ -5497,7 +5497,7 @@ bound_done:
         res->t_exact += tq_now() - t0;
         if (status != TQ_OK) goto done;
     }
-    if (c->warm_pi) {  /* the next solve of --centers iterate starts here */
+    if (c->warm_pi) {  /* the next solve of --centers iterate starts here; res->prices */
         memcpy(c->warm_pi, pibest, (size_t)(nq + 1) * sizeof *pibest);
         c->warm_ready = 1;
     }

@@ -152,8 +152,9 @@ typedef struct {
     int64_t coarse_stride;   /* rows per sampled row on the coarse level (1: none) */
     int coarse_rounds;       /* of rounds: passes on the coarse level */
     int coarse_runoffs;      /* times the coarse level's prices ran off (Hard starts) */
-    int warm_starts;         /* --centers iterate: solves that started from the last
-                                solve's prices instead of the coarse level */
+    int warm_starts;         /* solves that started from earlier prices instead of the
+                                coarse level (--centers iterate: the last solve's; or
+                                warm_prices) */
     int64_t transport_arcs;  /* coarse level: the transport LP's arcs from a group to
                                 another territory than its own (0: not run) */
     double transport_violation; /* its windows' least violation, target units (0: the
