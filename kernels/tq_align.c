@@ -4771,9 +4771,9 @@ retry:
     div0 = 0;
     /* --centers iterate, from the second solve on: the last solve's prices stand in for
      * the coarse level's (the centers moved, but less and less), and every row gets the
-     * columns they call for; so do the caller's (warm_prices: --frontier). Where they bound nothing (the first moves can be large: at
-     * 200,000 x 500 the cost fell from 7.8e8 to 3.1e8 to 1.6e8) the coarse level runs
-     * as before. 200,000 x 500 (10 moves): 26,797 price passes -> 13,036, 133-146 s ->
+     * columns they call for; so do the caller's (warm_prices: --frontier). Where they
+     * bound nothing (the first moves can be large: at 200,000 x 500 the cost fell from
+     * 7.8e8 to 3.1e8 to 1.6e8) the coarse level runs as before. 200,000 x 500 (10 moves): 26,797 price passes -> 13,036, 133-146 s ->
      * 109 s; 1e6 x 500 194 s -> 116 s (bench/RESULTS.md). Not below the coarse level's
      * size, where the first round from zero prices is cheap anyway and warm starts gave
      * costs both ways. */
