@@ -4589,6 +4589,39 @@ static int pairs_from_alts(ctx *c, int32_t *territory, tq_align_result *res)
     return status;
 }
 
+/* The price scale (cbar) after a pass at zero prices: the mean cheapest cost, 1 where
+ * that is not positive. */
+static void set_price_scale(ctx *c)
+{
+    int64_t n = c->pb->n;
+    c->cbar = n > 0 ? c->sum[3 * c->K + S_BEST] / (double)n : 1.0;
+    if (!(c->cbar > 0)) c->cbar = 1.0;
+}
+
+/* The bound on all rows at the prices pib (the coarse level's, or a warm start's), with
+ * the columns they call for (*added; counted in res with the time). probe: first without
+ * columns, and none when the prices bound nothing (*fb <= 0): such prices would add
+ * hundreds of thousands of useless ones (200,000 x 500, second iterate solve: 424,000).
+ * Collective. */
+static int rows_bound(ctx *c, const double *pib, int probe, const char *what,
+                      tq_align_result *res, double *fb, int64_t *added)
+{
+    int nq = 3 * c->K, status = TQ_OK;
+    double t0 = tq_now();
+    int64_t checks;
+    *added = 0;
+    if (probe) status = full_bound(c, pib, pib[nq], fb, &checks, 0, added);
+    if (status == TQ_OK && (!probe || *fb > 0))
+        status = full_bound(c, pib, pib[nq], fb, &checks, 1, added);
+    if (status != TQ_OK) return status;
+    res->columns_added += *added;
+    res->t_bound += tq_now() - t0;
+    if (getenv("TQ_ALIGN_DEBUG"))
+        fprintf(stderr, "%s: full %.10g added %lld (at %.2f s)\n", what, *fb, (long long)*added,
+                tq_now());
+    return TQ_OK;
+}
+
 static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res)
 {
     int status = TQ_OK, K = c->K;
@@ -4780,30 +4813,18 @@ retry:
     int warm = c->warm_ready && !rebuilt && cstride > 1;
     if (warm && !(c->cbar > 0)) {
         /* the caller's prices (a new solve): the price scale as the first round from zero
-         * prices takes it (the mean cheapest cost); --centers iterate keeps the last
-         * solve's */
+         * prices takes it; --centers iterate keeps the last solve's */
         status = price_pass(c, pi, 0.0);
         if (status != TQ_OK) goto done;
-        c->cbar = c->pb->n > 0 ? c->sum[3 * K + S_BEST] / (double)c->pb->n : 1.0;
-        if (!(c->cbar > 0)) c->cbar = 1.0;
+        set_price_scale(c);
     }
     if (warm) {
         memcpy(pibest, c->warm_pi, (size_t)(nq + 1) * sizeof *pibest);
-        t0 = tq_now();
         double fb;
-        int64_t checks, added;
-        /* first without columns: prices that bound nothing would add hundreds of
-         * thousands of useless ones (200,000 x 500, second solve: 424,000) */
-        status = full_bound(c, pibest, pibest[nq], &fb, &checks, 0, &added);
-        if (status == TQ_OK && fb > 0)
-            status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
+        int64_t added;
+        status = rows_bound(c, pibest, 1, "warm start", res, &fb, &added);
         if (status != TQ_OK) goto done;
-        res->t_bound += tq_now() - t0;
-        if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "warm start: full %.10g added %lld (at %.2f s)\n", fb,
-                    fb > 0 ? (long long)added : 0LL, tq_now());
         if (fb > 0) {
-            res->columns_added += added;
             prev_added = added;
             res->warm_starts++;
             cg = 1;
@@ -4822,17 +4843,11 @@ retry:
             have_feas = 0;
             goto primal;  /* prices that ran off: widen (below) */
         }
-        t0 = tq_now();
         double fb;
-        int64_t checks, added;
-        status = full_bound(c, pibest, pibest[nq], &fb, &checks, 1, &added);
+        int64_t added;
+        status = rows_bound(c, pibest, 0, "coarse done", res, &fb, &added);
         if (status != TQ_OK) goto done;
-        res->columns_added += added;
         prev_added = added;
-        res->t_bound += tq_now() - t0;
-        if (getenv("TQ_ALIGN_DEBUG"))
-            fprintf(stderr, "coarse done: full %.10g added %lld (at %.2f s)\n", fb,
-                    (long long)added, tq_now());
         cg = 1;
         if (!(fb > 0)) {
             /* the sample's prices bound nothing on all rows (too few accounts a
@@ -4888,11 +4903,7 @@ cg_again:
             else
                 status = price_pass(c, pi, 0.0);
             r++;
-            if (status == TQ_OK && cg == 0) {
-                int64_t n = c->pb->n;
-                c->cbar = n > 0 ? c->sum[3 * K + S_BEST] / (double)n : 1.0;
-                if (!(c->cbar > 0)) c->cbar = 1.0;
-            }
+            if (status == TQ_OK && cg == 0) set_price_scale(c);
             /* Newton when asked, else L-BFGS preconditioned by the same Hessian (auto,
              * lbfgs; up to NW_MAXN prices: newton_init leaves nw.n = 0 above) */
             int want_nw = c->p->prices == TQ_PRICES_NEWTON;
