@@ -147,6 +147,8 @@ typedef struct {
     double mean_km, p90_km;  /* distance to own center (p90 from a histogram: 50 m bins
                                 up to 5,000 km, 1 km bins beyond) */
     double moved_value_share, moved_count_share; /* among accounts with a prev */
+    double moved_min_share;  /* a lower bound on the share of last year's value that any
+                                alignment within the windows moves (0: none known) */
     int64_t moved_count;
     int rounds, center_rounds;
     int64_t coarse_stride;   /* rows per sampled row on the coarse level (1: none) */

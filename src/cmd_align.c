@@ -125,6 +125,12 @@ static void infeasible_msg(tq_err *err, const char *path, const tq_territories *
             snprintf(id, sizeof id, " (id %s)", t->id + (size_t)r->bad_k * idlen);
         tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: territory %d%s, metric %s: %s", path,
                    r->bad_k, id, mname[r->bad_m], r->msg);
+    } else if (r->bad_k >= 0 && r->bad_m == 3) {  /* the budget, named by a territory */
+        char id[128] = "";
+        if (t && t->id && r->bad_k < t->k)
+            snprintf(id, sizeof id, " (id %s)", t->id + (size_t)r->bad_k * idlen);
+        tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: --max-moved, territory %d%s: %s", path,
+                   r->bad_k, id, r->msg);
     } else {
         tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: %s", path, r->msg);
     }
@@ -387,7 +393,9 @@ int tq_cmd_align(int argc, char **argv)
         goto fail;
     }
 
-    /* ---- disruption frontier: budgets top/n, 2 top/n, .., top = unconstrained share ---- */
+    /* ---- disruption frontier: n budgets from the least share that can keep the windows
+     * (the kernel's lower bound, often 0) up to the unconstrained alignment's share:
+     * lo + (top - lo) j/n, j = 1..n; none below the bound, which could only fail ---- */
     int nfront = 0;
     if (frontier > 0 && !(r.moved_value_share > 0)) {
         /* every budget would be 0: the same alignment n times */
@@ -401,6 +409,7 @@ int tq_cmd_align(int argc, char **argv)
         t2 = malloc(nb * sizeof *t2);
         if (!front || !t2) { tq_err_set(&err, TQ_ENOMEM, "out of memory"); goto fail; }
         double top = r.moved_value_share;
+        double lo = r.moved_min_share > 0 && r.moved_min_share < top ? r.moved_min_share : 0.0;
         /* each budget's solve starts from the prices of the one before (the first from
          * the unconstrained solve's): at 200,000 x 500 that spares the coarse level */
         warm = malloc((size_t)(3 * k + 1) * sizeof *warm);
@@ -408,7 +417,7 @@ int tq_cmd_align(int argc, char **argv)
         memcpy(warm, r.prices, (size_t)(3 * k + 1) * sizeof *warm);
         for (int64_t j = 0; j < frontier; j++) {
             tq_align_params q = p;
-            q.max_moved = top * (double)(j + 1) / (double)frontier;
+            q.max_moved = lo + (top - lo) * (double)(j + 1) / (double)frontier;
             q.exact = 0;
             q.warm_prices = warm;
             tq_align_result fr;
@@ -569,6 +578,7 @@ int tq_cmd_align(int argc, char **argv)
         {"cost_distance", r.cost_distance}, {"cost_disruption", r.cost_disruption},
         {"mean_km", r.mean_km}, {"p90_km", r.p90_km},
         {"moved_share_accounts", r.moved_count_share}, {"moved_share_value", r.moved_value_share},
+        {"moved_share_value_min", r.moved_min_share},
         {"max_workload", mx[0]}, {"min_workload", mn[0]}, {"cv_workload", cv[0]},
         {"max_potential", mx[1]}, {"min_potential", mn[1]}, {"cv_potential", cv[1]},
         {"max_count", mx[2]}, {"min_count", mn[2]}, {"cv_count", cv[2]},
@@ -605,6 +615,9 @@ int tq_cmd_align(int argc, char **argv)
             if (row[6] > 0)
                 fprintf(fo, "  %8.2f%%  %6.2f%%   %12.3f%%  %8.1f  %12.6g  %6.3f%%\n", 100 * row[0],
                         100 * row[1], 100 * row[2], row[3], row[4], 100 * row[5]);
+            else if (row[0] < r.moved_min_share)
+                fprintf(fo, "  %8.2f%%  infeasible (at least %.2f%% must move)\n", 100 * row[0],
+                        100 * r.moved_min_share);
             else
                 fprintf(fo, "  %8.2f%%  infeasible\n", 100 * row[0]);
         }

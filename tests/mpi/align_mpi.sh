@@ -62,7 +62,7 @@ for np_ in (1, 2, 4):
     assert out["ranks"] == np_, out["ranks"]
     assert out["coarse_stride"] == (8 if case in ("coarse", "iterate", "frontier") else 1), \
         out["coarse_stride"]
-    for key in ("transport_arcs", "warm_starts", "center_rounds"):
+    for key in ("transport_arcs", "warm_starts", "center_rounds", "moved_share_value_min"):
         assert out[key] == ser[key], (case, np_, key, out[key], ser[key])
 if case == "coarse":
     assert ser["transport_arcs"] > 0, "coarse: no transport arcs"
@@ -96,3 +96,23 @@ for np in 1 2 4; do
     "$W/big$np.err" || { cat "$W/big$np.err"; fail "oversized account: -np $np message"; }
 done
 echo "oversized account: named alike under mpirun -np 1/2/4"
+
+# a budget under the least share that can move (last year's loads are out of the
+# potential windows on d.h5): refused before any pricing, with the same words and numbers
+# on every rank count
+set +e
+"$T" align "$W/d.h5" --tol-potential 4% --max-moved 1% -q 2>"$W/mv.err"; rc=$?
+set -e
+[ "$rc" = 2 ] || { cat "$W/mv.err"; fail "budget under the least: serial exit $rc"; }
+grep -q "infeasible: --max-moved, territory .*: the disruption budget .* is below what any"   "$W/mv.err" || { cat "$W/mv.err"; fail "budget under the least: message"; }
+for np in 1 2 4; do
+  set +e
+  mpirun --oversubscribe -np "$np" "$T" align "$W/d.h5" --tol-potential 4% --max-moved 1% \
+    --threads 1 -q 2>"$W/mv$np.err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] || { cat "$W/mv$np.err"; fail "budget under the least: -np $np exit $rc"; }
+  # (mpirun adds its own lines about the exit status)
+  cmp -s <(grep "^tqplan: error:" "$W/mv.err") <(grep "^tqplan: error:" "$W/mv$np.err") ||
+    { cat "$W/mv$np.err"; fail "budget under the least: -np $np message differs"; }
+done
+echo "budget under the least share: refused alike under mpirun -np 1/2/4"

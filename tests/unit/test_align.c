@@ -370,6 +370,76 @@ static void test_budget(void **state)
     inst_free(&s);
 }
 
+/* The least moved value (res.moved_min_share) against a naive recount: per balanced
+ * metric, max(sum of last year's loads over the upper ends, sum under the lower ends less
+ * the new accounts' total) over the largest metric-per-value of a movable account. It
+ * must not exceed what any alignment within the windows moves (the solves' own, one
+ * with a heavy penalty on moves); a budget under it is refused before any pricing,
+ * naming the territory and the budget. */
+static void test_budget_bound(void **state)
+{
+    (void)state;
+    inst s;
+    inst_make(&s, 3000, 8, 41);
+    for (int64_t i = 0; i < s.n; i++) {
+        if (i % 10 == 3) s.prev[i] = -1;         /* new accounts */
+        if (i % 37 == 5 && s.prev[i] >= 0) s.locked[i] = 1; /* kept at last year's */
+    }
+    tq_align_problem pb = inst_problem(&s);
+    tq_align_params p;
+    tq_align_defaults(&p);
+    p.tol[0] = 0.05;
+    p.tol[1] = 0.05;
+    /* the naive bound */
+    double tot[2] = {0, 0}, fresh[2] = {0, 0}, rmax[2] = {0, 0}, pv = 0;
+    double *L = calloc(2 * s.k, sizeof(double));
+    for (int64_t i = 0; i < s.n; i++) {
+        double a[2] = {s.w[i], s.v[i]};
+        for (int m = 0; m < 2; m++) {
+            tot[m] += a[m];
+            if (s.prev[i] < 0) fresh[m] += a[m];
+            else L[2 * s.prev[i] + m] += a[m];
+            if (s.prev[i] >= 0 && !s.locked[i] && a[m] / s.v[i] > rmax[m]) rmax[m] = a[m] / s.v[i];
+        }
+        if (s.prev[i] >= 0) pv += s.v[i];
+    }
+    double want = 0;
+    for (int m = 0; m < 2; m++) {
+        double over = 0, under = -fresh[m], tg = tot[m] / s.k;
+        for (int j = 0; j < s.k; j++) {
+            over += fmax(0, L[2 * j + m] - (1 + p.tol[m]) * tg);
+            under += fmax(0, (1 - p.tol[m]) * tg - L[2 * j + m]);
+        }
+        want = fmax(want, fmax(over, under) / rmax[m]);
+    }
+    free(L);
+    assert_true(want > 0.01 * pv);  /* last year is out of balance: the test bites */
+    int32_t *t = malloc(s.n * sizeof(int32_t));
+    tq_align_result r;
+    for (int pass = 0; pass < 2; pass++) {
+        p.alpha = pass ? 1e6 : 0.0;  /* pass 1: moves cost far more than distance */
+        assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_OK);
+        assert_true(fabs(r.moved_min_share - want / pv) <= 1e-9 * (want / pv));
+        double mv = 0;
+        for (int64_t i = 0; i < s.n; i++) mv += s.prev[i] >= 0 && t[i] != s.prev[i] ? s.v[i] : 0;
+        check_windows(&s, &p, t);
+        print_message("budget bound: at least %.3f%% must move; alpha %g moved %.3f%%\n",
+                      100 * want / pv, p.alpha, 100 * mv / pv);
+        assert_true(mv >= want * (1 - 1e-9));
+        tq_align_result_free(&r);
+    }
+    p.alpha = 0.0;
+    p.max_moved = 0.99 * want / pv;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t, &r), TQ_INFEASIBLE);
+    assert_int_equal(r.bad_m, 3);
+    assert_true(r.bad_k >= 0 && r.bad_k < s.k);
+    assert_int_equal(r.rounds, 0);  /* refused before any price pass */
+    assert_non_null(strstr(r.msg, "at least"));
+    tq_align_result_free(&r);
+    free(t);
+    inst_free(&s);
+}
+
 static void test_threads_deterministic(void **state)
 {
     (void)state;
@@ -1165,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_p90_far),
         cmocka_unit_test(test_alpha_keeps_last_year),
         cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_budget_bound),
         cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_threads_deterministic_precond),
         cmocka_unit_test(test_spd_solve),
