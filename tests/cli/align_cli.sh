@@ -135,6 +135,31 @@ $PY -c "
 import h5py,sys; g=h5py.File(sys.argv[1],'r')['alignment']
 assert g['frontier'].shape[0]==3 and g['region'].shape[0]==12 and set(g['region'][:])=={0,1,2}, g['region'][:]
 " "$W/k.h5" || fail "frontier/region datasets"
+# the least share that can move, recounted from last year's loads and the windows (no
+# score: potential = value, one value a unit), and the frontier's budgets spanning it to
+# the unconstrained share
+$PY - "$W/k.h5" <<'EOF_PY' || fail "moved_share_value_min / frontier budgets"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+a, g = f["accounts"], f["alignment"]
+prev, v, w = a["prev_territory"][:], a["value"][:].astype(float), a["workload"][:].astype(float)
+lk = a["locked"][:].astype(bool) if "locked" in a else np.zeros(len(v), bool)
+lo, hi, k = g["lo"][:], g["hi"][:], g["lo"].shape[0]
+old, mov = prev >= 0, (prev >= 0) & ~lk
+need = 0.0
+for m, x in ((0, w), (1, v)):
+    L = np.bincount(prev[old], weights=x[old], minlength=k)
+    r = (x[mov] / v[mov]).max()
+    over = np.maximum(L - hi[:, m], 0).sum()
+    under = np.maximum(lo[:, m] - L, 0).sum() - x[~old].sum()
+    need = max(need, max(over, under) / r)
+want = need / v[old].sum()
+got, top = g.attrs["moved_share_value_min"], g.attrs["moved_share_value"]
+assert want > 0 and abs(got - want) <= 1e-6 * want, (got, want)
+b = g["frontier"][:, 0]
+assert np.allclose(b, [got + (top - got) * (j + 1) / 3 for j in range(3)], rtol=1e-12), (b, got, top)
+print("least share that can move %.4f%% (recounted), frontier budgets %s" % (100 * got, b))
+EOF_PY
 
 # count balanced where a window's end is a whole number (40 accounts a territory, +-10%:
 # 36 .. 44): counts that meet an end exactly are feasible (the repair's rounding margin
