@@ -373,6 +373,14 @@ int tq_cmd_align(int argc, char **argv)
         goto done;
     }
 
+    if (p.max_moved >= 0) {  /* a budget on moves from last year needs a last year */
+        int64_t with_prev = 0;
+        for (int64_t i = 0; a.prev_territory && i < nl; i++) with_prev += a.prev_territory[i] >= 0;
+        if (tq_comm_sum_i64(comm, &with_prev, 1) == TQ_OK && with_prev == 0)
+            tq_warn("%s: --max-moved: no account has a prev_territory (last year's territory), so "
+                    "the budget constrains nothing", path);
+    }
+
     /* ---- solve ---- */
     double t1 = tq_now();
     tq_progress prog;

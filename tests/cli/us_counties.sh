@@ -52,6 +52,11 @@ grep -q "infeasible: metric potential: account 6037 (/accounts row 176) alone ha
 cp "$W/us.h5" "$W/fr.h5"
 "$T" align "$W/fr.h5" --tol-potential 10% --frontier 3 -q 2>"$W/err" || fail "--frontier"
 grep -q "no trade-off to show" "$W/err" || { cat "$W/err"; fail "frontier without last year"; }
+# nor does a disruption budget: it says so
+cp "$W/us.h5" "$W/mm.h5"
+"$T" align "$W/mm.h5" --tol-potential 10% --max-moved 5% -q 2>"$W/err" || fail "--max-moved"
+grep -q "max-moved: no account has a prev_territory" "$W/err" ||
+  { cat "$W/err"; fail "budget without last year"; }
 "$T" quota "$W/us.h5" --target 1e9 -q || fail "quota"
 "$T" report "$W/us.h5" -o "$W/rep" -q || fail "report"
 $PY - "$W" <<'PY'
