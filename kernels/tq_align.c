@@ -94,6 +94,7 @@ void tq_align_defaults(tq_align_params *p)
     p->center_iters = 0;
     p->write_lp = NULL;
     p->warm_prices = NULL;
+    p->arcs = NULL;
 }
 
 const char *tq_align_check(const tq_align_params *p)
@@ -220,6 +221,7 @@ typedef struct {
     double *warm_pi;      /* the last solve's best prices (3K + 1; --centers iterate), or
                              the caller's (tq_align_params.warm_prices) */
     int warm_ready;       /* warm_pi holds them: the next solve may start from them */
+    int arcs_done;        /* the transport arcs of the problem's centers are in the result */
 } ctx;
 
 /* Blocks a thread takes at a time in the passes over the accounts (results do not
@@ -3924,22 +3926,26 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
  * iterations). Collective (the sums in block order, then the same LP on every rank). */
 #define TRANSPORT_START 10
 #define TRANSPORT_PEN 1e3
-static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
+/* The group LP of transport_arcs: arc (K x nx) gets each group's far arcs, largest share
+ * first (ties: the lower k), -1 padded; *nfar their count. Collective. */
+static int transport_lp(ctx *c, int64_t stride, int nx, int32_t *arc, double *viol,
+                        int64_t *nfar, int *ngroups, int64_t *narcs, int *passes)
 {
-    int K = c->K, C = c->C, C0 = c->C0, nm = 0, qm[TQ_ALIGN_NM], status = TQ_OK;
+    int K = c->K, nm = 0, qm[TQ_ALIGN_NM], status = TQ_OK;
     for (int m = 0; m < TQ_ALIGN_NM; m++)
         if (c->use[m]) qm[nm++] = m;
-    if (nm == 0 || C0 >= K || C <= C0) return TQ_OK;
-    double t0 = tq_now();
     /* per block: each group's metrics (3K) and weight (K), the locked load (3K) */
-    int pw = 7 * K, ng = 0, nx = C - C0;
+    int pw = 7 * K, ng = 0, C = c->C;
     int64_t nbl = c->b1 - c->b0;
     double *part = malloc((size_t)(nbl > 0 ? nbl : 1) * pw * sizeof *part);
     double *gs = malloc((size_t)pw * sizeof *gs), *lock = gs ? gs + 4 * K : NULL;
     int *gid = malloc((size_t)K * sizeof *gid), *gk = malloc((size_t)K * sizeof *gk);
-    int32_t *arc = malloc((size_t)K * nx * sizeof *arc);
     double *S = NULL, *cost = NULL, *lo = NULL, *hi = NULL, *x = NULL;
-    if (!part || !gs || !gid || !gk || !arc) {
+    *viol = 0.0;
+    *nfar = *narcs = 0;
+    *ngroups = *passes = 0;
+    for (int64_t q = 0; q < (int64_t)K * nx; q++) arc[q] = -1;
+    if (!part || !gs || !gid || !gk) {
         status = TQ_ENOMEM;
         goto done;
     }
@@ -3968,6 +3974,7 @@ static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
             gk[ng++] = g;
         }
     }
+    *ngroups = ng;
     if (ng == 0) goto done;
     S = malloc((size_t)ng * nm * sizeof *S);
     cost = malloc((size_t)ng * K * sizeof *cost);
@@ -3999,16 +4006,10 @@ static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
             hi[k * nm + q] = (c->whi[3 * k + m] - lock[3 * k + m]) / c->unit[m];
         }
     tq_align_transport tp = {ng, K, nm, S, cost, lo, hi, TRANSPORT_PEN, TRANSPORT_START};
-    double viol;
-    int passes;
-    int64_t narcs;
-    status = tq_align_transport_solve(&tp, x, &viol, &passes, &narcs);
+    status = tq_align_transport_solve(&tp, x, viol, passes, narcs);
     if (status != TQ_OK) goto done;
-    /* each group's arcs to other territories, largest share first (ties: the lower k) */
-    int64_t nfar = 0;
     for (int g = 0; g < K; g++) {
         int32_t *ag = arc + (int64_t)g * nx;
-        for (int s = 0; s < nx; s++) ag[s] = -1;
         if (gid[g] < 0) continue;
         const double *xg = x + (int64_t)gid[g] * K;
         for (int a = 0; a < nx; a++) {
@@ -4021,7 +4022,46 @@ static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
             }
             if (kb < 0) break;
             ag[a] = kb;
-            nfar++;
+            (*nfar)++;
+        }
+    }
+done:
+    free(part);
+    free(gs);
+    free(gid);
+    free(gk);
+    free(S);
+    free(cost);
+    free(x);
+    free(lo);
+    free(hi);
+    return status;
+}
+
+/* stride 1 in a solve's first call (the problem's centers): the caller's arcs
+ * (tq_align_params.arcs) when they fit, instead of the LP; and the arcs kept in
+ * res->arcs for the next solve (--frontier: 2.2-2.9 s a budget at 200,000 x 500) */
+static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
+{
+    int K = c->K, C = c->C, C0 = c->C0, nm = 0, status = TQ_OK;
+    for (int m = 0; m < TQ_ALIGN_NM; m++) nm += c->use[m] != 0;
+    if (nm == 0 || C0 >= K || C <= C0) return TQ_OK;
+    double t0 = tq_now(), viol = 0.0;
+    int nx = C - C0, ng = 0, passes = 0, first = stride == 1 && !c->arcs_done;
+    int64_t nfar = 0, narcs = 0;
+    int32_t *arc = malloc((size_t)K * nx * sizeof *arc);
+    if (!arc) return TQ_ENOMEM;
+    const tq_align_arcs *in = c->p->arcs;
+    int cached = first && in && in->arc && in->k == K && in->nx == nx;
+    if (cached) {
+        memcpy(arc, in->arc, (size_t)K * nx * sizeof *arc);
+        viol = in->viol;
+        for (int64_t q = 0; q < (int64_t)K * nx; q++) nfar += arc[q] >= 0;
+    } else {
+        status = transport_lp(c, stride, nx, arc, &viol, &nfar, &ng, &narcs, &passes);
+        if (status != TQ_OK) {
+            free(arc);
+            return status;
         }
     }
 #pragma omp parallel for schedule(static) if (c->nl > 4096)
@@ -4033,22 +4073,26 @@ static int transport_arcs(ctx *c, int64_t stride, tq_align_result *res)
     }
     res->transport_arcs += nfar;
     res->transport_violation = viol;
-    if (getenv("TQ_ALIGN_DEBUG"))
-        fprintf(stderr, "transport: %d groups, %lld arcs, %d solves, violation %.4g, %lld far "
-                "arcs (%.2f s)\n", ng, (long long)narcs, passes, viol, (long long)nfar,
-                tq_now() - t0);
-done:
-    free(part);
-    free(gs);
-    free(gid);
-    free(gk);
+    if (getenv("TQ_ALIGN_DEBUG")) {
+        if (cached)
+            fprintf(stderr, "transport: the caller's %lld far arcs (%.2f s)\n", (long long)nfar,
+                    tq_now() - t0);
+        else
+            fprintf(stderr, "transport: %d groups, %lld arcs, %d solves, violation %.4g, %lld "
+                    "far arcs (%.2f s)\n", ng, (long long)narcs, passes, viol, (long long)nfar,
+                    tq_now() - t0);
+    }
+    if (first) {
+        c->arcs_done = 1;
+        free(res->arcs.arc);
+        res->arcs.k = K;
+        res->arcs.nx = nx;
+        res->arcs.viol = viol;
+        res->arcs.arc = arc;  /* the result's now */
+        return TQ_OK;
+    }
     free(arc);
-    free(S);
-    free(cost);
-    free(x);
-    free(lo);
-    free(hi);
-    return status;
+    return TQ_OK;
 }
 
 /* Reverse candidates the coarse level gave on the sample: territory k and its distance
@@ -5544,8 +5588,10 @@ void tq_align_result_free(tq_align_result *res)
     free(res->center_lon);
     free(res->radius_km);
     free(res->prices);
+    free(res->arcs.arc);
     res->load = res->lo = res->hi = res->center_lat = res->center_lon = res->radius_km = NULL;
     res->prices = NULL;
+    res->arcs.arc = NULL;
 }
 
 /* The repair met every window but not the disruption budget (rival 0), or met it only
@@ -5568,6 +5614,7 @@ static int budget_fallback(ctx *c, int32_t *territory, tq_align_result *res, int
     p2.progress = NULL;
     p2.budget_fallback = 0;  /* once */
     p2.warm_prices = NULL;   /* other costs (the penalty) */
+    if (res->arcs.arc) p2.arcs = &res->arcs;  /* the same problem: the same arcs */
     /* rival: territory holds an alignment within the budget already; the fallback's
      * replaces it only when cheaper (and its pair counts with it) */
     int32_t *t2 = territory;

@@ -44,6 +44,17 @@ enum { TQ_PRICES_AUTO = 0, TQ_PRICES_LBFGS = 1, TQ_PRICES_NEWTON = 2, TQ_PRICES_
 
 #define TQ_EARTH_KM 6371.0088
 
+/* The transport LP's far arcs (Transport arcs, docs/align.md): for each territory's group
+ * (accounts nearest its center), up to nx other territories it sends load to, largest
+ * share first, -1 padded; viol its windows' least violation. They depend on the
+ * problem (its centers), the tolerances, balance and candidates, not on alpha or the
+ * budget: a result's arcs let another solve of the same problem skip the LP. */
+typedef struct {
+    int k, nx;
+    int32_t *arc;            /* k x nx */
+    double viol;
+} tq_align_arcs;
+
 typedef struct {
     double tol[TQ_ALIGN_NM]; /* window half-width per metric as a share of the target
                                 (0.02 = +-2%); < 0: metric not balanced */
@@ -102,6 +113,9 @@ typedef struct {
                                 `prices` of the same problem, e.g. another budget)
                                 instead of the coarse level, where they bound something;
                                 used only with a coarse level */
+    const tq_align_arcs *arcs; /* or NULL: a result's `arcs` of the same problem,
+                                centers, tolerances, balance and candidates (e.g. another
+                                budget): used instead of solving the transport LP */
     const char *write_lp;    /* non-NULL: after solving, write the candidate-restricted
                                 model the solution lives in (final candidate lists) in
                                 CPLEX LP format to this path on rank 0 (benchmarks) */
@@ -161,6 +175,8 @@ typedef struct {
                                 another territory than its own (0: not run) */
     double transport_violation; /* its windows' least violation, target units (0: the
                                 group LP met every window) */
+    tq_align_arcs arcs;      /* the transport LP's far arcs for the problem's centers
+                                (arc NULL: not run), for tq_align_params.arcs */
     int hess_passes;         /* Newton Hessian passes (over accounts near a tie) */
     int newton;              /* the last price search was Newton's (else L-BFGS) */
     int precond;             /* the last L-BFGS search was preconditioned by the Hessian */

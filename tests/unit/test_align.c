@@ -854,6 +854,25 @@ static void test_warm_prices(void **state)
     assert_true(r1.prices[3 * s.k] > 0);  /* the budget binds: it has a price */
     assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
     assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    /* the unconstrained solve's transport arcs in place of the LP: the same alignment
+     * (the LP would give the same arcs); arcs of the caller's own are taken as given */
+    assert_non_null(r0.arcs.arc);
+    assert_true(r0.arcs.k == s.k && r0.arcs.nx > 0 && r0.transport_arcs > 0);
+    tq_align_result_free(&r2);
+    p.arcs = &r0.arcs;
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    assert_memory_equal(t1, t2, s.n * sizeof(int32_t));
+    assert_memory_equal(&r1.cost, &r2.cost, sizeof(double));
+    assert_int_equal(r2.transport_arcs, r1.transport_arcs);
+    assert_memory_equal(r2.arcs.arc, r0.arcs.arc, (size_t)s.k * r0.arcs.nx * sizeof(int32_t));
+    int32_t *none = malloc((size_t)s.k * r0.arcs.nx * sizeof *none);
+    for (int q = 0; q < s.k * r0.arcs.nx; q++) none[q] = -1;
+    tq_align_arcs given = {s.k, r0.arcs.nx, none, 0.0};
+    p.arcs = &given;
+    tq_align_result_free(&r2);
+    assert_int_equal(tq_align_solve(&pb, &p, NULL, t2, &r2), TQ_OK);
+    assert_int_equal(r2.transport_arcs, 0);
+    free(none);
     tq_align_result_free(&r0);
     tq_align_result_free(&r1);
     tq_align_result_free(&r2);
