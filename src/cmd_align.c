@@ -619,7 +619,7 @@ int tq_cmd_align(int argc, char **argv)
            100 * r.moved_value_share, r.mean_km, total);
     if (nfront > 0 && !tq_g.quiet && tq_g.rank == 0) {
         FILE *fo = tq_g.json ? stderr : stdout;
-        if (r.moved_min_share > 0)
+        if (r.moved_min_share > 0 && r.moved_min_share < r.moved_value_share)
             fprintf(fo, "  frontier from %.2f%%: any alignment within the windows moves at least "
                         "that share of last year's value\n", 100 * r.moved_min_share);
         fprintf(fo, "  max moved   moved    max imbalance   mean km          cost      gap\n");
