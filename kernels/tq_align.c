@@ -2754,13 +2754,14 @@ out:
     return made;
 }
 
+/* the largest repair set's greedy stops early only above this violation (target units) */
+#define GREEDY_FAR 1e-3
+
 /* Greedy repair of the boundary set (serial, deterministic): first moves that reduce
  * the violation, cheapest cost per unit of violation removed first; then cost-reducing
  * moves that keep every window. L, mv: loads with the boundary at its current slots;
  * early: a larger set may follow (rounds stop once one removes under 1%). Returns 1
  * when feasible. Cost O(moves * nb * C). */
-#define GREEDY_FAR 1e-3
-
 static int greedy_repair(const ctx *c, bset *B, const vio *v, double *L, double *mv, int early)
 {
     double cost0 = c->sum[3 * c->K + S_COST] - boundary_cost(B);  /* the rows outside B */
