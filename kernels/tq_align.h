@@ -270,7 +270,14 @@ typedef struct {
     double pen;
     int start;
 } tq_align_transport;
+/* keep (or NULL): the solved LP is kept in *keep for a later call; when *keep holds one
+ * of the same ng, K and nm on entry (the same groups, other sums: S, cost, lo, hi), that
+ * call starts from its columns and last basis instead of the start arcs (the coarse
+ * level's run-off arcs: 200,000 x 500 sample sums). *keep is consumed either way; free
+ * it with tq_align_tstate_free. */
+typedef struct tq_align_tstate tq_align_tstate;
 int tq_align_transport_solve(const tq_align_transport *t, double *x, double *viol,
-                             int *passes, int64_t *arcs);
+                             int *passes, int64_t *arcs, tq_align_tstate **keep);
+void tq_align_tstate_free(tq_align_tstate *s);
 
 #endif

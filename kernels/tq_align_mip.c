@@ -340,65 +340,135 @@ static int transport_add_arc(glp_prob *lp, const tq_align_transport *t, int g, i
     return j;
 }
 
+/* A solved transport LP kept for the next solve of the same groups (tq_align.h). */
+struct tq_align_tstate {
+    glp_prob *lp;
+    int ng, K, nm;
+    int *colg, *colk;  /* a column's group and territory (-1 and the window row: elastic) */
+    uint8_t *has;      /* ng x K: the arc is a column */
+};
+
+void tq_align_tstate_free(tq_align_tstate *s)
+{
+    if (!s) return;
+    if (s->lp) glp_delete_prob(s->lp);
+    free(s->colg);
+    free(s->colk);
+    free(s->has);
+    free(s);
+}
+
+static void transport_row_bounds(glp_prob *lp, const tq_align_transport *t)
+{
+    for (int r = 0; r < t->K * t->nm; r++) {
+        double lo = t->lo[r], hi = t->hi[r];
+        int row = t->ng + r + 1;
+        if (lo > 0 && lo >= hi) glp_set_row_bnds(lp, row, GLP_FX, hi, hi);
+        else if (lo > 0) glp_set_row_bnds(lp, row, GLP_DB, lo, hi);
+        else glp_set_row_bnds(lp, row, GLP_UP, 0.0, hi);
+    }
+}
+
 int tq_align_transport_solve(const tq_align_transport *t, double *x, double *viol,
-                             int *passes, int64_t *arcs)
+                             int *passes, int64_t *arcs, tq_align_tstate **keep)
 {
     int ng = t->ng, K = t->K, nm = t->nm, nw = K * nm, status = TQ_EGLPK;
     int64_t cap = (int64_t)ng * K + 2 * (int64_t)nw + 1;
     if (ng < 1 || K < 1 || nm < 1 || cap > INT32_MAX) return TQ_EINVAL;
     glp_prob *lp = NULL;
-    int *colg = malloc((size_t)cap * sizeof *colg), *colk = malloc((size_t)cap * sizeof *colk);
-    uint8_t *has = calloc((size_t)ng * K, 1);
+    int *colg = NULL, *colk = NULL;
+    uint8_t *has = NULL;
     double *y = malloc(((size_t)ng + (size_t)nw + 1) * sizeof *y);
     int *best = malloc((size_t)TRANSPORT_ADD * sizeof *best);
     double *bestd = malloc((size_t)TRANSPORT_ADD * sizeof *bestd);
     *viol = 0.0;
     *passes = 0;
     *arcs = 0;
+    tq_align_tstate *ws = keep ? *keep : NULL;
+    int warm = ws && ws->ng == ng && ws->K == K && ws->nm == nm;
+    if (keep) *keep = NULL;
+    if (warm) {
+        /* the kept LP: the same rows and columns, this call's coefficients, bounds and
+         * costs, and its last basis (GLPK refactorises it) */
+        lp = ws->lp;
+        colg = ws->colg;
+        colk = ws->colk;
+        has = ws->has;
+        ws->lp = NULL;
+        ws->colg = ws->colk = NULL;
+        ws->has = NULL;
+    } else {
+        colg = malloc((size_t)cap * sizeof *colg);
+        colk = malloc((size_t)cap * sizeof *colk);
+        has = calloc((size_t)ng * K, 1);
+    }
+    tq_align_tstate_free(ws);
     if (!colg || !colk || !has || !y || !best || !bestd) {
         status = TQ_ENOMEM;
         goto done;
     }
     glp_term_out(GLP_OFF);
-    lp = glp_create_prob();
-    glp_set_obj_dir(lp, GLP_MIN);
-    glp_add_rows(lp, ng + nw);
-    for (int g = 0; g < ng; g++) glp_set_row_bnds(lp, g + 1, GLP_FX, 1.0, 1.0);
-    for (int r = 0; r < nw; r++) {
-        double lo = t->lo[r], hi = t->hi[r];
-        int row = ng + r + 1;
-        if (lo > 0 && lo >= hi) glp_set_row_bnds(lp, row, GLP_FX, hi, hi);
-        else if (lo > 0) glp_set_row_bnds(lp, row, GLP_DB, lo, hi);
-        else glp_set_row_bnds(lp, row, GLP_UP, 0.0, hi);
-        for (int sgn = 1; sgn >= -1; sgn -= 2) {
-            int j = glp_add_cols(lp, 1), ind[2] = {0, row};
-            double val[2] = {0.0, (double)sgn};
-            glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
-            glp_set_obj_coef(lp, j, t->pen);
-            glp_set_mat_col(lp, j, 1, ind, val);
-            colg[j] = -1;
-            colk[j] = r;
+    if (warm) {
+        transport_row_bounds(lp, t);
+        int ncol = glp_get_num_cols(lp), ind[1 + 1 + TQ_ALIGN_NM];
+        double val[1 + 1 + TQ_ALIGN_NM];
+        for (int j = 1; j <= ncol; j++) {
+            int g = colg[j], k = colk[j], n = 0;
+            if (g < 0) continue;
+            glp_set_obj_coef(lp, j, t->cost[(int64_t)g * K + k]);
+            ind[++n] = g + 1;
+            val[n] = 1.0;
+            for (int q = 0; q < nm; q++) {
+                double v = t->S[(int64_t)g * nm + q];
+                if (v == 0.0) continue;
+                ind[++n] = ng + k * nm + q + 1;
+                val[n] = v;
+            }
+            glp_set_mat_col(lp, j, n, ind, val);
         }
-    }
-    /* each group's t->start cheapest arcs (ties: the lower k) */
-    int st = t->start < K ? t->start : K;
-    for (int g = 0; g < ng; g++) {
-        const double *cg = t->cost + (int64_t)g * K;
-        for (int a = 0; a < st; a++) {
-            int kb = -1;
-            for (int k = 0; k < K; k++)
-                if (!has[(int64_t)g * K + k] && (kb < 0 || cg[k] < cg[kb])) kb = k;
-            has[(int64_t)g * K + kb] = 1;
-            transport_add_arc(lp, t, g, kb, colg, colk);
+    } else {
+        lp = glp_create_prob();
+        glp_set_obj_dir(lp, GLP_MIN);
+        glp_add_rows(lp, ng + nw);
+        for (int g = 0; g < ng; g++) glp_set_row_bnds(lp, g + 1, GLP_FX, 1.0, 1.0);
+        transport_row_bounds(lp, t);
+        for (int r = 0; r < nw; r++) {
+            int row = ng + r + 1;
+            for (int sgn = 1; sgn >= -1; sgn -= 2) {
+                int j = glp_add_cols(lp, 1), ind[2] = {0, row};
+                double val[2] = {0.0, (double)sgn};
+                glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
+                glp_set_obj_coef(lp, j, t->pen);
+                glp_set_mat_col(lp, j, 1, ind, val);
+                colg[j] = -1;
+                colk[j] = r;
+            }
+        }
+        /* each group's t->start cheapest arcs (ties: the lower k) */
+        int st = t->start < K ? t->start : K;
+        for (int g = 0; g < ng; g++) {
+            const double *cg = t->cost + (int64_t)g * K;
+            for (int a = 0; a < st; a++) {
+                int kb = -1;
+                for (int k = 0; k < K; k++)
+                    if (!has[(int64_t)g * K + k] && (kb < 0 || cg[k] < cg[kb])) kb = k;
+                has[(int64_t)g * K + kb] = 1;
+                transport_add_arc(lp, t, g, kb, colg, colk);
+            }
         }
     }
     glp_smcp sp;
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
     sp.presolve = GLP_OFF;
-    glp_adv_basis(lp, 0);
+    if (!warm) glp_adv_basis(lp, 0);
     for (;;) {
         int rc = glp_simplex(lp, &sp);
+        if (rc != 0 && warm && *passes == 0) {
+            /* the kept basis does not factorise with the new coefficients: a fresh one */
+            glp_adv_basis(lp, 0);
+            rc = glp_simplex(lp, &sp);
+        }
         (*passes)++;
         if (rc != 0 || glp_get_status(lp) != GLP_OPT) goto done;
         if (*passes >= TRANSPORT_PASSES) break;
@@ -440,6 +510,18 @@ int tq_align_transport_solve(const tq_align_transport *t, double *x, double *vio
     }
     *arcs = ncol - 2 * nw;
     status = TQ_OK;
+    if (keep) {
+        tq_align_tstate *ks = malloc(sizeof *ks);
+        if (!ks) {
+            status = TQ_ENOMEM;
+            goto done;
+        }
+        *ks = (tq_align_tstate){lp, ng, K, nm, colg, colk, has};
+        *keep = ks;
+        lp = NULL;
+        colg = colk = NULL;
+        has = NULL;
+    }
 done:
     if (lp) glp_delete_prob(lp);
     free(colg);

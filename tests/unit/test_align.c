@@ -1136,9 +1136,11 @@ static void test_transport(void **state)
         double v1, v2;
         int p1, p2;
         int64_t a1, a2;
-        assert_int_equal(tq_align_transport_solve(&t, x1, &v1, &p1, &a1), TQ_OK);
+        tq_align_tstate *ks = NULL;
+        assert_int_equal(tq_align_transport_solve(&t, x1, &v1, &p1, &a1, &ks), TQ_OK);
+        assert_non_null(ks);
         t.start = K;
-        assert_int_equal(tq_align_transport_solve(&t, x2, &v2, &p2, &a2), TQ_OK);
+        assert_int_equal(tq_align_transport_solve(&t, x2, &v2, &p2, &a2, NULL), TQ_OK);
         assert_int_equal(p2, 1);  /* every arc given: nothing to generate */
         assert_int_equal(a2, (int64_t)ng * K);
         assert_true(a1 >= 2 * (int64_t)ng && a1 <= a2);
@@ -1146,6 +1148,43 @@ static void test_transport(void **state)
         double o1 = transport_obj(&t, x1, v1), o2 = transport_obj(&t, x2, v2);
         assert_true(fabs(o1 - o2) <= 1e-7 * (1.0 + fabs(o2)));
         if (infeas) assert_true(v1 > 0.4 * tot[0] && v2 > 0.4 * tot[0]);
+        {
+            /* the kept LP warm-started on other sums (a sample's: the groups' metrics,
+             * costs and windows x 0.8..1.2) reaches the optimum of a cold solve of them;
+             * a group whose sums are 0 (no sampled rows) stays in it */
+            double S3[13 * 3], cost3[13 * 16], lo3[16 * 3], hi3[16 * 3], x3[13 * 16],
+                x4[13 * 16], v3, v4;
+            int p3, p4;
+            int64_t a3, a4;
+            for (int j = 0; j < ng * nm; j++)
+                S3[j] = S[j] * (0.8 + 0.4 * tq_rand_uniform(91, 3, (uint64_t)(trial * 64 + j)));
+            if (trial % 3 == 1)
+                for (int q = 0; q < nm; q++) S3[(ng - 1) * nm + q] = 0.0;
+            for (int j = 0; j < ng * K; j++)
+                cost3[j] = cost[j] * (trial % 3 == 1 && j / K == ng - 1 ? 0.0 : S3[(j / K) * nm] / S[(j / K) * nm]);
+            for (int j = 0; j < K * nm; j++) {
+                double f = 0.8 + 0.4 * tq_rand_uniform(91, 4, (uint64_t)(trial * 64 + j));
+                lo3[j] = lo[j] * f;
+                hi3[j] = hi[j] * f;
+            }
+            tq_align_transport t3 = {ng, K, nm, S3, cost3, lo3, hi3, 50.0, 2};
+            assert_int_equal(tq_align_transport_solve(&t3, x3, &v3, &p3, &a3, &ks), TQ_OK);
+            assert_non_null(ks);
+            assert_true(a3 >= a1);  /* the kept columns, and any it generates */
+            assert_int_equal(tq_align_transport_solve(&t3, x4, &v4, &p4, &a4, NULL), TQ_OK);
+            double o3 = transport_obj(&t3, x3, v3), o4 = transport_obj(&t3, x4, v4);
+            assert_true(fabs(o3 - o4) <= 1e-7 * (1.0 + fabs(o4)));
+            for (int g = 0; g < ng; g++) {
+                double sx = 0.0;
+                for (int k = 0; k < K; k++) sx += x3[g * K + k];
+                assert_true(fabs(sx - 1.0) < 1e-9);
+            }
+            /* a kept LP of other dimensions is dropped: a cold solve */
+            tq_align_transport t5 = {ng - 1, K, nm, S3, cost3, lo3, hi3, 50.0, 2};
+            assert_int_equal(tq_align_transport_solve(&t5, x4, &v4, &p4, &a4, &ks), TQ_OK);
+            assert_true(a4 >= 2 * (int64_t)(ng - 1));
+            tq_align_tstate_free(ks);
+        }
         for (int g = 0; g < ng; g++) {
             double sx = 0.0;
             for (int k = 0; k < K; k++) {
