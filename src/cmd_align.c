@@ -170,6 +170,7 @@ int tq_cmd_align(int argc, char **argv)
     double *clat = NULL, *clon = NULL, *cap = NULL, *cl = NULL, *ll = NULL, *front = NULL, *warm = NULL;
     float *pot = NULL;
     int32_t *t = NULL, *t2 = NULL, *reg = NULL;
+    double rmx[2] = {0, 0}, rmn[2] = {0, 0}, rcv[2] = {0, 0};  /* --regions' spread */
     cJSON *out = NULL, *params = NULL;
     char *params_text = NULL;
     tq_result *res = NULL;
@@ -509,6 +510,19 @@ int tq_cmd_align(int argc, char **argv)
                                    NULL, NULL, R, rlat, rlon, NULL};
             rs = tq_align_solve(&rp, &q, NULL, reg, &rr);
         }
+        /* the regions' workload and potential against equal shares (their targets),
+         * summed from the territories' loads in double (the region solve's are floats) */
+        if (rs == TQ_OK) {
+            tq_align_result_free(&rr);
+            memset(&rr, 0, sizeof rr);
+            rr.k = R;
+            rr.load = calloc((size_t)3 * R, sizeof *rr.load);
+            if (!rr.load) rs = TQ_ENOMEM;
+            for (int j = 0; rr.load && j < k; j++)
+                for (int m = 0; m < 2; m++) rr.load[3 * reg[j] + m] += r.load[3 * j + m];
+            for (int m = 0; rr.load && m < 2; m++)
+                spread(&rr, NULL, m, &rmx[m], &rmn[m], &rcv[m]);
+        }
         tq_align_result_free(&rr);
         free(tw);
         free(tp);
@@ -595,6 +609,13 @@ int tq_cmd_align(int argc, char **argv)
         {"seconds", t_solve}, {"alpha", p.alpha}};
     for (size_t q = 0; q < sizeof fa / sizeof fa[0] && wst == TQ_OK; q++)
         wst = tq_result_attr_f64(res, fa[q].n, fa[q].v);
+    struct { const char *n; double v; } ra[] = {
+        {"region_max_workload", rmx[0]}, {"region_min_workload", rmn[0]},
+        {"region_cv_workload", rcv[0]}, {"region_max_potential", rmx[1]},
+        {"region_min_potential", rmn[1]}, {"region_cv_potential", rcv[1]}};
+    for (size_t q = 0; reg && q < sizeof ra / sizeof ra[0] && wst == TQ_OK; q++)
+        wst = tq_result_attr_f64(res, ra[q].n, ra[q].v);
+    if (wst == TQ_OK && reg) wst = tq_result_attr_i64(res, "regions", regions);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "rounds", r.rounds);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "k", k);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "exact_optimal", r.exact_optimal);
@@ -617,6 +638,16 @@ int tq_cmd_align(int argc, char **argv)
            "mean %.1f km -> /alignment (%.2f s)",
            (long long)a.n, k, centers, r.cost, r.bound, 100 * r.gap, mn[0], mx[0], mn[1], mx[1],
            100 * r.moved_value_share, r.mean_km, total);
+    if (reg) {
+        /* each balanced metric's window, as the region solve had it: max(tol, 5%) */
+        char win[2][32];
+        for (int m = 0; m < 2; m++)
+            if (bal[m]) snprintf(win[m], sizeof win[m], " (+-%.1f%%)", 100 * fmax(tol[m], 0.05));
+            else snprintf(win[m], sizeof win[m], " (not balanced)");
+        tq_say("  %lld regions: workload %.3f..%.3f%s, potential %.3f..%.3f%s of an equal share "
+               "-> /alignment/region", (long long)regions, rmn[0], rmx[0], win[0], rmn[1],
+               rmx[1], win[1]);
+    }
     if (nfront > 0 && !tq_g.quiet && tq_g.rank == 0) {
         FILE *fo = tq_g.json ? stderr : stdout;
         if (r.moved_min_share > 0 && r.moved_min_share < r.moved_value_share)
@@ -670,6 +701,11 @@ int tq_cmd_align(int argc, char **argv)
         cJSON_AddBoolToObject(out, "exact_optimal", r.exact_optimal);
         if (isfinite(r.lp_value)) cJSON_AddNumberToObject(out, "lp_value", r.lp_value);
         cJSON_AddNumberToObject(out, "moved_accounts", (double)r.moved_count);
+        if (reg) {
+            cJSON_AddNumberToObject(out, "regions", (double)regions);
+            for (size_t q = 0; q < sizeof ra / sizeof ra[0]; q++)
+                cJSON_AddNumberToObject(out, ra[q].n, ra[q].v);
+        }
         if (nfront > 0) {
             cJSON *fr = cJSON_AddArrayToObject(out, "frontier");
             for (int j = 0; j < nfront; j++) {

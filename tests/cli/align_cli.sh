@@ -135,6 +135,20 @@ $PY -c "
 import h5py,sys; g=h5py.File(sys.argv[1],'r')['alignment']
 assert g['frontier'].shape[0]==3 and g['region'].shape[0]==12 and set(g['region'][:])=={0,1,2}, g['region'][:]
 " "$W/k.h5" || fail "frontier/region datasets"
+# the regions' spread, recounted from the territories' loads: each region's share of the
+# total against an equal one, within the region windows (max(tol, 5%))
+$PY - "$W/k.h5" <<'EOF_PY' || fail "region spread"
+import sys, h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["alignment"]
+reg = g["region"][:]
+assert g.attrs["regions"] == 3
+for name in ("workload", "potential"):
+    L = np.bincount(reg, weights=g[name][:], minlength=3)
+    x = L / (L.sum() / 3)
+    got = (g.attrs["region_min_" + name], g.attrs["region_max_" + name])
+    assert np.allclose(got, (x.min(), x.max()), rtol=1e-9), (name, got, x)
+    assert 0.95 - 1e-9 <= x.min() and x.max() <= 1.05 + 1e-9, (name, x)
+EOF_PY
 # the least share that can move, recounted from last year's loads and the windows (no
 # score: potential = value, one value a unit), and the frontier's budgets spanning it to
 # the unconstrained share
