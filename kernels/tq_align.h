@@ -165,6 +165,9 @@ typedef struct {
                                 alignment within the windows moves (0: none known) */
     int64_t moved_count;
     int rounds, center_rounds;
+    int64_t center_changed;  /* --centers iterate: accounts whose territory changed in the
+                                last round (0: the centers settled) */
+    int center_stalled;      /* the last move saved under 1e-4 of the cost (settled) */
     int64_t coarse_stride;   /* rows per sampled row on the coarse level (1: none) */
     int coarse_rounds;       /* of rounds: passes on the coarse level */
     int coarse_runoffs;      /* times the coarse level's prices ran off (Hard starts) */

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "                       (/clusters/centers from `tqplan cluster`) or iterate\n"
             "                       (alternate assignment and center update); default:\n"
             "                       fixed when every territory has a home base, else kmeans\n"
+            "  --center-rounds n    with iterate: at most n center moves (default 10); the\n"
+            "                       summary says whether the centers settled\n"
             "  --balance LIST       balanced metrics: workload,potential[,count]\n"
             "                       (default workload,potential)\n"
             "  --tol-workload T     window half-width, e.g. 2%% (default 2%%)\n"
@@ -148,6 +150,7 @@ const struct option tq_opts_align[] = {
     {"write-lp", required_argument, 0, 'L'},  {"help", no_argument, 0, 'h'},
     {"prices", required_argument, 0, 'p'},    {"coarse", required_argument, 0, 'o'},
     {"gap-goal", required_argument, 0, 'G'},  {"pair-passes", required_argument, 0, 'Q'},
+    {"center-rounds", required_argument, 0, 'I'},
     TQ_CLI_LONGOPTS, {0, 0, 0, 0}};
 
 int tq_cmd_align(int argc, char **argv)
@@ -159,7 +162,7 @@ int tq_cmd_align(int argc, char **argv)
     int bal[3] = {1, 1, 0};
     const char *centers = NULL;
     const char *write_lp = NULL;
-    int64_t v64, frontier = 0, regions = 0;
+    int64_t v64, frontier = 0, regions = 0, center_rounds = -1;
     uint64_t seed = 42;
     int c, rc = TQ_EXIT_INPUT;
     tq_err err = {0, ""};
@@ -214,6 +217,9 @@ int tq_cmd_align(int argc, char **argv)
             else { tq_error("option --distance: '%s' is not km or km2", optarg); return rc; }
             break;
         case 'f': if (tq_parse_i64("--frontier", optarg, 1, 100, &frontier)) return rc; break;
+        case 'I':
+            if (tq_parse_i64("--center-rounds", optarg, 1, 1000, &center_rounds)) return rc;
+            break;
         case 'R': if (tq_parse_i64("--regions", optarg, 1, 100000, &regions)) return rc; break;
         case 'x': p.exact = 1; break;
         case 'X':
@@ -262,6 +268,10 @@ int tq_cmd_align(int argc, char **argv)
     }
     if (p.max_moved >= 0 && p.max_moved > 1) {
         tq_error("option --max-moved: a share in [0, 100%%]");
+        return rc;
+    }
+    if (center_rounds > 0 && (!centers || strcmp(centers, "iterate"))) {
+        tq_error("option --center-rounds: only with --centers iterate");
         return rc;
     }
     for (int m = 0; m < 3; m++) p.tol[m] = bal[m] ? tol[m] : -1.0;
@@ -316,7 +326,7 @@ int tq_cmd_align(int argc, char **argv)
             clon[j] = cl[2 * j + 1];
         }
     }
-    if (!strcmp(centers, "iterate")) p.center_iters = 10;
+    if (!strcmp(centers, "iterate")) p.center_iters = center_rounds > 0 ? (int)center_rounds : 10;
     cap = malloc((size_t)k * sizeof *cap);
     if (!cap) { tq_err_set(&err, TQ_ENOMEM, "out of memory"); goto fail; }
     for (int j = 0; j < k; j++) {
@@ -574,6 +584,7 @@ int tq_cmd_align(int argc, char **argv)
     cJSON_AddBoolToObject(params, "exact", p.exact);
     if (p.exact) cJSON_AddNumberToObject(params, "exact_seconds", p.exact_seconds);
     cJSON_AddNumberToObject(params, "frontier", (double)frontier);
+    cJSON_AddNumberToObject(params, "center_rounds", p.center_iters);
     cJSON_AddNumberToObject(params, "regions", (double)regions);
     cJSON_AddStringToObject(params, "potential", a.score ? "value*score" : "value");
     cJSON_AddNumberToObject(params, "seed", (double)seed);
@@ -616,6 +627,10 @@ int tq_cmd_align(int argc, char **argv)
     for (size_t q = 0; reg && q < sizeof ra / sizeof ra[0] && wst == TQ_OK; q++)
         wst = tq_result_attr_f64(res, ra[q].n, ra[q].v);
     if (wst == TQ_OK && reg) wst = tq_result_attr_i64(res, "regions", regions);
+    if (wst == TQ_OK && p.center_iters > 0)
+        wst = tq_result_attr_i64(res, "center_rounds", r.center_rounds);
+    if (wst == TQ_OK && p.center_iters > 0)
+        wst = tq_result_attr_i64(res, "center_changed", r.center_changed);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "rounds", r.rounds);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "k", k);
     if (wst == TQ_OK) wst = tq_result_attr_i64(res, "exact_optimal", r.exact_optimal);
@@ -638,6 +653,19 @@ int tq_cmd_align(int argc, char **argv)
            "mean %.1f km -> /alignment (%.2f s)",
            (long long)a.n, k, centers, r.cost, r.bound, 100 * r.gap, mn[0], mx[0], mn[1], mx[1],
            100 * r.moved_value_share, r.mean_km, total);
+    if (p.center_iters > 0) {
+        if (r.center_changed == 0)
+            tq_say("  centers moved %d times, then settled (no account changed territory)",
+                   r.center_rounds);
+        else if (r.center_stalled)
+            tq_say("  centers moved %d times, then settled (the last move saved under 0.01%% "
+                   "of the cost; %lld accounts changed territory)", r.center_rounds,
+                   (long long)r.center_changed);
+        else
+            tq_say("  centers moved %d times, the cap (--center-rounds): the last move still "
+                   "saved over 0.01%% of the cost (%lld accounts changed territory)",
+                   r.center_rounds, (long long)r.center_changed);
+    }
     if (reg) {
         /* each balanced metric's window, as the region solve had it: max(tol, 5%) */
         char win[2][32];
@@ -678,6 +706,9 @@ int tq_cmd_align(int argc, char **argv)
             cJSON_AddNumberToObject(out, fa[q].n, isfinite(fa[q].v) ? fa[q].v : -1);
         cJSON_AddNumberToObject(out, "rounds", r.rounds);
         cJSON_AddNumberToObject(out, "center_rounds", r.center_rounds);
+        cJSON_AddNumberToObject(out, "center_changed", (double)r.center_changed);
+        cJSON_AddBoolToObject(out, "center_settled",
+                              p.center_iters > 0 && (r.center_changed == 0 || r.center_stalled));
         cJSON_AddNumberToObject(out, "candidates_used", r.candidates);
         cJSON_AddNumberToObject(out, "widened", r.widened);
         cJSON_AddNumberToObject(out, "repair", r.repair);

@@ -87,6 +87,9 @@ set +e
 "$T" align "$W/g.h5" --balance colour 2>/dev/null; [ $? -eq 1 ] || fail "bad --balance"
 "$T" align "$W/g.h5" --centers kmeans 2>"$W/km.err"; rc=$?
 "$T" align 2>/dev/null; [ $? -eq 1 ] || fail "no dataset"
+"$T" align "$W/g.h5" --center-rounds 3 2>/dev/null; [ $? -eq 1 ] || fail "--center-rounds without iterate"
+"$T" align "$W/g.h5" --centers iterate --center-rounds 0 2>/dev/null; [ $? -eq 1 ] \
+  || fail "--center-rounds 0"
 "$T" align "$W/missing.h5" 2>/dev/null; rc2=$?
 set -e
 [ $rc -eq 1 ] || fail "--centers kmeans without /clusters: exit $rc"
@@ -128,6 +131,28 @@ cp "$W/g.h5" "$W/k.h5"
 "$T" align "$W/k.h5" --centers kmeans -q || fail "--centers kmeans"
 "$T" align "$W/k.h5" --centers iterate --balance workload,potential,count --tol-count 10% -q \
   || fail "--centers iterate with count"
+# --center-rounds caps the center moves; the centers settle once a move saves under
+# 0.01% of the cost (or none changes territory); the summary, --json and /alignment say
+# which ended it (center_changed: accounts that changed territory in the last round)
+for n in 1 20; do
+  cp "$W/g.h5" "$W/it$n.h5"
+  "$T" align "$W/it$n.h5" --centers iterate --center-rounds $n --json >"$W/it$n.json" \
+    2>"$W/it$n.err" || fail "--center-rounds $n"
+done
+grep -q "centers moved 1 times, the cap" "$W/it1.err" || fail "capped centers not reported"
+grep -q "then settled" "$W/it20.err" || fail "settled centers not reported"
+$PY - "$W" <<'EOF_PY' || fail "center rounds"
+import json, sys, h5py, numpy as np
+w = sys.argv[1]
+a, b = json.load(open(f"{w}/it1.json")), json.load(open(f"{w}/it20.json"))
+assert a["center_rounds"] == 1 and a["center_changed"] > 0 and not a["center_settled"], a
+assert 1 < b["center_rounds"] < 20 and b["center_settled"], (b["center_rounds"], b["center_changed"])
+assert b["cost"] < a["cost"], (a["cost"], b["cost"])
+g = h5py.File(f"{w}/it1.h5", "r")["alignment"]
+assert g.attrs["center_rounds"] == 1 and g.attrs["center_changed"] == a["center_changed"]
+print("centers: capped after 1 move (%d accounts changed), settled after %d" %
+      (a["center_changed"], b["center_rounds"]))
+EOF_PY
 "$T" align "$W/k.h5" --frontier 3 --regions 3 --tol-workload 5% --tol-potential 5% >"$W/fr.out" \
   || fail "--frontier/--regions"
 grep -q "max moved" "$W/fr.out" || fail "no frontier table"
