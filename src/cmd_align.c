@@ -655,16 +655,16 @@ int tq_cmd_align(int argc, char **argv)
            100 * r.moved_value_share, r.mean_km, total);
     if (p.center_iters > 0) {
         if (r.center_changed == 0)
-            tq_say("  centers moved %d times, then settled (no account changed territory)",
-                   r.center_rounds);
+            tq_say("  centers moved %d time%s, then settled (no account changed territory)",
+                   r.center_rounds, r.center_rounds == 1 ? "" : "s");
         else if (r.center_stalled)
-            tq_say("  centers moved %d times, then settled (the last move saved under 0.01%% "
+            tq_say("  centers moved %d time%s, then settled (the last move saved under 0.01%% "
                    "of the cost; %lld accounts changed territory)", r.center_rounds,
-                   (long long)r.center_changed);
+                   r.center_rounds == 1 ? "" : "s", (long long)r.center_changed);
         else
-            tq_say("  centers moved %d times, the cap (--center-rounds): the last move still "
+            tq_say("  centers moved %d time%s, the cap (--center-rounds): the last move still "
                    "saved over 0.01%% of the cost (%lld accounts changed territory)",
-                   r.center_rounds, (long long)r.center_changed);
+                   r.center_rounds, r.center_rounds == 1 ? "" : "s", (long long)r.center_changed);
     }
     if (reg) {
         /* each balanced metric's window, as the region solve had it: max(tol, 5%) */

@@ -139,7 +139,7 @@ for n in 1 20; do
   "$T" align "$W/it$n.h5" --centers iterate --center-rounds $n --json >"$W/it$n.json" \
     2>"$W/it$n.err" || fail "--center-rounds $n"
 done
-grep -q "centers moved 1 times, the cap" "$W/it1.err" || fail "capped centers not reported"
+grep -q "centers moved 1 time, the cap" "$W/it1.err" || fail "capped centers not reported"
 grep -q "then settled" "$W/it20.err" || fail "settled centers not reported"
 $PY - "$W" <<'EOF_PY' || fail "center rounds"
 import json, sys, h5py, numpy as np
