@@ -3930,7 +3930,8 @@ static int solve_fixed(ctx *c, int32_t *territory, tq_align_result *res);
  * stride-1 LP's columns and basis (ctx.tst: 200,000 x 500 seed 4, 2.28 s -> 0.91 s).
  * Sample sums from the start made the 1e6 x 500 runs 2-16 s slower (arcs fitted to the
  * sample's noise). Cost: the LP, 1.3-2.5 s at K = 500 and 9.5 s at K = 1000 (GLPK;
- * about 10,000 and 20,000 simplex iterations). Collective (the sums in block order, then the same LP on every rank). */
+ * about 10,000 and 20,000 simplex iterations). Collective (the sums in block order, then
+ * the same LP on every rank). */
 #define TRANSPORT_START 10
 #define TRANSPORT_PEN 1e3
 /* The group LP of transport_arcs: arc (K x nx) gets each group's far arcs, largest share

@@ -121,18 +121,17 @@ static void infeasible_msg(tq_err *err, const char *path, const tq_territories *
             snprintf(who, sizeof who, "the account of /accounts row %lld", row);
         tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: metric %s: %s %s", path,
                    mname[r->bad_m], who, r->msg);
-    } else if (r->bad_k >= 0 && r->bad_m >= 0 && r->bad_m < 3) {
+    } else if (r->bad_k >= 0 && r->bad_m >= 0 && r->bad_m <= 3) {
+        /* a territory's window (metric 0-2), or the budget named by a territory (3) */
         char id[128] = "";
         if (t && t->id && r->bad_k < t->k)
             snprintf(id, sizeof id, " (id %s)", t->id + (size_t)r->bad_k * idlen);
-        tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: territory %d%s, metric %s: %s", path,
-                   r->bad_k, id, mname[r->bad_m], r->msg);
-    } else if (r->bad_k >= 0 && r->bad_m == 3) {  /* the budget, named by a territory */
-        char id[128] = "";
-        if (t && t->id && r->bad_k < t->k)
-            snprintf(id, sizeof id, " (id %s)", t->id + (size_t)r->bad_k * idlen);
-        tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: --max-moved, territory %d%s: %s", path,
-                   r->bad_k, id, r->msg);
+        if (r->bad_m == 3)
+            tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: --max-moved, territory %d%s: %s",
+                       path, r->bad_k, id, r->msg);
+        else
+            tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: territory %d%s, metric %s: %s",
+                       path, r->bad_k, id, mname[r->bad_m], r->msg);
     } else {
         tq_err_set(err, TQ_INFEASIBLE, "%s: infeasible: %s", path, r->msg);
     }
@@ -520,20 +519,18 @@ int tq_cmd_align(int argc, char **argv)
                                    NULL, NULL, R, rlat, rlon, NULL};
             rs = tq_align_solve(&rp, &q, NULL, reg, &rr);
         }
+        tq_align_result_free(&rr);
         /* the regions' workload and potential against equal shares (their targets),
          * summed from the territories' loads in double (the region solve's are floats) */
         if (rs == TQ_OK) {
-            tq_align_result_free(&rr);
-            memset(&rr, 0, sizeof rr);
-            rr.k = R;
-            rr.load = calloc((size_t)3 * R, sizeof *rr.load);
-            if (!rr.load) rs = TQ_ENOMEM;
-            for (int j = 0; rr.load && j < k; j++)
-                for (int m = 0; m < 2; m++) rr.load[3 * reg[j] + m] += r.load[3 * j + m];
-            for (int m = 0; rr.load && m < 2; m++)
-                spread(&rr, NULL, m, &rmx[m], &rmn[m], &rcv[m]);
+            tq_align_result rg = {.k = R, .load = calloc((size_t)3 * R, sizeof(double))};
+            if (!rg.load) rs = TQ_ENOMEM;
+            for (int j = 0; rg.load && j < k; j++)
+                for (int m = 0; m < 2; m++) rg.load[3 * reg[j] + m] += r.load[3 * j + m];
+            for (int m = 0; rg.load && m < 2; m++)
+                spread(&rg, NULL, m, &rmx[m], &rmn[m], &rcv[m]);
+            free(rg.load);
         }
-        tq_align_result_free(&rr);
         free(tw);
         free(tp);
         free(rlat);
