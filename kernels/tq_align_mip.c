@@ -318,13 +318,11 @@ done:
 #define TRANSPORT_ADD 8
 #define TRANSPORT_PASSES 200
 
-static int transport_add_arc(glp_prob *lp, const tq_align_transport *t, int g, int k,
-                             int *colg, int *colk)
+/* Column j as the arc from group g to territory k: its cost and coefficients from t. */
+static void transport_set_arc(glp_prob *lp, const tq_align_transport *t, int j, int g, int k)
 {
     int ind[1 + 1 + TQ_ALIGN_NM], n = 0;
     double val[1 + 1 + TQ_ALIGN_NM];
-    int j = glp_add_cols(lp, 1);
-    glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
     glp_set_obj_coef(lp, j, t->cost[(int64_t)g * t->K + k]);
     ind[++n] = g + 1;
     val[n] = 1.0;
@@ -335,6 +333,14 @@ static int transport_add_arc(glp_prob *lp, const tq_align_transport *t, int g, i
         val[n] = s;
     }
     glp_set_mat_col(lp, j, n, ind, val);
+}
+
+static int transport_add_arc(glp_prob *lp, const tq_align_transport *t, int g, int k,
+                             int *colg, int *colk)
+{
+    int j = glp_add_cols(lp, 1);
+    glp_set_col_bnds(lp, j, GLP_LO, 0.0, 0.0);
+    transport_set_arc(lp, t, j, g, k);
     colg[j] = g;
     colk[j] = k;
     return j;
@@ -410,22 +416,9 @@ int tq_align_transport_solve(const tq_align_transport *t, double *x, double *vio
     glp_term_out(GLP_OFF);
     if (warm) {
         transport_row_bounds(lp, t);
-        int ncol = glp_get_num_cols(lp), ind[1 + 1 + TQ_ALIGN_NM];
-        double val[1 + 1 + TQ_ALIGN_NM];
-        for (int j = 1; j <= ncol; j++) {
-            int g = colg[j], k = colk[j], n = 0;
-            if (g < 0) continue;
-            glp_set_obj_coef(lp, j, t->cost[(int64_t)g * K + k]);
-            ind[++n] = g + 1;
-            val[n] = 1.0;
-            for (int q = 0; q < nm; q++) {
-                double v = t->S[(int64_t)g * nm + q];
-                if (v == 0.0) continue;
-                ind[++n] = ng + k * nm + q + 1;
-                val[n] = v;
-            }
-            glp_set_mat_col(lp, j, n, ind, val);
-        }
+        int ncol = glp_get_num_cols(lp);
+        for (int j = 1; j <= ncol; j++)
+            if (colg[j] >= 0) transport_set_arc(lp, t, j, colg[j], colk[j]);
     } else {
         lp = glp_create_prob();
         glp_set_obj_dir(lp, GLP_MIN);

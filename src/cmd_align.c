@@ -652,17 +652,18 @@ int tq_cmd_align(int argc, char **argv)
            (long long)a.n, k, centers, r.cost, r.bound, 100 * r.gap, mn[0], mx[0], mn[1], mx[1],
            100 * r.moved_value_share, r.mean_km, total);
     if (p.center_iters > 0) {
+        const char *pl = r.center_rounds == 1 ? "" : "s";
         if (r.center_changed == 0)
             tq_say("  centers moved %d time%s, then settled (no account changed territory)",
-                   r.center_rounds, r.center_rounds == 1 ? "" : "s");
+                   r.center_rounds, pl);
         else if (r.center_stalled)
             tq_say("  centers moved %d time%s, then settled (the last move saved under 0.01%% "
-                   "of the cost; %lld accounts changed territory)", r.center_rounds,
-                   r.center_rounds == 1 ? "" : "s", (long long)r.center_changed);
+                   "of the cost; %lld accounts changed territory)", r.center_rounds, pl,
+                   (long long)r.center_changed);
         else
             tq_say("  centers moved %d time%s, the cap (--center-rounds): the last move still "
                    "saved over 0.01%% of the cost (%lld accounts changed territory)",
-                   r.center_rounds, r.center_rounds == 1 ? "" : "s", (long long)r.center_changed);
+                   r.center_rounds, pl, (long long)r.center_changed);
     }
     if (reg) {
         /* each balanced metric's window, as the region solve had it: max(tol, 5%) */
